@@ -1,0 +1,146 @@
+//! The storage seam: where sessions and their replay logs live.
+
+use bytes::Bytes;
+
+use super::id::SessionId;
+use super::owner::{Owner, TenantId};
+use super::record::SessionRecord;
+use crate::clock::Timestamp;
+use crate::stream::{AheadOfStream, Event, Replay, StreamId};
+
+/// Persistent session state: records, the expiry index, and the per-stream replay logs.
+///
+/// The engine calls these methods; it keeps only what cannot be persisted (live subscribers,
+/// waiting handlers) itself. Every method is `async` so that a remote store (a Durable Object's
+/// storage, Redis) can back it; futures need not be `Send`, so the same trait works on
+/// single-threaded wasm. [`MemoryStore`](super::MemoryStore) is the default.
+///
+/// A store owns the expiry rules ([`ExpiryPolicy`](super::ExpiryPolicy)) and admission caps it
+/// was built with: it is the one place that sees every session.
+#[allow(async_fn_in_trait)] // deliberately no `Send` bound: wasm stores hold JS values
+pub trait Store<D> {
+    /// Adds a session. Fails if the id exists or a cap is reached; nothing changes then.
+    async fn create(&self, record: SessionRecord<D>) -> Result<(), CreateError>;
+
+    /// Returns the session if it exists, is not expired at `now` and belongs to `owner`, and
+    /// marks it used at `now` (refreshing the idle timeout). An expired session is removed.
+    /// A session of another owner is left untouched.
+    async fn lookup(&self, id: SessionId, owner: &Owner, now: Timestamp) -> Result<SessionRecord<D>, LookupError>;
+
+    /// Changes a session's application state.
+    async fn update<F: FnOnce(&mut D)>(&self, id: SessionId, change: F) -> Result<(), LookupError>;
+
+    /// Removes a session and its logs. Returns whether it existed.
+    async fn remove(&self, id: SessionId) -> bool;
+
+    /// Allocates a new request stream in the session.
+    async fn open_stream(&self, id: SessionId) -> Result<StreamId, StreamError>;
+
+    /// Appends a message to a stream's replay log (the standalone stream's log is created on
+    /// first use). Returns the event with its assigned id, and whether the log dropped its oldest
+    /// event to make room.
+    async fn append(&self, id: SessionId, stream: StreamId, payload: Bytes) -> Result<(Event, bool), StreamError>;
+
+    /// Marks a stream as complete: its final message has been appended.
+    async fn finish(&self, id: SessionId, stream: StreamId) -> Result<(), StreamError>;
+
+    /// The events of a stream after message `after`.
+    async fn replay(&self, id: SessionId, stream: StreamId, after: u64) -> Result<Replay, ReplayError>;
+
+    /// Removes every session whose deadline is at or before `now`; returns their ids.
+    /// Costs O(expired · log n): the store keeps deadlines ordered.
+    async fn expire(&self, now: Timestamp) -> Vec<SessionId>;
+
+    /// The earliest deadline of any session, if there is a session.
+    fn next_deadline(&self) -> Option<Timestamp>;
+
+    /// The sessions of `tenant` with their application state, for fan-out to a tenant. Does not
+    /// touch them.
+    async fn sessions_of(&self, tenant: &TenantId) -> Vec<(SessionId, D)>;
+
+    /// How many events each stream's replay log retains. The engine sizes its live fan-out to
+    /// match, so that a subscriber lags exactly when the log would have dropped its events.
+    fn replay_capacity(&self) -> usize;
+
+    /// Number of sessions held (expired ones not yet removed included).
+    fn len(&self) -> usize;
+
+    /// Whether the store holds no session.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// Why a session could not be created.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum CreateError {
+    /// A session with this id exists.
+    #[error("session id already in use")]
+    Duplicate,
+    /// The store holds its maximum number of sessions.
+    #[error("session limit reached ({limit} sessions)")]
+    TooManySessions {
+        /// The configured cap.
+        limit: usize,
+    },
+    /// The tenant holds its maximum number of sessions.
+    #[error("session limit of tenant {tenant} reached ({limit} sessions)")]
+    TooManySessionsForTenant {
+        /// The tenant that is full.
+        tenant: TenantId,
+        /// The configured per-tenant cap.
+        limit: usize,
+    },
+}
+
+/// Why a session lookup failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum LookupError {
+    /// The session expired; it has now been removed.
+    #[error("session expired")]
+    Expired,
+    /// The session exists but belongs to another tenant or principal. It was not touched.
+    #[error("session belongs to another owner")]
+    Forbidden,
+    /// No such session (never created, deleted, or expired and already removed).
+    #[error("unknown session")]
+    Unknown,
+}
+
+/// Why a stream operation failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum StreamError {
+    /// The stream was finished; nothing more can be published to it.
+    #[error("stream {0} is finished")]
+    Finished(StreamId),
+    /// The session has as many open request streams as it may hold.
+    #[error("too many open streams in this session (limit {limit})")]
+    TooManyStreams {
+        /// The configured cap.
+        limit: usize,
+    },
+    /// No such session.
+    #[error("unknown session")]
+    UnknownSession,
+    /// The session has no such stream (never opened, or its log was dropped to make room).
+    #[error("unknown stream {0}")]
+    UnknownStream(StreamId),
+}
+
+/// Why a replay failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ReplayError {
+    /// The position is after the stream's latest message.
+    #[error(transparent)]
+    Ahead(#[from] AheadOfStream),
+    /// No such session.
+    #[error("unknown session")]
+    UnknownSession,
+    /// The session has no such stream (never opened, or its log was dropped to make room).
+    #[error("unknown stream {0}")]
+    UnknownStream(StreamId),
+}

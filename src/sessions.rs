@@ -1,0 +1,396 @@
+//! The core engine: sessions, their streams, and the timers that govern both.
+
+use std::fmt;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use event_listener::EventListener;
+
+use crate::clock::{Clock, MonotonicNow, SystemClock, Timestamp};
+use crate::metrics::MetricsSnapshot;
+use crate::session::{
+    CreateError, ExpiryPolicy, LookupError, MemoryStore, Owner, ReplayError, SessionId, SessionIdGenerator,
+    SessionRecord, Store, StorePolicy, StreamError, TenantId,
+};
+use crate::stream::hub::Hub;
+use crate::stream::{EventId, StreamId, Subscription};
+
+/// Sessions, their resumable event streams, and expiry — driven by an injected clock.
+///
+/// This is the runtime-free core every host drives. It never spawns a task and never reads the
+/// operating system's clock; it keeps no timer of its own. Instead:
+///
+/// - after any call, [`Sessions::next_deadline`] says when the engine next needs attention
+///   (a session expiring or a stream's keep-alive falling due);
+/// - the host sleeps until then — or until [`Sessions::deadline_changed`] fires because an
+///   earlier deadline appeared — and calls [`Sessions::handle_timeout`].
+///
+/// Early or spurious calls to `handle_timeout` are harmless no-ops.
+///
+/// `D` is the application's per-session state, kept in the [`Store`] with the session record.
+/// Share the engine between tasks and threads behind an `Arc`.
+pub struct Sessions<D, S = MemoryStore<D>> {
+    store: S,
+    hub: Arc<Hub>,
+    ids: Mutex<SessionIdGenerator>,
+    _data: std::marker::PhantomData<fn() -> D>,
+}
+
+impl<D, S> fmt::Debug for Sessions<D, S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Sessions").finish_non_exhaustive()
+    }
+}
+
+/// Options of the engine beyond what its store enforces.
+#[derive(Debug)]
+pub struct SessionsConfig {
+    /// Where new session ids come from. Default: the OS CSPRNG.
+    pub ids: SessionIdGenerator,
+    /// Interval of keep-alive heartbeats on an attached stream; `None` disables them.
+    /// Default 15 seconds, below the idle cut-off of common proxies (Cloudflare: ~100 s).
+    pub keep_alive: Option<Duration>,
+}
+
+impl Default for SessionsConfig {
+    fn default() -> Self {
+        Self { ids: SessionIdGenerator::random(), keep_alive: Some(Duration::from_secs(15)) }
+    }
+}
+
+/// Builds [`Sessions`] over the in-memory store.
+#[derive(Debug, Default)]
+pub struct SessionsBuilder {
+    policy: StorePolicy,
+    config: SessionsConfig,
+    clock: Option<Arc<dyn Clock>>,
+}
+
+impl SessionsBuilder {
+    /// The clock; default [`SystemClock`].
+    pub fn clock(mut self, clock: impl Clock + 'static) -> Self {
+        self.clock = Some(Arc::new(clock));
+        self
+    }
+
+    /// Idle timeout: a session not used for this long expires. Default 30 minutes.
+    pub fn idle_timeout(mut self, idle: Duration) -> Self {
+        self.policy.expiry.idle = idle;
+        self
+    }
+
+    /// Absolute timeout: a session older than this expires however busy. Default 4 hours.
+    pub fn absolute_timeout(mut self, absolute: Duration) -> Self {
+        self.policy.expiry.absolute = absolute;
+        self
+    }
+
+    /// Both timeouts at once.
+    pub fn expiry(mut self, expiry: ExpiryPolicy) -> Self {
+        self.policy.expiry = expiry;
+        self
+    }
+
+    /// Cap on sessions in total.
+    pub fn max_sessions(mut self, limit: usize) -> Self {
+        self.policy.max_sessions = Some(limit);
+        self
+    }
+
+    /// Cap on sessions per tenant.
+    pub fn max_sessions_per_tenant(mut self, limit: usize) -> Self {
+        self.policy.max_sessions_per_tenant = Some(limit);
+        self
+    }
+
+    /// Events retained per stream for replay, and the live fan-out window. Default 256.
+    pub fn replay_capacity(mut self, capacity: usize) -> Self {
+        self.policy.replay_capacity = capacity;
+        self
+    }
+
+    /// Replay logs a session keeps (see [`StorePolicy::max_streams_per_session`]).
+    pub fn max_streams_per_session(mut self, limit: usize) -> Self {
+        self.policy.max_streams_per_session = limit;
+        self
+    }
+
+    /// Keep-alive interval on attached streams; `None` disables heartbeats.
+    pub fn keep_alive(mut self, every: Option<Duration>) -> Self {
+        self.config.keep_alive = every;
+        self
+    }
+
+    /// Where session ids come from.
+    pub fn ids(mut self, ids: SessionIdGenerator) -> Self {
+        self.config.ids = ids;
+        self
+    }
+
+    /// The engine over a fresh [`MemoryStore`].
+    ///
+    /// # Panics
+    ///
+    /// If the replay capacity is zero or fewer than 2 streams per session are allowed.
+    pub fn build<D: Clone>(self) -> Sessions<D> {
+        let clock = self.clock.unwrap_or_else(|| Arc::new(SystemClock));
+        Sessions::with_store(MemoryStore::new(self.policy), clock, self.config)
+    }
+}
+
+/// Where a subscription starts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Resume {
+    /// After the event with this id (a client's `Last-Event-ID`).
+    After(EventId),
+    /// After the last message handed to any earlier subscriber of the stream: a new connection
+    /// without `Last-Event-ID` gets what was published while nobody listened, and nothing twice.
+    Undelivered,
+}
+
+/// Why a subscription could not be made.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SubscribeError {
+    /// The stream has a subscriber and an exclusive subscription was asked for.
+    #[error("the stream already has a subscriber")]
+    Busy,
+    /// The resume position is not usable.
+    #[error(transparent)]
+    Replay(#[from] ReplayError),
+}
+
+/// Why publishing failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum PublishError {
+    /// The stream or session is gone or finished.
+    #[error(transparent)]
+    Stream(#[from] StreamError),
+}
+
+/// Options of [`Sessions::subscribe`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SubscribeOptions {
+    /// Start with a [`StreamItem::Init`](crate::StreamItem::Init) (the spec's priming event).
+    pub init: bool,
+    /// Refuse with [`SubscribeError::Busy`] rather than replace a current subscriber.
+    pub exclusive: bool,
+}
+
+impl Sessions<()> {
+    /// A builder for an engine over the in-memory store.
+    pub fn builder() -> SessionsBuilder {
+        SessionsBuilder::default()
+    }
+}
+
+impl<D, S: Store<D>> Sessions<D, S> {
+    /// An engine over `store`, reading time from `clock`.
+    pub fn with_store(store: S, clock: Arc<dyn Clock>, config: SessionsConfig) -> Self {
+        let hub = Hub::new(MonotonicNow::new(clock), store.replay_capacity(), config.keep_alive);
+        Self { store, hub: Arc::new(hub), ids: Mutex::new(config.ids), _data: std::marker::PhantomData }
+    }
+
+    /// The store behind the engine.
+    pub fn store(&self) -> &S {
+        &self.store
+    }
+
+    /// The engine's current time (never earlier than a time it returned before).
+    pub fn now(&self) -> Timestamp {
+        self.hub.now()
+    }
+
+    /// Creates a session for `owner` with a fresh id.
+    pub async fn create(&self, owner: Owner, data: D) -> Result<SessionId, CreateError> {
+        let id = self.ids.lock().unwrap_or_else(|p| p.into_inner()).next_id();
+        self.create_with_id(id, owner, data).await?;
+        Ok(id)
+    }
+
+    /// Creates a session with an id chosen elsewhere (a router that must know the id before it
+    /// picks the engine instance, such as a worker routing to a Durable Object).
+    pub async fn create_with_id(&self, id: SessionId, owner: Owner, data: D) -> Result<(), CreateError> {
+        let now = self.now();
+        let record = SessionRecord { id, owner, created_at: now, last_seen: now, data };
+        self.store.create(record).await?;
+        self.hub.counters.session_created();
+        if let Some(at) = self.store.next_deadline() {
+            self.hub.note_deadline(at);
+        }
+        Ok(())
+    }
+
+    /// The session, if it exists, has not expired and belongs to `owner`; refreshes its idle
+    /// timeout. An expired session is removed (its streams end) and reported as
+    /// [`LookupError::Expired`].
+    pub async fn lookup(&self, id: SessionId, owner: &Owner) -> Result<SessionRecord<D>, LookupError> {
+        let result = self.store.lookup(id, owner, self.now()).await;
+        if matches!(result, Err(LookupError::Expired)) {
+            self.hub.remove_session(id);
+            self.hub.counters.sessions_expired(1);
+        }
+        result
+    }
+
+    /// Changes a session's application state (no ownership check: look the session up first).
+    pub async fn update<F: FnOnce(&mut D)>(&self, id: SessionId, change: F) -> Result<(), LookupError> {
+        self.store.update(id, change).await
+    }
+
+    /// Ends a session on request: its streams close and later lookups fail. Returns whether it
+    /// existed.
+    pub async fn remove(&self, id: SessionId) -> bool {
+        let existed = self.store.remove(id).await;
+        self.hub.remove_session(id);
+        if existed {
+            self.hub.counters.session_deleted();
+        }
+        existed
+    }
+
+    /// Opens a request stream with its subscriber attached from the start, so everything
+    /// published to it (before the subscriber is first polled included) reaches it in order.
+    pub async fn open_stream(&self, id: SessionId, init: bool) -> Result<Subscription, StreamError> {
+        let stream = self.store.open_stream(id).await?;
+        let live = self.hub.open(id, stream);
+        let empty = crate::stream::Replay::default();
+        Ok(Subscription::new(self.hub.clone(), id, stream, Some(live), 0, empty, init))
+    }
+
+    /// Publishes a message to a stream without waiting: it lands in the replay log and goes to
+    /// the attached subscriber, if any. A subscriber whose window is full loses the oldest
+    /// undelivered event (and is told how many it lost).
+    pub async fn publish(&self, id: SessionId, stream: StreamId, payload: Bytes) -> Result<EventId, PublishError> {
+        let (event, _evicted) = self.store.append(id, stream, payload).await?;
+        self.hub.deliver(id, &event);
+        self.hub.counters.event_published();
+        Ok(event.id())
+    }
+
+    /// Publishes like [`Sessions::publish`], but first waits while the attached subscriber has a
+    /// full window of undelivered events, so a fast producer (a handler streaming progress)
+    /// is paced by its client instead of overrunning it. With no subscriber attached it never
+    /// waits: the client is away, and the event waits in the replay log.
+    pub async fn send(&self, id: SessionId, stream: StreamId, payload: Bytes) -> Result<EventId, PublishError> {
+        while let Some(room) = self.hub.room(id, stream) {
+            room.await;
+        }
+        self.publish(id, stream, payload).await
+    }
+
+    /// Publishes to the standalone stream of every session of `tenant` whose state `accept`s
+    /// it, except `except`. Sessions are not touched (fan-out does not keep them alive).
+    /// Returns how many sessions received the message.
+    pub async fn publish_to_tenant<F>(&self, tenant: &TenantId, payload: Bytes, except: Option<SessionId>, accept: F) -> usize
+    where
+        F: Fn(&D) -> bool,
+    {
+        let mut delivered = 0;
+        for (id, data) in self.store.sessions_of(tenant).await {
+            if Some(id) == except || !accept(&data) {
+                continue;
+            }
+            if self.publish(id, StreamId::STANDALONE, payload.clone()).await.is_ok() {
+                delivered += 1;
+            }
+        }
+        delivered
+    }
+
+    /// Marks a request stream complete: once its subscriber has what was published, it ends;
+    /// later resumes replay and end.
+    pub async fn finish(&self, id: SessionId, stream: StreamId) -> Result<(), StreamError> {
+        let result = self.store.finish(id, stream).await;
+        self.hub.finish(id, stream);
+        result
+    }
+
+    /// Subscribes to a stream, replaying from `from`. Subscribe-then-snapshot: the live
+    /// attachment is made before the log is read, and events present in both are yielded once,
+    /// so an event published during the connect is seen exactly once.
+    pub async fn subscribe(
+        &self,
+        id: SessionId,
+        stream: StreamId,
+        from: Resume,
+        options: SubscribeOptions,
+    ) -> Result<Subscription, SubscribeError> {
+        let live = self.hub.attach(id, stream, options.exclusive).map_err(|_| SubscribeError::Busy)?;
+        let after = match from {
+            Resume::After(event) => event.seq(),
+            Resume::Undelivered => live.as_ref().map_or(0, |attachment| attachment.stream.delivered()),
+        };
+        let replay = match self.store.replay(id, stream, after).await {
+            Ok(replay) => replay,
+            Err(error) => {
+                if let Some(attachment) = live {
+                    self.hub.detach(id, stream, &attachment.me);
+                }
+                return Err(error.into());
+            }
+        };
+        Ok(Subscription::new(self.hub.clone(), id, stream, live, after, replay, options.init))
+    }
+
+    /// Ends the current subscriber of a stream without ending the stream, so the client
+    /// reconnects with `Last-Event-ID` (the spec's SSE polling). Returns whether one was attached.
+    pub fn disconnect(&self, id: SessionId, stream: StreamId) -> bool {
+        self.hub.disconnect(id, stream)
+    }
+
+    /// When the engine next needs [`Sessions::handle_timeout`]: the earliest session expiry or
+    /// keep-alive. `None` when nothing is scheduled.
+    ///
+    /// The value can move earlier after a call that creates a session or attaches a subscriber;
+    /// [`Sessions::deadline_changed`] fires when it does. O(log n).
+    #[must_use]
+    pub fn next_deadline(&self) -> Option<Timestamp> {
+        let sessions = self.store.next_deadline();
+        let heartbeats = self.hub.next_heartbeat();
+        let next = match (sessions, heartbeats) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        self.hub.arm(next);
+        next
+    }
+
+    /// Fires when a deadline earlier than the last [`Sessions::next_deadline`] answer appears.
+    /// Listen before reading `next_deadline` so that no change is missed.
+    pub fn deadline_changed(&self) -> EventListener {
+        self.hub.deadline_changed()
+    }
+
+    /// Does the work that is due now: removes expired sessions (ending their streams) and marks
+    /// due keep-alives. Calling it early or twice does nothing.
+    pub async fn handle_timeout(&self) {
+        let now = self.now();
+        let expired = self.store.expire(now).await;
+        if !expired.is_empty() {
+            self.hub.counters.sessions_expired(expired.len() as u64);
+            for id in expired {
+                self.hub.remove_session(id);
+            }
+        }
+        self.hub.fire_heartbeats(now);
+    }
+
+    /// Sessions held now (expired ones are removed lazily, so call `handle_timeout` first for an
+    /// exact count).
+    pub fn len(&self) -> usize {
+        self.store.len()
+    }
+
+    /// Whether no session is held.
+    pub fn is_empty(&self) -> bool {
+        self.store.is_empty()
+    }
+
+    /// The engine's counters.
+    pub fn metrics(&self) -> MetricsSnapshot {
+        self.hub.counters.snapshot(self.store.len() as u64)
+    }
+}

@@ -1,0 +1,189 @@
+//! A subscriber's view of one stream: priming, replay, then live events.
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use async_broadcast::RecvError;
+use futures_core::Stream;
+
+use super::event::StreamItem;
+use super::hub::{Attachment, Hub};
+use super::id::{EventId, StreamId};
+use super::log::Replay;
+use crate::session::SessionId;
+
+/// The items of one stream for one subscriber, as a [`Stream`].
+///
+/// In order: an [`StreamItem::Init`] if asked for, a [`StreamItem::Lagged`] if the resume
+/// position is older than the oldest retained event, the replayed events, then live events as they
+/// are published, with heartbeats while idle. Nothing is yielded twice and nothing is skipped
+/// without a `Lagged` saying how much. The stream ends when the stream is finished and everything
+/// in it was yielded, when the server disconnects it or its session ends, or when another
+/// subscriber takes the stream over.
+///
+/// Dropping a subscription detaches it; events published afterwards still land in the replay log.
+pub struct Subscription {
+    hub: Arc<Hub>,
+    session: SessionId,
+    stream: StreamId,
+    live: Option<Attachment>,
+    pending: VecDeque<StreamItem>,
+    /// Sequence number of the last message yielded, or the resume position.
+    position: u64,
+    /// The live channel dropped events; the next received event tells how many were ours.
+    overflowed: Option<u64>,
+    done: bool,
+}
+
+impl fmt::Debug for Subscription {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Subscription")
+            .field("session", &self.session)
+            .field("stream", &self.stream)
+            .field("position", &self.position)
+            .field("live", &self.live.is_some())
+            .field("done", &self.done)
+            .finish()
+    }
+}
+
+impl Subscription {
+    pub(crate) fn new(
+        hub: Arc<Hub>,
+        session: SessionId,
+        stream: StreamId,
+        live: Option<Attachment>,
+        after: u64,
+        replay: Replay,
+        init: bool,
+    ) -> Self {
+        let mut pending = VecDeque::with_capacity(replay.events.len() + 2);
+        if init {
+            pending.push_back(StreamItem::Init(EventId::marker(stream, after, hub.next_tick())));
+        }
+        if replay.lost > 0 {
+            hub.counters.report_lost(replay.lost);
+            pending.push_back(StreamItem::Lagged { dropped: replay.lost });
+        }
+        if !replay.events.is_empty() {
+            hub.counters.replay_served();
+        }
+        pending.extend(replay.events.into_iter().map(StreamItem::Event));
+        // A finished stream has nothing live to wait for; neither has one that is no longer live.
+        let live = if replay.finished { None } else { live };
+        Self { hub, session, stream, live, pending, position: after, overflowed: None, done: false }
+    }
+
+    /// The session this subscription belongs to.
+    pub fn session(&self) -> SessionId {
+        self.session
+    }
+
+    /// The stream this subscription reads.
+    pub fn stream(&self) -> StreamId {
+        self.stream
+    }
+
+    /// Sequence number of the last message yielded (or the resume position if none yet).
+    pub fn position(&self) -> u64 {
+        self.position
+    }
+
+    fn end(&mut self) {
+        self.done = true;
+        if let Some(live) = self.live.take() {
+            self.hub.detach(self.session, self.stream, &live.me);
+        }
+    }
+
+    fn yield_event(&mut self, item: StreamItem) -> Poll<Option<StreamItem>> {
+        if let StreamItem::Event(event) = &item {
+            self.position = event.id().seq();
+            if let Some(live) = &self.live {
+                live.stream.note_delivered(self.position);
+            }
+        }
+        Poll::Ready(Some(item))
+    }
+}
+
+impl Stream for Subscription {
+    type Item = StreamItem;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<StreamItem>> {
+        let this = &mut *self;
+        if this.done {
+            return Poll::Ready(None);
+        }
+        if this.live.as_ref().is_some_and(|live| live.me.is_kicked()) {
+            this.end();
+            return Poll::Ready(None);
+        }
+        if let Some(item) = this.pending.pop_front() {
+            return this.yield_event(item);
+        }
+        let Some(live) = &mut this.live else {
+            this.end();
+            return Poll::Ready(None);
+        };
+        live.me.register(cx.waker());
+        if live.me.is_kicked() {
+            this.end();
+            return Poll::Ready(None);
+        }
+        loop {
+            match Pin::new(&mut live.rx).poll_recv(cx) {
+                Poll::Ready(Some(Ok(event))) => {
+                    let seq = event.id().seq();
+                    if seq <= this.position {
+                        // Already yielded from the replay snapshot.
+                        continue;
+                    }
+                    if this.overflowed.take().is_some() {
+                        // Sequence numbers are dense: the gap is exactly what this subscriber lost.
+                        let dropped = seq - this.position - 1;
+                        if dropped > 0 {
+                            this.hub.counters.subscriber_lagged(dropped);
+                            this.pending.push_back(StreamItem::Event(event));
+                            return Poll::Ready(Some(StreamItem::Lagged { dropped }));
+                        }
+                    }
+                    return this.yield_event(StreamItem::Event(event));
+                }
+                Poll::Ready(Some(Err(RecvError::Overflowed(missed)))) => {
+                    this.overflowed = Some(missed);
+                }
+                Poll::Ready(Some(Err(RecvError::Closed)) | None) => {
+                    let missed = this.overflowed.take();
+                    this.end();
+                    return match missed {
+                        // The stream ended right after an overflow: the channel's count is all
+                        // there is to report.
+                        Some(dropped) => {
+                            this.hub.counters.subscriber_lagged(dropped);
+                            Poll::Ready(Some(StreamItem::Lagged { dropped }))
+                        }
+                        None => Poll::Ready(None),
+                    };
+                }
+                Poll::Pending => break,
+            }
+        }
+        if live.me.take_heartbeat() {
+            let id = EventId::marker(this.stream, this.position, this.hub.next_tick());
+            return Poll::Ready(Some(StreamItem::Heartbeat(id)));
+        }
+        Poll::Pending
+    }
+}
+
+impl Drop for Subscription {
+    fn drop(&mut self) {
+        if let Some(live) = self.live.take() {
+            self.hub.detach(self.session, self.stream, &live.me);
+        }
+    }
+}

@@ -1,0 +1,227 @@
+//! Live delivery: exact lag counts, pacing a fast producer, one subscriber per stream, and
+//! subscribe-then-snapshot with nothing seen twice or never.
+
+mod common;
+
+use std::cell::{OnceCell, RefCell};
+use std::rc::{Rc, Weak};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use common::*;
+use futures::{FutureExt, StreamExt};
+use mcp_session::session::{
+    CreateError, LookupError, MemoryStore, ReplayError, SessionRecord, Store, StorePolicy, StreamError,
+};
+use mcp_session::stream::{Event, Replay};
+use mcp_session::{
+    Owner, Resume, SessionId, Sessions, SessionsConfig, StreamId, StreamItem, SubscribeError, SubscribeOptions, TenantId,
+    Timestamp,
+};
+
+fn events(items: &[StreamItem]) -> Vec<u64> {
+    items.iter().filter_map(n_of).collect()
+}
+
+/// A store that publishes one more event through the engine in the middle of a replay: the
+/// moment between "attached to the live channel" and "read the log" that subscribe-then-
+/// snapshot exists for.
+struct RacingStore {
+    inner: MemoryStore<()>,
+    engine: OnceCell<Weak<Sessions<(), RacingStore>>>,
+    publish_during_replay: RefCell<Option<u64>>,
+}
+
+impl Store<()> for RacingStore {
+    async fn create(&self, record: SessionRecord<()>) -> Result<(), CreateError> {
+        self.inner.create(record).await
+    }
+    async fn lookup(&self, id: SessionId, owner: &Owner, now: Timestamp) -> Result<SessionRecord<()>, LookupError> {
+        self.inner.lookup(id, owner, now).await
+    }
+    async fn update<F: FnOnce(&mut ())>(&self, id: SessionId, change: F) -> Result<(), LookupError> {
+        self.inner.update(id, change).await
+    }
+    async fn remove(&self, id: SessionId) -> bool {
+        self.inner.remove(id).await
+    }
+    async fn open_stream(&self, id: SessionId) -> Result<StreamId, StreamError> {
+        self.inner.open_stream(id).await
+    }
+    async fn append(&self, id: SessionId, stream: StreamId, payload: Bytes) -> Result<(Event, bool), StreamError> {
+        self.inner.append(id, stream, payload).await
+    }
+    async fn finish(&self, id: SessionId, stream: StreamId) -> Result<(), StreamError> {
+        self.inner.finish(id, stream).await
+    }
+    async fn replay(&self, id: SessionId, stream: StreamId, after: u64) -> Result<Replay, ReplayError> {
+        let racing = self.publish_during_replay.borrow_mut().take();
+        if let Some(n) = racing {
+            let engine = self.engine.get().and_then(Weak::upgrade).expect("engine set");
+            engine.publish(id, stream, msg(n)).await.unwrap();
+        }
+        self.inner.replay(id, stream, after).await
+    }
+    async fn expire(&self, now: Timestamp) -> Vec<SessionId> {
+        self.inner.expire(now).await
+    }
+    fn next_deadline(&self) -> Option<Timestamp> {
+        self.inner.next_deadline()
+    }
+    async fn sessions_of(&self, tenant: &TenantId) -> Vec<(SessionId, ())> {
+        self.inner.sessions_of(tenant).await
+    }
+    fn replay_capacity(&self) -> usize {
+        self.inner.replay_capacity()
+    }
+    fn len(&self) -> usize {
+        self.inner.len()
+    }
+}
+
+on_every_runtime! {
+    async fn a_slow_subscriber_lags_with_the_exact_count_then_continues() {
+        let clock = clock();
+        let sessions = builder(&clock).replay_capacity(8).build::<()>();
+        let id = sessions.create(owner("t"), ()).await.unwrap();
+        let mut get = sessions.subscribe(id, StreamId::STANDALONE, Resume::Undelivered, SubscribeOptions::default()).await.unwrap();
+        for n in 1..=20 {
+            sessions.publish(id, StreamId::STANDALONE, msg(n)).await.unwrap();
+        }
+        let items = drain(&mut get);
+        assert_eq!(items[0], StreamItem::Lagged { dropped: 12 });
+        assert_eq!(events(&items[1..]), (13..=20).collect::<Vec<_>>());
+        sessions.publish(id, StreamId::STANDALONE, msg(21)).await.unwrap();
+        assert_eq!(events(&drain(&mut get)), vec![21]);
+        let metrics = sessions.metrics();
+        assert_eq!((metrics.subscribers_lagged, metrics.events_reported_lost), (1, 12));
+    }
+
+    async fn the_live_window_grows_to_the_replay_capacity_before_anyone_lags() {
+        let clock = clock();
+        let sessions = engine(&clock); // default capacity 256
+        let id = sessions.create(owner("t"), ()).await.unwrap();
+        let mut get = sessions.subscribe(id, StreamId::STANDALONE, Resume::Undelivered, SubscribeOptions::default()).await.unwrap();
+        for n in 1..=256 {
+            sessions.publish(id, StreamId::STANDALONE, msg(n)).await.unwrap();
+        }
+        assert_eq!(events(&drain(&mut get)), (1..=256).collect::<Vec<_>>(), "256 fit without loss");
+        for n in 257..=600 {
+            sessions.publish(id, StreamId::STANDALONE, msg(n)).await.unwrap();
+        }
+        let items = drain(&mut get);
+        assert_eq!(items[0], StreamItem::Lagged { dropped: 600 - 256 - 256 });
+        assert_eq!(events(&items[1..]), (345..=600).collect::<Vec<_>>());
+    }
+
+    async fn send_waits_for_a_full_subscriber_and_never_loses() {
+        let clock = clock();
+        let sessions = builder(&clock).replay_capacity(4).build::<()>();
+        let id = sessions.create(owner("t"), ()).await.unwrap();
+        let mut post = sessions.open_stream(id, false).await.unwrap();
+        let stream = post.stream();
+        for n in 1..=4 {
+            sessions.send(id, stream, msg(n)).await.unwrap();
+        }
+        assert!(sessions.send(id, stream, msg(5)).now_or_never().is_none(), "a full window makes send wait");
+        let produce = async {
+            for n in 5..=50 {
+                sessions.send(id, stream, msg(n)).await.unwrap();
+            }
+            sessions.finish(id, stream).await.unwrap();
+        };
+        let consume = async {
+            let mut seen = Vec::new();
+            while let Some(item) = post.next().await {
+                assert!(!matches!(item, StreamItem::Lagged { .. }), "paced, never lagged");
+                seen.extend(n_of(&item));
+            }
+            seen
+        };
+        let ((), seen) = futures::join!(produce, consume);
+        assert_eq!(seen, (1..=50).collect::<Vec<_>>());
+    }
+
+    async fn send_does_not_wait_when_nobody_listens() {
+        let clock = clock();
+        let sessions = builder(&clock).replay_capacity(4).build::<()>();
+        let id = sessions.create(owner("t"), ()).await.unwrap();
+        let post = sessions.open_stream(id, false).await.unwrap();
+        let stream = post.stream();
+        drop(post);
+        for n in 1..=10 {
+            assert!(sessions.send(id, stream, msg(n)).now_or_never().is_some(), "event {n}");
+        }
+        let mut resumed = sessions.subscribe(id, stream, Resume::After(mcp_session::EventId::message(stream, 0)), SubscribeOptions::default()).await.unwrap();
+        let items = drain(&mut resumed);
+        assert_eq!(items[0], StreamItem::Lagged { dropped: 6 });
+        assert_eq!(events(&items[1..]), vec![7, 8, 9, 10]);
+    }
+
+    async fn a_second_subscriber_takes_over_or_is_refused_when_exclusive() {
+        let clock = clock();
+        let sessions = engine(&clock);
+        let id = sessions.create(owner("t"), ()).await.unwrap();
+        let exclusive = SubscribeOptions { init: false, exclusive: true };
+        let mut first = sessions.subscribe(id, StreamId::STANDALONE, Resume::Undelivered, exclusive).await.unwrap();
+        let refused = sessions.subscribe(id, StreamId::STANDALONE, Resume::Undelivered, exclusive).await;
+        assert_eq!(refused.unwrap_err(), SubscribeError::Busy);
+        assert!(!has_ended(&mut first));
+        let mut second = sessions.subscribe(id, StreamId::STANDALONE, Resume::Undelivered, SubscribeOptions::default()).await.unwrap();
+        assert!(has_ended(&mut first), "replaced");
+        sessions.publish(id, StreamId::STANDALONE, msg(1)).await.unwrap();
+        assert_eq!(events(&drain(&mut second)), vec![1]);
+        drop(second);
+        assert!(sessions.subscribe(id, StreamId::STANDALONE, Resume::Undelivered, exclusive).await.is_ok(), "free again");
+    }
+
+    async fn disconnect_ends_the_connection_but_not_the_stream() {
+        let clock = clock();
+        let sessions = engine(&clock);
+        let id = sessions.create(owner("t"), ()).await.unwrap();
+        let mut post = sessions.open_stream(id, true).await.unwrap();
+        let stream = post.stream();
+        let init = drain(&mut post)[0].id().unwrap();
+        assert!(sessions.disconnect(id, stream));
+        assert!(has_ended(&mut post));
+        sessions.send(id, stream, msg(1)).await.unwrap();
+        sessions.finish(id, stream).await.unwrap();
+        let mut resumed = sessions.subscribe(id, stream, Resume::After(init), SubscribeOptions::default()).await.unwrap();
+        assert_eq!(events(&drain(&mut resumed)), vec![1]);
+        assert!(has_ended(&mut resumed));
+    }
+
+    async fn ending_a_session_ends_its_subscribers() {
+        let clock = clock();
+        let sessions = engine(&clock);
+        let deleted = sessions.create(owner("t"), ()).await.unwrap();
+        let expired = sessions.create(owner("t"), ()).await.unwrap();
+        let mut a = sessions.subscribe(deleted, StreamId::STANDALONE, Resume::Undelivered, SubscribeOptions::default()).await.unwrap();
+        let mut b = sessions.open_stream(expired, false).await.unwrap();
+        sessions.remove(deleted).await;
+        assert!(has_ended(&mut a));
+        assert!(!has_ended(&mut b));
+        clock.advance(std::time::Duration::from_secs(30 * 60));
+        sessions.handle_timeout().await;
+        assert!(has_ended(&mut b));
+    }
+
+    async fn an_event_published_during_the_connect_is_seen_exactly_once() {
+        let clock = clock();
+        let store = RacingStore {
+            inner: MemoryStore::new(StorePolicy::default()),
+            engine: OnceCell::new(),
+            publish_during_replay: RefCell::new(None),
+        };
+        let config = SessionsConfig { ids: mcp_session::SessionIdGenerator::seeded(1), ..SessionsConfig::default() };
+        let sessions = Rc::new(Sessions::with_store(store, Arc::new(clock.clone()), config));
+        sessions.store().engine.set(Rc::downgrade(&sessions)).ok();
+        let id = sessions.create(owner("t"), ()).await.unwrap();
+
+        sessions.publish(id, StreamId::STANDALONE, msg(1)).await.unwrap(); // before: log only
+        *sessions.store().publish_during_replay.borrow_mut() = Some(2); // during: log and channel
+        let mut get = sessions.subscribe(id, StreamId::STANDALONE, Resume::Undelivered, SubscribeOptions::default()).await.unwrap();
+        sessions.publish(id, StreamId::STANDALONE, msg(3)).await.unwrap(); // after: channel only
+        assert_eq!(events(&drain(&mut get)), vec![1, 2, 3]);
+    }
+}
