@@ -1,0 +1,101 @@
+//! Hot paths of the core engine: publish-and-deliver, replay after `Last-Event-ID`, and the
+//! timer call with a million idle sessions.
+//!
+//! `cargo bench --bench engine`. Futures here complete without waiting (the in-memory store
+//! never blocks), so each is polled once with `now_or_never` instead of paying for an executor.
+
+use std::hint::black_box;
+use std::time::Duration;
+
+use bytes::Bytes;
+use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
+use futures::{FutureExt, StreamExt};
+use mcp_session::{
+    EventId, ManualClock, Owner, Resume, SessionIdGenerator, Sessions, StreamId, SubscribeOptions, Timestamp,
+};
+
+fn ready<T>(future: impl std::future::Future<Output = T>) -> T {
+    future.now_or_never().expect("in-memory operations complete without waiting")
+}
+
+fn engine() -> (ManualClock, Sessions<()>) {
+    let clock = ManualClock::new(Timestamp::from_millis(1_795_262_400_000));
+    let sessions = Sessions::builder().clock(clock.clone()).ids(SessionIdGenerator::seeded(7)).build();
+    (clock, sessions)
+}
+
+const PAYLOAD: &[u8] = br#"{"jsonrpc":"2.0","method":"notifications/progress","params":{"progressToken":1,"progress":1,"total":1000}}"#;
+
+fn publish_and_deliver(c: &mut Criterion) {
+    let mut group = c.benchmark_group("publish_and_deliver");
+    group.throughput(Throughput::Elements(1));
+    let (_clock, sessions) = engine();
+    let id = ready(sessions.create(Owner::anonymous(), ())).unwrap();
+    let payload = Bytes::from_static(PAYLOAD);
+
+    let mut get = ready(sessions.subscribe(id, StreamId::STANDALONE, Resume::Undelivered, SubscribeOptions::default())).unwrap();
+    group.bench_function("standalone_stream_one_subscriber", |b| {
+        b.iter(|| {
+            ready(sessions.publish(id, StreamId::STANDALONE, payload.clone())).unwrap();
+            black_box(get.next().now_or_never().flatten().expect("delivered"));
+        })
+    });
+
+    let mut post = ready(sessions.open_stream(id, false)).unwrap();
+    let stream = post.stream();
+    group.bench_function("request_stream_paced_send", |b| {
+        b.iter(|| {
+            ready(sessions.send(id, stream, payload.clone())).unwrap();
+            black_box(post.next().now_or_never().flatten().expect("delivered"));
+        })
+    });
+    group.finish();
+}
+
+fn replay_after_last_event_id(c: &mut Criterion) {
+    let (_clock, sessions) = engine();
+    let id = ready(sessions.create(Owner::anonymous(), ())).unwrap();
+    for _ in 0..256 {
+        ready(sessions.publish(id, StreamId::STANDALONE, Bytes::from_static(PAYLOAD))).unwrap();
+    }
+    let mut group = c.benchmark_group("replay");
+    group.throughput(Throughput::Elements(256));
+    group.bench_function("256_events_after_last_event_id", |b| {
+        b.iter(|| {
+            let from = Resume::After(EventId::message(StreamId::STANDALONE, 0));
+            let mut sub = ready(sessions.subscribe(id, StreamId::STANDALONE, from, SubscribeOptions::default())).unwrap();
+            let mut count = 0;
+            while let Some(Some(item)) = sub.next().now_or_never() {
+                black_box(item);
+                count += 1;
+            }
+            assert_eq!(count, 256);
+        })
+    });
+    group.finish();
+}
+
+fn timeout_with_a_million_sessions(c: &mut Criterion) {
+    let (clock, sessions) = engine();
+    for _ in 0..1_000_000 {
+        ready(sessions.create(Owner::anonymous(), ())).unwrap();
+    }
+    clock.advance(Duration::from_secs(60));
+    let mut group = c.benchmark_group("timers_1m_sessions_none_due");
+    group.bench_function("handle_timeout", |b| b.iter(|| ready(sessions.handle_timeout())));
+    group.bench_function("next_deadline", |b| b.iter(|| black_box(sessions.next_deadline())));
+    group.finish();
+    assert_eq!(sessions.len(), 1_000_000);
+    // a lookup costs the same with a million neighbours: hash lookup plus a re-indexed deadline
+    let probe = ready(sessions.create(Owner::anonymous(), ())).unwrap();
+    c.bench_function("lookup_1m_sessions", |b| {
+        b.iter_batched(|| (), |()| ready(sessions.lookup(probe, &Owner::anonymous())).unwrap(), BatchSize::SmallInput)
+    });
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default().measurement_time(Duration::from_secs(3)).warm_up_time(Duration::from_secs(1));
+    targets = publish_and_deliver, replay_after_last_event_id, timeout_with_a_million_sessions
+}
+criterion_main!(benches);
