@@ -5,10 +5,18 @@
 #![cfg_attr(docsrs, feature(doc_auto_cfg))]
 
 pub mod bridge;
+mod clients;
 pub mod clock;
+pub mod http;
+pub mod jsonrpc;
 mod metrics;
+pub mod model;
+pub mod server;
 pub mod session;
 mod sessions;
+#[cfg(any(feature = "tokio", feature = "async-std"))]
+pub mod host;
+mod spawn;
 pub mod stream;
 
 pub use bridge::{Bridge, ChangeEvent};
@@ -17,3 +25,6 @@ pub use metrics::MetricsSnapshot;
 pub use session::{Owner, Principal, SessionId, SessionIdGenerator, SessionRecord, Store, TenantId};
 pub use sessions::{PublishError, Resume, Sessions, SessionsBuilder, SessionsConfig, SubscribeError, SubscribeOptions};
 pub use stream::{Event, EventId, StreamId, StreamItem, Subscription};
+pub use http::{Body, Engine, EngineConfig, EngineState};
+pub use server::{McpSession, RequestContext, Server};
+pub use spawn::{Spawn, SpawnFn};

@@ -365,17 +365,17 @@ impl<D, S: Store<D>> Sessions<D, S> {
     }
 
     /// Does the work that is due now: removes expired sessions (ending their streams) and marks
-    /// due keep-alives. Calling it early or twice does nothing.
-    pub async fn handle_timeout(&self) {
+    /// due keep-alives. Returns the sessions that expired. Calling it early or twice does
+    /// nothing.
+    pub async fn handle_timeout(&self) -> Vec<SessionId> {
         let now = self.now();
         let expired = self.store.expire(now).await;
-        if !expired.is_empty() {
-            self.hub.counters.sessions_expired(expired.len() as u64);
-            for id in expired {
-                self.hub.remove_session(id);
-            }
+        self.hub.counters.sessions_expired(expired.len() as u64);
+        for &id in &expired {
+            self.hub.remove_session(id);
         }
         self.hub.fire_heartbeats(now);
+        expired
     }
 
     /// Sessions held now (expired ones are removed lazily, so call `handle_timeout` first for an

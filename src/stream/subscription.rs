@@ -118,10 +118,8 @@ impl Stream for Subscription {
         if this.done {
             return Poll::Ready(None);
         }
-        if this.live.as_ref().is_some_and(|live| live.me.is_kicked()) {
-            this.end();
-            return Poll::Ready(None);
-        }
+        // What was queued at connect (priming, replay) goes out even if the server disconnects
+        // right away: a client told to reconnect needs the priming id to resume from.
         if let Some(item) = this.pending.pop_front() {
             return this.yield_event(item);
         }

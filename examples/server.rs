@@ -1,0 +1,24 @@
+//! The main job: a real MCP server on 127.0.0.1, on the tokio host, with the in-memory store.
+//!
+//! ```sh
+//! cargo run --release --features tokio --example server -- --port 8080
+//! npx @modelcontextprotocol/inspector-cli --cli http://127.0.0.1:8080/mcp --transport http --method tools/list
+//! ```
+
+#[path = "shared/cli.rs"]
+mod cli;
+#[path = "shared/fixture.rs"]
+mod fixture;
+
+use std::io::Write;
+
+fn main() -> std::io::Result<()> {
+    let cli = cli::parse();
+    let listener = std::net::TcpListener::bind(("127.0.0.1", cli.port))?;
+    let options = cli.options.clone();
+    let running = mcp_session::host::tokio::spawn(listener, cli.state, move || fixture::server(&options), cli.workers)?;
+    println!("mcp-session example (tokio) listening on http://{}/mcp", running.local_addr());
+    std::io::stdout().flush()?;
+    running.join();
+    Ok(())
+}

@@ -1,0 +1,23 @@
+//! The same server as `server`, on the async-std host.
+//!
+//! ```sh
+//! cargo run --release --features async-std --example server_async_std -- --port 8080
+//! ```
+
+#[path = "shared/cli.rs"]
+mod cli;
+#[path = "shared/fixture.rs"]
+mod fixture;
+
+use std::io::Write;
+
+fn main() -> std::io::Result<()> {
+    let cli = cli::parse();
+    let listener = std::net::TcpListener::bind(("127.0.0.1", cli.port))?;
+    let options = cli.options.clone();
+    let running = mcp_session::host::async_std::spawn(listener, cli.state, move || fixture::server(&options), cli.workers)?;
+    println!("mcp-session example (async-std) listening on http://{}/mcp", running.local_addr());
+    std::io::stdout().flush()?;
+    running.join();
+    Ok(())
+}

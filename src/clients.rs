@@ -1,0 +1,111 @@
+//! Requests in flight in both directions: the client's (so `notifications/cancelled` can reach
+//! them) and the server's own requests to the client (so the POSTed response reaches the
+//! handler waiting for it).
+
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use event_listener::Event as Notify;
+use futures_channel::oneshot;
+use hashbrown::HashMap;
+use serde_json::Value;
+
+use crate::jsonrpc::{ErrorObject, Id};
+use crate::session::SessionId;
+
+/// Cancellation of one request, observable by its handler.
+#[derive(Debug, Default)]
+pub(crate) struct Cancellation {
+    cancelled: AtomicBool,
+    notify: Notify,
+}
+
+impl Cancellation {
+    pub(crate) fn cancel(&self) {
+        self.cancelled.store(true, Ordering::Release);
+        self.notify.notify(usize::MAX);
+    }
+
+    pub(crate) fn is_cancelled(&self) -> bool {
+        self.cancelled.load(Ordering::Acquire)
+    }
+
+    pub(crate) async fn cancelled(&self) {
+        loop {
+            if self.is_cancelled() {
+                return;
+            }
+            let listener = self.notify.listen();
+            if self.is_cancelled() {
+                return;
+            }
+            listener.await;
+        }
+    }
+}
+
+type Key = (SessionId, Id);
+
+#[derive(Debug, Default)]
+pub(crate) struct ClientRequests {
+    next_id: AtomicI64,
+    awaiting: Mutex<HashMap<Key, oneshot::Sender<Result<Value, ErrorObject>>>>,
+    inflight: Mutex<HashMap<Key, Arc<Cancellation>>>,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    // Each critical section is a single map operation: a panic cannot leave it half done.
+    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl ClientRequests {
+    /// A fresh id for a request to the client; unique in the process, hence in every session.
+    pub(crate) fn next_id(&self) -> Id {
+        Id::Number(self.next_id.fetch_add(1, Ordering::Relaxed) + 1)
+    }
+
+    pub(crate) fn expect(&self, session: SessionId, id: Id) -> oneshot::Receiver<Result<Value, ErrorObject>> {
+        let (tx, rx) = oneshot::channel();
+        lock(&self.awaiting).insert((session, id), tx);
+        rx
+    }
+
+    pub(crate) fn forget(&self, session: SessionId, id: &Id) {
+        lock(&self.awaiting).remove(&(session, id.clone()));
+    }
+
+    /// Hands the client's response to the waiting handler; false if nobody waits for it.
+    pub(crate) fn resolve(&self, session: SessionId, id: Id, outcome: Result<Value, ErrorObject>) -> bool {
+        let waiting = lock(&self.awaiting).remove(&(session, id));
+        waiting.is_some_and(|tx| tx.send(outcome).is_ok())
+    }
+
+    pub(crate) fn start(&self, session: SessionId, id: Id) -> Arc<Cancellation> {
+        let cancellation = Arc::new(Cancellation::default());
+        lock(&self.inflight).insert((session, id), cancellation.clone());
+        cancellation
+    }
+
+    pub(crate) fn end(&self, session: SessionId, id: &Id) {
+        lock(&self.inflight).remove(&(session, id.clone()));
+    }
+
+    /// `notifications/cancelled`: true if the request was still running.
+    pub(crate) fn cancel(&self, session: SessionId, id: Id) -> bool {
+        let running = lock(&self.inflight).get(&(session, id)).cloned();
+        running.map(|c| c.cancel()).is_some()
+    }
+
+    /// The session ended: cancel its running requests and fail its pending client requests.
+    pub(crate) fn end_session(&self, session: SessionId) {
+        lock(&self.awaiting).retain(|(s, _), _| *s != session);
+        let cancelled: Vec<_> = {
+            let mut inflight = lock(&self.inflight);
+            let keys: Vec<Key> = inflight.keys().filter(|(s, _)| *s == session).cloned().collect();
+            keys.into_iter().filter_map(|k| inflight.remove(&k)).collect()
+        };
+        for c in cancelled {
+            c.cancel();
+        }
+    }
+}

@@ -1,0 +1,96 @@
+//! The tokio host: hyper 1 on one current-thread runtime per worker.
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//! use mcp_session::{EngineConfig, EngineState, Server, Sessions};
+//!
+//! let listener = std::net::TcpListener::bind("127.0.0.1:8080").unwrap();
+//! let state = Arc::new(EngineState::new(Sessions::builder().build(), EngineConfig::default()));
+//! let running = mcp_session::host::tokio::spawn(listener, state, || Server::builder("demo", "1.0.0").build(), 2).unwrap();
+//! running.join();
+//! ```
+
+use std::io;
+use std::net::TcpListener;
+use std::sync::Arc;
+
+use futures_util::future::{select, Either};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioIo, TokioTimer};
+
+use super::{service, timers, Running, Stop};
+use crate::server::McpSession;
+use crate::session::Store;
+use crate::{Engine, EngineState, Server, SpawnFn};
+
+/// Serves `state` on `listener` with `workers` threads, each building its own [`Server`] with
+/// `make_server` (handlers need not be `Send`). Returns once the threads run.
+pub fn spawn<S, F>(listener: TcpListener, state: Arc<EngineState<S>>, make_server: F, workers: usize) -> io::Result<Running>
+where
+    S: Store<McpSession> + Send + Sync + 'static,
+    F: Fn() -> Server + Send + Sync + 'static,
+{
+    listener.set_nonblocking(true)?;
+    let addr = listener.local_addr()?;
+    let stop = Arc::new(Stop::default());
+    let make_server = Arc::new(make_server);
+    let mut threads = Vec::new();
+    for index in 0..workers.max(1) {
+        let listener = listener.try_clone()?;
+        let (state, stop, make_server) = (state.clone(), stop.clone(), make_server.clone());
+        let thread = std::thread::Builder::new().name(format!("mcp-tokio-{index}")).spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("tokio runtime");
+            let local = tokio::task::LocalSet::new();
+            local.block_on(&runtime, worker(index, listener, state, make_server, stop));
+        })?;
+        threads.push(thread);
+    }
+    Ok(Running { addr, stop, threads })
+}
+
+async fn worker<S, F>(index: usize, listener: TcpListener, state: Arc<EngineState<S>>, make_server: Arc<F>, stop: Arc<Stop>)
+where
+    S: Store<McpSession> + Send + Sync + 'static,
+    F: Fn() -> Server,
+{
+    let listener = match tokio::net::TcpListener::from_std(listener) {
+        Ok(listener) => listener,
+        Err(error) => {
+            tracing::error!(%error, "cannot register the listener with tokio");
+            return;
+        }
+    };
+    if index == 0 {
+        tokio::task::spawn_local(timers::drive(state.clone(), tokio::time::sleep, stop.clone()));
+    }
+    let spawner = SpawnFn(|task| {
+        tokio::task::spawn_local(task);
+    });
+    let engine = Engine::new(state, make_server(), spawner);
+    let mut stopped = Box::pin(stop.wait());
+    loop {
+        let accepted = match select(Box::pin(listener.accept()), stopped.as_mut()).await {
+            Either::Left((accepted, _)) => accepted,
+            Either::Right(_) => return,
+        };
+        let tcp = match accepted {
+            Ok((tcp, _)) => tcp,
+            Err(error) => {
+                // EMFILE and friends: back off instead of spinning.
+                tracing::warn!(%error, "accept failed");
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+                continue;
+            }
+        };
+        let _ = tcp.set_nodelay(true);
+        let engine = engine.clone();
+        tokio::task::spawn_local(async move {
+            let service = service_fn(move |request| service::handle(engine.clone(), request));
+            let connection = http1::Builder::new().timer(TokioTimer::new()).serve_connection(TokioIo::new(tcp), service);
+            if let Err(error) = connection.await {
+                tracing::debug!(%error, "connection ended with an error");
+            }
+        });
+    }
+}

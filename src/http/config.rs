@@ -1,0 +1,84 @@
+//! How the HTTP front door behaves.
+
+use std::time::Duration;
+
+/// Which `Host` headers are accepted (DNS-rebinding protection).
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum HostPolicy {
+    /// Only `localhost`, `127.0.0.0/8` and `[::1]`, any port. The default: right for a server
+    /// bound to loopback, and it refuses a rebinding attack's foreign host name.
+    Loopback,
+    /// Only these host names (compared without port, case-insensitively).
+    Only(Vec<String>),
+    /// Any host (behind a proxy that already checks it).
+    Any,
+}
+
+/// Which `Origin` headers are accepted on browser requests (requests without `Origin` are not
+/// from a browser and pass).
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum OriginPolicy {
+    /// An origin whose host the [`HostPolicy`] accepts. The default.
+    SameAsHost,
+    /// Exactly these origins (`https://app.example.com`).
+    Only(Vec<String>),
+    /// Any origin.
+    Any,
+}
+
+/// How a POSTed request is answered.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ResponseMode {
+    /// `application/json` when the handler answers at once without sending anything first;
+    /// otherwise an SSE stream (primed, so the client can resume it) as soon as the handler has
+    /// to wait or sends a notification or a request to the client. The default: quick calls cost
+    /// no stream, long ones survive a dropped connection.
+    #[default]
+    Adaptive,
+    /// Always an SSE stream.
+    Sse,
+    /// `application/json` unless the handler sends a notification or a request to the client,
+    /// which upgrades the reply to SSE (where the official SDKs would drop the message).
+    Json,
+}
+
+/// Options of the HTTP front door.
+#[derive(Clone, Debug)]
+pub struct EngineConfig {
+    /// The MCP endpoint's path. Default `/mcp`.
+    pub path: String,
+    /// Accepted `Host` headers. Default [`HostPolicy::Loopback`].
+    pub hosts: HostPolicy,
+    /// Accepted `Origin` headers. Default [`OriginPolicy::SameAsHost`].
+    pub origins: OriginPolicy,
+    /// Largest POST body accepted; larger gets 413. Default 4 MiB.
+    pub max_body_bytes: usize,
+    /// The SSE `retry` sent with priming events: how long a client waits before resuming a
+    /// stream the server closed. Default 1 s.
+    pub retry: Duration,
+    /// JSON or SSE replies.
+    pub response_mode: ResponseMode,
+    /// No sessions: every POST stands alone, GET and DELETE get 405, no `Mcp-Session-Id` is
+    /// issued, and requests to the client are impossible. Default off.
+    pub stateless: bool,
+    /// Logger name of change-event notifications. Default `"changes"`.
+    pub bridge_logger: String,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        Self {
+            path: "/mcp".into(),
+            hosts: HostPolicy::Loopback,
+            origins: OriginPolicy::SameAsHost,
+            max_body_bytes: 4 * 1024 * 1024,
+            retry: Duration::from_secs(1),
+            response_mode: ResponseMode::Adaptive,
+            stateless: false,
+            bridge_logger: "changes".into(),
+        }
+    }
+}

@@ -1,0 +1,198 @@
+//! The front door: an HTTP request in, a response out.
+
+use std::fmt;
+use std::rc::Rc;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::request::Parts;
+use http::{HeaderMap, Method, Request, Response, StatusCode};
+
+use super::body::Body;
+use super::guard::{self, Refusal};
+use super::headers::{accepts, LAST_EVENT_ID, MCP_PROTOCOL_VERSION, MCP_SESSION_ID};
+use super::reply;
+use super::state::EngineState;
+use crate::model::ProtocolVersion;
+use crate::server::{McpSession, ResponseStream, Server};
+use crate::session::{LookupError, MemoryStore, Owner, SessionId, Store};
+use crate::sessions::{Resume, SubscribeError, SubscribeOptions};
+use crate::spawn::Spawn;
+use crate::stream::{EventId, StreamId};
+
+/// Answers MCP requests for one thread: the shared [`EngineState`], this thread's
+/// [`Server`] (handlers need not be `Send`), and a way to spawn local tasks. Cheap to clone.
+///
+/// Call [`Engine::handle`] for every request to the endpoint, after reading the body (at most
+/// [`Engine::max_body_bytes`]; larger bodies get [`Engine::payload_too_large`]).
+pub struct Engine<S = MemoryStore<McpSession>> {
+    pub(crate) state: Arc<EngineState<S>>,
+    pub(crate) server: Rc<Server>,
+    pub(crate) spawner: Rc<dyn Spawn>,
+}
+
+impl<S> Clone for Engine<S> {
+    fn clone(&self) -> Self {
+        Self { state: self.state.clone(), server: self.server.clone(), spawner: self.spawner.clone() }
+    }
+}
+
+impl<S> fmt::Debug for Engine<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Engine").field("server", &self.server).finish_non_exhaustive()
+    }
+}
+
+/// Where the session of a request comes from.
+pub(crate) struct Session {
+    pub(crate) id: SessionId,
+    pub(crate) state: McpSession,
+}
+
+impl<S: Store<McpSession> + 'static> Engine<S> {
+    /// An engine over shared `state` answering with `server`, spawning through `spawner`.
+    pub fn new(state: Arc<EngineState<S>>, server: impl Into<Rc<Server>>, spawner: impl Spawn + 'static) -> Self {
+        Self { state, server: server.into(), spawner: Rc::new(spawner) }
+    }
+
+    /// The shared state.
+    pub fn state(&self) -> &Arc<EngineState<S>> {
+        &self.state
+    }
+
+    /// Largest request body the engine accepts.
+    pub fn max_body_bytes(&self) -> usize {
+        self.state.config.max_body_bytes
+    }
+
+    /// The 413 answer for a body larger than [`Engine::max_body_bytes`].
+    pub fn payload_too_large(&self) -> Response<Body> {
+        reply::refuse(StatusCode::PAYLOAD_TOO_LARGE, "Request body too large")
+    }
+
+    /// Answers one HTTP request to the MCP endpoint.
+    ///
+    /// Bad input gets a precise status (400, 403, 404, 405, 406, 409, 413, 415) and a JSON-RPC
+    /// error body, and changes nothing. An SSE response body may outlive this call; the work
+    /// behind it runs on tasks given to the spawner.
+    pub async fn handle(&self, request: Request<Bytes>) -> Response<Body> {
+        let (parts, body) = request.into_parts();
+        let config = &self.state.config;
+        if parts.uri.path() != config.path {
+            return reply::refuse(StatusCode::NOT_FOUND, "Not found");
+        }
+        match guard::check(&parts, &config.hosts, &config.origins) {
+            Ok(()) => {}
+            Err(Refusal::ForeignHost) => return reply::refuse(StatusCode::FORBIDDEN, "Forbidden: Host not allowed"),
+            Err(Refusal::ForeignOrigin) => return reply::refuse(StatusCode::FORBIDDEN, "Forbidden: Origin not allowed"),
+        }
+        if let Err(response) = protocol_header(&parts.headers) {
+            return response;
+        }
+        let allow = if config.stateless { "POST" } else { "GET, POST, DELETE" };
+        match parts.method {
+            Method::POST => self.post(parts, body).await,
+            Method::GET if !config.stateless => self.get(parts).await,
+            Method::DELETE if !config.stateless => self.delete(parts).await,
+            _ => reply::method_not_allowed(allow),
+        }
+    }
+
+    pub(crate) fn authenticate(&self, parts: &Parts) -> Result<Owner, Response<Body>> {
+        self.state.auth.authenticate(parts).map_err(|e| reply::unauthorized(e.challenge.as_deref()))
+    }
+
+    /// The session a request names, looked up (and touched) under its owner.
+    pub(crate) async fn session(&self, parts: &Parts, owner: &Owner) -> Result<Session, Response<Body>> {
+        let Some(value) = parts.headers.get(MCP_SESSION_ID) else {
+            return Err(reply::refuse(StatusCode::BAD_REQUEST, "Bad Request: Mcp-Session-Id header is required"));
+        };
+        // An id we could not have issued is unknown, like any other.
+        let id: SessionId = value.to_str().ok().and_then(|text| text.parse().ok()).ok_or_else(reply::session_not_found)?;
+        match self.state.sessions.lookup(id, owner).await {
+            Ok(record) => {
+                self.state.reindex(id, &record.data);
+                Ok(Session { id, state: record.data })
+            }
+            Err(error) => {
+                if error == LookupError::Expired {
+                    self.state.forget(id);
+                }
+                Err(reply::session_not_found())
+            }
+        }
+    }
+
+    /// GET: opens the session's standalone stream, or resumes any stream with `Last-Event-ID`.
+    async fn get(&self, parts: Parts) -> Response<Body> {
+        if !accepts(&parts.headers, "text/event-stream") {
+            return reply::refuse(StatusCode::NOT_ACCEPTABLE, "Not Acceptable: Accept must include text/event-stream");
+        }
+        let owner = match self.authenticate(&parts) {
+            Ok(owner) => owner,
+            Err(response) => return response,
+        };
+        let session = match self.session(&parts, &owner).await {
+            Ok(session) => session,
+            Err(response) => return response,
+        };
+        let init = session.state.protocol_version.primes_streams();
+        let (stream, from, exclusive) = match parts.headers.get(LAST_EVENT_ID) {
+            None => (StreamId::STANDALONE, Resume::Undelivered, true),
+            Some(value) => match value.to_str().ok().and_then(|text| text.parse::<EventId>().ok()) {
+                Some(id) => (id.stream(), Resume::After(id), false),
+                None => return reply::refuse(StatusCode::BAD_REQUEST, "Bad Request: malformed Last-Event-ID"),
+            },
+        };
+        let options = SubscribeOptions { init, exclusive };
+        match self.state.sessions.subscribe(session.id, stream, from, options).await {
+            Ok(subscription) => reply::sse(ResponseStream::Session(subscription), self.retry_ms()),
+            Err(SubscribeError::Busy) => {
+                reply::refuse(StatusCode::CONFLICT, "Conflict: only one standalone SSE stream per session")
+            }
+            Err(SubscribeError::Replay(error)) => {
+                let message = match error {
+                    crate::session::ReplayError::UnknownSession => return reply::session_not_found(),
+                    crate::session::ReplayError::UnknownStream(_) => "Bad Request: Last-Event-ID names a stream this session no longer has",
+                    _ => "Bad Request: Last-Event-ID is ahead of its stream",
+                };
+                reply::refuse(StatusCode::BAD_REQUEST, message)
+            }
+        }
+    }
+
+    /// DELETE: ends the session.
+    async fn delete(&self, parts: Parts) -> Response<Body> {
+        let owner = match self.authenticate(&parts) {
+            Ok(owner) => owner,
+            Err(response) => return response,
+        };
+        let session = match self.session(&parts, &owner).await {
+            Ok(session) => session,
+            Err(response) => return response,
+        };
+        self.state.sessions.remove(session.id).await;
+        self.state.forget(session.id);
+        reply::status(StatusCode::OK)
+    }
+
+    pub(crate) fn retry_ms(&self) -> u64 {
+        u64::try_from(self.state.config.retry.as_millis()).unwrap_or(u64::MAX)
+    }
+}
+
+/// Validates `MCP-Protocol-Version`: any served revision is accepted on any request of any
+/// session (clients send older ones on newer sessions); anything else is refused with 400.
+///
+/// This is also where a request of a later protocol era (stateless revisions that drop
+/// sessions) would be told apart and routed; none is served yet, so their versions get 400 too.
+pub(crate) fn protocol_header(headers: &HeaderMap) -> Result<Option<ProtocolVersion>, Response<Body>> {
+    let Some(value) = headers.get(MCP_PROTOCOL_VERSION) else { return Ok(None) };
+    match value.to_str().ok().and_then(|text| text.parse::<ProtocolVersion>().ok()) {
+        Some(version) => Ok(Some(version)),
+        None => Err(reply::refuse(
+            StatusCode::BAD_REQUEST,
+            "Bad Request: Unsupported protocol version (supported versions: 2025-03-26, 2025-06-18, 2025-11-25)",
+        )),
+    }
+}

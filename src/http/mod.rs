@@ -1,0 +1,17 @@
+//! Streamable HTTP: the front door that turns HTTP requests into engine calls.
+
+mod auth;
+mod body;
+mod config;
+mod engine;
+mod guard;
+pub mod headers;
+mod post;
+mod reply;
+mod state;
+
+pub use auth::{Anonymous, Authenticate, Unauthorized};
+pub use body::Body;
+pub use config::{EngineConfig, HostPolicy, OriginPolicy, ResponseMode};
+pub use engine::Engine;
+pub use state::EngineState;

@@ -1,0 +1,414 @@
+//! POST: initialize, requests (answered as JSON or SSE), notifications and client responses.
+
+use std::cell::{Cell, RefCell};
+use std::future::poll_fn;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::task::{Poll, Waker};
+
+use bytes::{BufMut, Bytes, BytesMut};
+use futures_util::future::{ready, LocalBoxFuture};
+use futures_util::FutureExt;
+use http::request::Parts;
+use http::{Response, StatusCode};
+use serde::Deserialize;
+use serde_json::value::RawValue;
+use serde_json::{json, Value};
+
+use super::body::Body;
+use super::config::ResponseMode;
+use super::engine::{protocol_header, Engine, Session};
+use super::headers::{accepts, is_json, MCP_SESSION_ID};
+use super::reply;
+use crate::clients::Cancellation;
+use crate::jsonrpc::{self, ErrorObject, Id, Incoming};
+use crate::model::ProtocolVersion;
+use crate::server::{dispatch, Call, CallIdentity, ClientCapabilities, McpSession, RequestContext, StreamSlot};
+use crate::session::{CreateError, Owner, SessionId, Store};
+
+/// One request of a POST, dispatched and not yet answered.
+struct Pending {
+    id: Id,
+    reply: LocalBoxFuture<'static, Result<Bytes, ErrorObject>>,
+    cancellation: Arc<Cancellation>,
+}
+
+#[derive(Deserialize)]
+struct Meta {
+    #[serde(rename = "_meta", default)]
+    meta: Option<MetaFields>,
+}
+
+#[derive(Deserialize)]
+struct MetaFields {
+    #[serde(rename = "progressToken", default)]
+    progress_token: Option<Value>,
+}
+
+fn progress_token(params: Option<&RawValue>) -> Option<Value> {
+    let raw = params?.get();
+    // Only requests that mention `_meta` pay for a second look at their params.
+    if !raw.contains("\"_meta\"") {
+        return None;
+    }
+    serde_json::from_str::<Meta>(raw).ok()?.meta?.progress_token.filter(|t| !t.is_null())
+}
+
+#[derive(Deserialize)]
+struct InitializeParams {
+    #[serde(rename = "protocolVersion")]
+    protocol_version: String,
+    #[serde(default)]
+    capabilities: Value,
+}
+
+#[derive(Deserialize)]
+struct CancelledParams {
+    #[serde(rename = "requestId")]
+    request_id: Id,
+}
+
+/// How far the choice between a JSON and an SSE reply has come.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Choice {
+    Undecided,
+    Json,
+    Sse,
+}
+
+/// The answers of a POST's requests, gathered until the reply's form is chosen.
+struct Gate {
+    choice: Cell<Choice>,
+    /// Per request: `None` while running, `Some(None)` when answered with nothing to send
+    /// (cancelled), `Some(Some(message))` when answered.
+    answers: RefCell<Vec<Option<Option<Bytes>>>>,
+    waker: RefCell<Option<Waker>>,
+}
+
+impl Gate {
+    fn settle(&self, index: usize, message: Option<Bytes>) {
+        self.answers.borrow_mut()[index] = Some(message);
+        if let Some(waker) = self.waker.borrow_mut().take() {
+            waker.wake();
+        }
+    }
+
+    fn all_answered(&self) -> bool {
+        self.answers.borrow().iter().all(Option::is_some)
+    }
+}
+
+impl<S: Store<McpSession> + 'static> Engine<S> {
+    pub(crate) async fn post(&self, parts: Parts, body: Bytes) -> Response<Body> {
+        if !is_json(&parts.headers) {
+            return reply::refuse(StatusCode::UNSUPPORTED_MEDIA_TYPE, "Unsupported Media Type: Content-Type must be application/json");
+        }
+        if !(accepts(&parts.headers, "application/json") && accepts(&parts.headers, "text/event-stream")) {
+            return reply::refuse(
+                StatusCode::NOT_ACCEPTABLE,
+                "Not Acceptable: Accept must include application/json and text/event-stream",
+            );
+        }
+        if body.len() > self.max_body_bytes() {
+            return self.payload_too_large();
+        }
+        let owner = match self.authenticate(&parts) {
+            Ok(owner) => owner,
+            Err(response) => return response,
+        };
+        let (messages, batch) = match jsonrpc::parse_body(&body) {
+            Ok(jsonrpc::Body::Single(message)) => (vec![message], false),
+            Ok(jsonrpc::Body::Batch(messages)) => (messages, true),
+            Err(error) => return reply::error(StatusCode::BAD_REQUEST, None, &error.into_error_object()),
+        };
+        let is_initialize = |m: &Incoming<'_>| matches!(m, Incoming::Request { method, .. } if method == "initialize");
+        if messages.iter().any(is_initialize) {
+            let Some(Incoming::Request { id, params, .. }) = messages.into_iter().next().filter(|_| !batch) else {
+                return reply::refuse(StatusCode::BAD_REQUEST, "Bad Request: initialize must not be part of a batch");
+            };
+            return self.initialize(&parts, owner, id, params).await;
+        }
+        let session = if self.state.config.stateless {
+            None
+        } else {
+            match self.session(&parts, &owner).await {
+                Ok(session) => Some(session),
+                Err(response) => return response,
+            }
+        };
+        if batch {
+            let version = match &session {
+                Some(session) => session.state.protocol_version,
+                None => protocol_header(&parts.headers).ok().flatten().unwrap_or(ProtocolVersion::ASSUMED_WITHOUT_HEADER),
+            };
+            if !version.allows_batches() {
+                return reply::refuse(StatusCode::BAD_REQUEST, "Bad Request: JSON-RPC batches are only accepted at protocol 2025-03-26");
+            }
+        }
+        let mut requests = Vec::new();
+        for message in messages {
+            match message {
+                Incoming::Request { id, method, params } => requests.push((id, method, params)),
+                Incoming::Notification { method, params } => self.notification(session.as_ref(), &method, params).await,
+                Incoming::Response { id, outcome } => {
+                    if let Some(session) = &session {
+                        // An answer nobody waits for (the handler gave up) is accepted and dropped.
+                        self.state.clients.resolve(session.id, id, outcome);
+                    }
+                }
+            }
+        }
+        if requests.is_empty() {
+            return reply::status(StatusCode::ACCEPTED);
+        }
+        let (identity, prime) = match &session {
+            Some(session) => (
+                Identity { session: Some(session.id), protocol: session.state.protocol_version, client: session.state.client, log_level: session.state.log_level },
+                session.state.protocol_version.primes_streams(),
+            ),
+            None => (Identity::stateless(&parts), false),
+        };
+        let slot = Rc::new(StreamSlot::new(identity.session, prime, requests.len()));
+        let pending = requests
+            .into_iter()
+            .map(|(id, method, params)| {
+                let ctx = self.context(&identity, &owner, &id, progress_token(params), &slot);
+                let cancellation = ctx.call.cancellation.clone();
+                let reply = dispatch(&self.server, ctx, &method, params);
+                Pending { id, reply, cancellation }
+            })
+            .collect();
+        self.answer(identity.session, pending, slot, batch).await
+    }
+
+    fn context(&self, identity: &Identity, owner: &Owner, id: &Id, progress_token: Option<Value>, slot: &Rc<StreamSlot>) -> RequestContext {
+        let cancellation = match identity.session {
+            Some(session) => self.state.clients.start(session, id.clone()),
+            None => Arc::default(),
+        };
+        RequestContext {
+            call: Rc::new(Call {
+                outlet: self.state.clone(),
+                identity: CallIdentity {
+                    session: identity.session,
+                    owner: owner.clone(),
+                    request_id: id.clone(),
+                    protocol: identity.protocol,
+                    client: identity.client,
+                    log_level: identity.log_level,
+                },
+                progress_token,
+                cancellation,
+                slot: slot.clone(),
+            }),
+        }
+    }
+
+    async fn notification(&self, session: Option<&Session>, method: &str, params: Option<&RawValue>) {
+        let Some(session) = session else { return };
+        match method {
+            "notifications/initialized" => {
+                let _ = self.state.sessions.update(session.id, |state| state.initialized = true).await;
+            }
+            "notifications/cancelled" => {
+                let parsed = params.and_then(|raw| serde_json::from_str::<CancelledParams>(raw.get()).ok());
+                if let Some(cancelled) = parsed {
+                    self.state.clients.cancel(session.id, cancelled.request_id);
+                }
+            }
+            // Other notifications (progress, roots/list_changed, unknown ones) need no action.
+            _ => {}
+        }
+    }
+
+    async fn initialize(&self, parts: &Parts, owner: Owner, id: Id, params: Option<&RawValue>) -> Response<Body> {
+        let stateless = self.state.config.stateless;
+        if !stateless && parts.headers.contains_key(MCP_SESSION_ID) {
+            return reply::refuse(StatusCode::BAD_REQUEST, "Bad Request: initialize must not carry Mcp-Session-Id");
+        }
+        let params: InitializeParams = match serde_json::from_str(params.map_or("{}", RawValue::get)) {
+            Ok(params) => params,
+            Err(e) => {
+                let error = ErrorObject::invalid_params(format!("Invalid initialize params: {e}"));
+                return reply::error(StatusCode::BAD_REQUEST, Some(&id), &error);
+            }
+        };
+        // A revision we do not serve is answered with the latest we do; the client decides.
+        let version = params.protocol_version.parse().unwrap_or(ProtocolVersion::LATEST);
+        let client = ClientCapabilities::from_json(&params.capabilities);
+        let session = if stateless {
+            None
+        } else {
+            match self.state.sessions.create(owner.clone(), McpSession::new(version, client)).await {
+                Ok(session) => Some(session),
+                Err(CreateError::TooManySessions { .. }) => {
+                    return reply::refuse(StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable: session limit reached");
+                }
+                Err(CreateError::TooManySessionsForTenant { .. }) => {
+                    return reply::refuse(StatusCode::TOO_MANY_REQUESTS, "Too Many Requests: session limit of this tenant reached");
+                }
+                Err(error) => return reply::error(StatusCode::INTERNAL_SERVER_ERROR, Some(&id), &ErrorObject::internal(error.to_string())),
+            }
+        };
+        let mut result = json!({
+            "protocolVersion": version,
+            "capabilities": self.server.capabilities(),
+            "serverInfo": self.server.info,
+        });
+        if let Some(instructions) = &self.server.instructions {
+            result["instructions"] = json!(instructions);
+        }
+        let result = Bytes::from(serde_json::to_vec(&result).expect("values serialize"));
+        let cancellation = match session {
+            Some(session) => self.state.clients.start(session, id.clone()),
+            None => Arc::default(),
+        };
+        let pending = vec![Pending { id, reply: ready(Ok(result)).boxed_local(), cancellation }];
+        let slot = Rc::new(StreamSlot::new(session, version.primes_streams(), 1));
+        let response = self.answer(session, pending, slot, false).await;
+        match session {
+            Some(session) => reply::with_session(response, session),
+            None => response,
+        }
+    }
+
+    /// Runs a POST's requests and answers them in the form [`ResponseMode`] asks for.
+    async fn answer(&self, session: Option<SessionId>, pending: Vec<Pending>, slot: Rc<StreamSlot>, batch: bool) -> Response<Body> {
+        let mode = self.state.config.response_mode;
+        let gate = Rc::new(Gate {
+            choice: Cell::new(Choice::Undecided),
+            answers: RefCell::new(vec![None; pending.len()]),
+            waker: RefCell::new(None),
+        });
+        // Poll every handler once, in this task: what answers at once costs no task and no stream.
+        let mut running = Vec::new();
+        for (index, mut call) in pending.into_iter().enumerate() {
+            match futures_util::poll!(&mut call.reply) {
+                Poll::Ready(outcome) => gate.settle(index, self.conclude(session, &call.id, &call.cancellation, outcome)),
+                Poll::Pending => running.push((index, call)),
+            }
+        }
+        let choice = match mode {
+            ResponseMode::Sse => Choice::Sse,
+            ResponseMode::Adaptive if running.is_empty() && !slot.is_open() => Choice::Json,
+            ResponseMode::Adaptive => Choice::Sse,
+            ResponseMode::Json => Choice::Undecided,
+        };
+        gate.choice.set(choice);
+        for (index, call) in running {
+            let (engine, gate, slot) = (self.clone(), gate.clone(), slot.clone());
+            self.spawner.spawn(Box::pin(async move {
+                let Pending { id, reply, cancellation } = call;
+                let outcome = reply.await;
+                let message = engine.conclude(session, &id, &cancellation, outcome);
+                if gate.choice.get() == Choice::Sse {
+                    engine.deliver(&slot, message).await;
+                } else {
+                    gate.settle(index, message);
+                }
+            }));
+        }
+        if gate.choice.get() == Choice::Undecided {
+            // JSON mode: wait until every request is answered (JSON) or one opens a stream (SSE).
+            let choice = poll_fn(|cx| {
+                if slot.is_open() {
+                    Poll::Ready(Choice::Sse)
+                } else if gate.all_answered() {
+                    Poll::Ready(Choice::Json)
+                } else {
+                    *gate.waker.borrow_mut() = Some(cx.waker().clone());
+                    slot.wake_on_open(cx.waker());
+                    Poll::Pending
+                }
+            })
+            .await;
+            gate.choice.set(choice);
+        }
+        if gate.choice.get() == Choice::Json {
+            return json_reply(&gate, batch);
+        }
+        if let Err(error) = slot.open(&*self.state).await {
+            // The session hit its stream cap (or vanished): nothing has been sent yet.
+            let status = match error {
+                crate::session::StreamError::TooManyStreams { .. } => StatusCode::TOO_MANY_REQUESTS,
+                _ => StatusCode::NOT_FOUND,
+            };
+            return reply::refuse(status, "Could not open a response stream");
+        }
+        let answered: Vec<Option<Bytes>> = gate.answers.borrow_mut().iter_mut().filter_map(Option::take).collect();
+        if !answered.is_empty() {
+            // Delivering may wait for the client to read, which needs the response returned first.
+            let (engine, slot) = (self.clone(), slot.clone());
+            self.spawner.spawn(Box::pin(async move {
+                for message in answered {
+                    engine.deliver(&slot, message).await;
+                }
+            }));
+        }
+        let stream = slot.take_response().expect("the slot was opened and nobody took its stream");
+        reply::sse(stream, self.retry_ms())
+    }
+
+    /// Turns a handler's outcome into the response message (none if the request was
+    /// cancelled: the spec says a cancelled request gets no response).
+    fn conclude(&self, session: Option<SessionId>, id: &Id, cancellation: &Cancellation, outcome: Result<Bytes, ErrorObject>) -> Option<Bytes> {
+        if let Some(session) = session {
+            self.state.clients.end(session, id);
+        }
+        if cancellation.is_cancelled() {
+            return None;
+        }
+        Some(match outcome {
+            Ok(result) => jsonrpc::result_message(id, &result),
+            Err(error) => jsonrpc::error_message(Some(id), &error),
+        })
+    }
+
+    /// Sends one request's answer on the POST's stream; the last answer finishes the stream.
+    async fn deliver(&self, slot: &StreamSlot, message: Option<Bytes>) {
+        if let Some(message) = message {
+            // A session ended mid-call has nowhere to put the answer.
+            let _ = slot.emit(&*self.state, message).await;
+        }
+        slot.answered(&*self.state).await;
+    }
+}
+
+/// The identity parts that come from the session (or, stateless, from the request).
+struct Identity {
+    session: Option<SessionId>,
+    protocol: ProtocolVersion,
+    client: ClientCapabilities,
+    log_level: Option<crate::model::LogLevel>,
+}
+
+impl Identity {
+    fn stateless(parts: &Parts) -> Self {
+        let protocol = protocol_header(&parts.headers).ok().flatten().unwrap_or(ProtocolVersion::ASSUMED_WITHOUT_HEADER);
+        Self { session: None, protocol, client: ClientCapabilities::default(), log_level: None }
+    }
+}
+
+fn json_reply(gate: &Gate, batch: bool) -> Response<Body> {
+    let answers = gate.answers.borrow();
+    let mut messages = answers.iter().flatten().flatten();
+    if !batch {
+        return match messages.next() {
+            Some(message) => reply::json(StatusCode::OK, message.clone()),
+            None => reply::status(StatusCode::ACCEPTED),
+        };
+    }
+    let mut out = BytesMut::new();
+    out.put_u8(b'[');
+    for (i, message) in messages.enumerate() {
+        if i > 0 {
+            out.put_u8(b',');
+        }
+        out.put_slice(message);
+    }
+    out.put_u8(b']');
+    if out.len() == 2 {
+        return reply::status(StatusCode::ACCEPTED);
+    }
+    reply::json(StatusCode::OK, out.freeze())
+}

@@ -1,0 +1,375 @@
+//! What a handler can do while it answers: report progress, log, ask the client, notice
+//! cancellation.
+
+use std::cell::{Cell, RefCell};
+use std::fmt;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::task::Waker;
+
+use bytes::Bytes;
+use futures_channel::mpsc;
+use futures_util::future::{select, Either};
+use futures_util::SinkExt;
+use serde_json::{json, Value};
+
+use super::outlet::Outlet;
+use super::state::ClientCapabilities;
+use crate::bridge::ChangeEvent;
+use crate::clients::Cancellation;
+use crate::jsonrpc::{self, ErrorObject, Id};
+use crate::model::{LogLevel, ProtocolVersion};
+use crate::session::{Owner, SessionId, StreamError};
+use crate::sessions::PublishError;
+use crate::stream::{StreamId, Subscription};
+
+/// The handle a handler gets for the request it is answering. Cheap to clone.
+///
+/// Everything sent through it travels on **this request's** response stream (upgrading a reply
+/// that would have been plain JSON to SSE), gets an event id, and lands in the replay log
+/// before it is sent, so a client that loses the connection resumes without losing any of it.
+#[derive(Clone)]
+pub struct RequestContext {
+    pub(crate) call: Rc<Call>,
+}
+
+impl fmt::Debug for RequestContext {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RequestContext")
+            .field("session", &self.call.identity.session)
+            .field("request_id", &self.call.identity.request_id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Who is asking, in what session, under which settings.
+#[derive(Clone, Debug)]
+pub(crate) struct CallIdentity {
+    pub(crate) session: Option<SessionId>,
+    pub(crate) owner: Owner,
+    pub(crate) request_id: Id,
+    pub(crate) protocol: ProtocolVersion,
+    pub(crate) client: ClientCapabilities,
+    pub(crate) log_level: Option<LogLevel>,
+}
+
+pub(crate) struct Call {
+    pub(crate) outlet: Arc<dyn Outlet>,
+    pub(crate) identity: CallIdentity,
+    pub(crate) progress_token: Option<Value>,
+    pub(crate) cancellation: Arc<Cancellation>,
+    pub(crate) slot: Rc<StreamSlot>,
+}
+
+/// The response stream of one POST (shared by the requests of a batch), opened on first use.
+pub(crate) struct StreamSlot {
+    session: Option<SessionId>,
+    prime: bool,
+    opened: async_lock::OnceCell<Opened>,
+    /// The subscriber end, waiting for the HTTP response to take it.
+    response: RefCell<Option<ResponseStream>>,
+    /// Requests of the POST not yet answered; the stream finishes when this reaches zero.
+    outstanding: Cell<usize>,
+    /// Woken when the stream opens (a JSON-mode reply waiting to learn whether to upgrade).
+    on_open: RefCell<Option<Waker>>,
+}
+
+enum Opened {
+    Session(StreamId),
+    Local(mpsc::Sender<Bytes>),
+}
+
+/// The subscriber end of a response stream.
+pub(crate) enum ResponseStream {
+    /// A resumable stream of the session.
+    Session(Subscription),
+    /// A stateless request's stream: no ids, nothing to resume.
+    Local(mpsc::Receiver<Bytes>),
+}
+
+impl StreamSlot {
+    pub(crate) fn new(session: Option<SessionId>, prime: bool, requests: usize) -> Self {
+        Self {
+            session,
+            prime,
+            opened: async_lock::OnceCell::new(),
+            response: RefCell::new(None),
+            outstanding: Cell::new(requests),
+            on_open: RefCell::new(None),
+        }
+    }
+
+    pub(crate) fn is_open(&self) -> bool {
+        self.opened.is_initialized()
+    }
+
+    pub(crate) fn wake_on_open(&self, waker: &Waker) {
+        *self.on_open.borrow_mut() = Some(waker.clone());
+    }
+
+    /// Opens the stream if nobody has yet.
+    pub(crate) async fn open(&self, outlet: &dyn Outlet) -> Result<(), StreamError> {
+        let result = self
+            .opened
+            .get_or_try_init(|| async {
+                match self.session {
+                    Some(session) => {
+                        let subscription = outlet.open_stream(session, self.prime).await?;
+                        let stream = subscription.stream();
+                        *self.response.borrow_mut() = Some(ResponseStream::Session(subscription));
+                        Ok(Opened::Session(stream))
+                    }
+                    None => {
+                        let (tx, rx) = mpsc::channel(outlet.window());
+                        *self.response.borrow_mut() = Some(ResponseStream::Local(rx));
+                        Ok(Opened::Local(tx))
+                    }
+                }
+            })
+            .await
+            .map(drop);
+        if let Some(waker) = self.on_open.borrow_mut().take() {
+            waker.wake();
+        }
+        result
+    }
+
+    /// The subscriber end, for the HTTP response (once).
+    pub(crate) fn take_response(&self) -> Option<ResponseStream> {
+        self.response.borrow_mut().take()
+    }
+
+    fn stream(&self) -> Option<StreamId> {
+        match self.opened.get()? {
+            Opened::Session(stream) => Some(*stream),
+            Opened::Local(_) => None,
+        }
+    }
+
+    /// Sends one message on the stream, opening it if needed; waits while the client is behind.
+    pub(crate) async fn emit(&self, outlet: &dyn Outlet, payload: Bytes) -> Result<(), PublishError> {
+        self.open(outlet).await?;
+        match (self.opened.get().expect("opened above"), self.session) {
+            (Opened::Session(stream), Some(session)) => outlet.send(session, *stream, payload).await,
+            (Opened::Local(tx), _) => {
+                // A stateless client that hung up cannot resume anyway: drop quietly.
+                let _ = tx.clone().send(payload).await;
+                Ok(())
+            }
+            (Opened::Session(_), None) => unreachable!("session streams exist only with a session"),
+        }
+    }
+
+    /// One request of the POST is answered; the last one finishes the stream.
+    pub(crate) async fn answered(&self, outlet: &dyn Outlet) {
+        let left = self.outstanding.get().saturating_sub(1);
+        self.outstanding.set(left);
+        if left > 0 {
+            return;
+        }
+        match (self.opened.get(), self.session) {
+            (Some(Opened::Session(stream)), Some(session)) => outlet.finish(session, *stream).await,
+            (Some(Opened::Local(tx)), _) => tx.clone().close_channel(),
+            _ => {}
+        }
+    }
+}
+
+/// A whole number as a JSON integer (`50`, not `50.0`), anything else as a float.
+fn number(value: f64) -> Value {
+    const EXACT: f64 = 9_007_199_254_740_992.0; // 2^53: every integer below is exact in f64
+    if value.fract() == 0.0 && value.abs() < EXACT {
+        json!(value as i64)
+    } else {
+        json!(value)
+    }
+}
+
+/// Why a request to the client produced no result.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ClientRequestError {
+    /// The client did not declare the capability this request needs.
+    #[error("the client does not support {0}")]
+    Unsupported(&'static str),
+    /// A stateless server has no session to route the client's answer through.
+    #[error("requests to the client need a session (the server is stateless)")]
+    NoSession,
+    /// The client answered with an error.
+    #[error("the client answered with an error: {0}")]
+    Client(ErrorObject),
+    /// The request being handled was cancelled, or its session ended, before the answer came.
+    #[error("cancelled before the client answered")]
+    Cancelled,
+    /// The request could not be sent.
+    #[error(transparent)]
+    Send(#[from] PublishError),
+}
+
+impl From<ClientRequestError> for ErrorObject {
+    fn from(error: ClientRequestError) -> Self {
+        match error {
+            ClientRequestError::Client(error) => error,
+            other => ErrorObject::internal(other.to_string()),
+        }
+    }
+}
+
+impl RequestContext {
+    fn outlet(&self) -> &dyn Outlet {
+        &*self.call.outlet
+    }
+
+    /// The session the request belongs to (`None` on a stateless server).
+    pub fn session_id(&self) -> Option<SessionId> {
+        self.call.identity.session
+    }
+
+    /// Who made the request.
+    pub fn owner(&self) -> &Owner {
+        &self.call.identity.owner
+    }
+
+    /// The request's JSON-RPC id.
+    pub fn request_id(&self) -> &Id {
+        &self.call.identity.request_id
+    }
+
+    /// The protocol revision the session negotiated.
+    pub fn protocol_version(&self) -> ProtocolVersion {
+        self.call.identity.protocol
+    }
+
+    /// What the client can do.
+    pub fn client_capabilities(&self) -> ClientCapabilities {
+        self.call.identity.client
+    }
+
+    /// Whether the client asked for progress (sent a `progressToken`).
+    pub fn wants_progress(&self) -> bool {
+        self.call.progress_token.is_some()
+    }
+
+    /// Sends `notifications/progress` if the client asked for progress; otherwise does nothing.
+    pub async fn progress(&self, progress: f64, total: Option<f64>, message: Option<&str>) -> Result<(), PublishError> {
+        let Some(token) = &self.call.progress_token else { return Ok(()) };
+        let mut params = json!({ "progressToken": token, "progress": number(progress) });
+        if let Some(total) = total {
+            params["total"] = number(total);
+        }
+        if let Some(message) = message {
+            params["message"] = json!(message);
+        }
+        self.notify("notifications/progress", params).await
+    }
+
+    /// Sends `notifications/message` at `level`, unless the session asked for less.
+    pub async fn log(&self, level: LogLevel, logger: Option<&str>, data: Value) -> Result<(), PublishError> {
+        if !level.passes(self.call.identity.log_level) {
+            return Ok(());
+        }
+        let mut params = json!({ "level": level, "data": data });
+        if let Some(logger) = logger {
+            params["logger"] = json!(logger);
+        }
+        self.notify("notifications/message", params).await
+    }
+
+    /// Sends any notification on this request's stream.
+    pub async fn notify(&self, method: &str, params: Value) -> Result<(), PublishError> {
+        self.call.slot.emit(self.outlet(), jsonrpc::notification_message(method, &params)).await
+    }
+
+    /// Sends a notification on the session's standalone (GET) stream instead, for messages not
+    /// about this request. Does nothing on a stateless server.
+    pub async fn notify_session(&self, method: &str, params: Value) -> Result<(), PublishError> {
+        let Some(session) = self.call.identity.session else { return Ok(()) };
+        let payload = jsonrpc::notification_message(method, &params);
+        self.outlet().publish(session, StreamId::STANDALONE, payload).await
+    }
+
+    /// Sends a request to the client on this request's stream and waits for its answer.
+    pub async fn request(&self, method: &str, params: Value) -> Result<Value, ClientRequestError> {
+        let session = self.call.identity.session.ok_or(ClientRequestError::NoSession)?;
+        let clients = self.outlet().clients();
+        let id = clients.next_id();
+        let answer = clients.expect(session, id.clone());
+        // Forget the expectation however this future ends (answered, cancelled, dropped).
+        struct Forget<'a>(&'a crate::clients::ClientRequests, SessionId, &'a Id);
+        impl Drop for Forget<'_> {
+            fn drop(&mut self) {
+                self.0.forget(self.1, self.2);
+            }
+        }
+        let _forget = Forget(clients, session, &id);
+        self.call.slot.emit(self.outlet(), jsonrpc::request_message(&id, method, &params)).await?;
+        let cancelled = Box::pin(self.call.cancellation.cancelled());
+        match select(answer, cancelled).await {
+            Either::Left((Ok(Ok(result)), _)) => Ok(result),
+            Either::Left((Ok(Err(error)), _)) => Err(ClientRequestError::Client(error)),
+            Either::Left((Err(_), _)) | Either::Right(_) => Err(ClientRequestError::Cancelled),
+        }
+    }
+
+    /// `sampling/createMessage`: asks the client's model for a completion.
+    pub async fn create_message(&self, params: Value) -> Result<Value, ClientRequestError> {
+        if !self.call.identity.client.sampling {
+            return Err(ClientRequestError::Unsupported("sampling"));
+        }
+        self.request("sampling/createMessage", params).await
+    }
+
+    /// `elicitation/create`: asks the user for input.
+    pub async fn elicit(&self, params: Value) -> Result<Value, ClientRequestError> {
+        if !self.call.identity.client.elicitation {
+            return Err(ClientRequestError::Unsupported("elicitation"));
+        }
+        self.request("elicitation/create", params).await
+    }
+
+    /// `roots/list`: asks the client for its roots.
+    pub async fn list_roots(&self) -> Result<Value, ClientRequestError> {
+        if !self.call.identity.client.roots {
+            return Err(ClientRequestError::Unsupported("roots"));
+        }
+        self.request("roots/list", json!({})).await
+    }
+
+    /// Whether the client cancelled this request (`notifications/cancelled`) or its session
+    /// ended. A cancelled request's result is not sent.
+    pub fn is_cancelled(&self) -> bool {
+        self.call.cancellation.is_cancelled()
+    }
+
+    /// Completes when the request is cancelled.
+    pub async fn cancelled(&self) {
+        self.call.cancellation.cancelled().await
+    }
+
+    /// Closes this request's SSE connection after its priming event, keeping the stream: the
+    /// client reconnects with `Last-Event-ID` and receives the rest, the result included
+    /// (SEP-1699 polling, for sessions at 2025-11-25 or later; a no-op before, where clients
+    /// would not come back).
+    pub async fn close_stream(&self) -> Result<(), StreamError> {
+        let Some(session) = self.call.identity.session else { return Ok(()) };
+        if !self.call.identity.protocol.primes_streams() {
+            return Ok(());
+        }
+        self.call.slot.open(self.outlet()).await?;
+        if let Some(stream) = self.call.slot.stream() {
+            self.outlet().disconnect(session, stream);
+        }
+        Ok(())
+    }
+
+    /// Tells the other sessions of this tenant that data changed (the change-event bridge).
+    /// Returns how many sessions were told.
+    pub async fn publish_change(&self, event: ChangeEvent) -> usize {
+        self.outlet().forward_change(event, self.call.identity.session).await
+    }
+
+    /// Sends `notifications/resources/updated` to every session subscribed to `uri`.
+    pub async fn notify_resource_updated(&self, uri: &str) -> usize {
+        self.outlet().notify_resource_updated(uri.to_owned()).await
+    }
+}

@@ -1,0 +1,190 @@
+//! The MCP server: what it offers (tools, resources, templates, prompts) and the handlers that
+//! implement it.
+
+mod context;
+mod dispatch;
+mod handler;
+mod outlet;
+mod state;
+
+use std::collections::HashMap;
+use std::rc::Rc;
+
+use serde::Serialize;
+
+pub use context::{ClientRequestError, RequestContext};
+pub(crate) use context::{Call, CallIdentity, ResponseStream, StreamSlot};
+pub(crate) use dispatch::dispatch;
+pub use handler::{
+    CompletionHandler, CompletionReference, CompletionRequest, PromptHandler, ResourceHandler, SubscribeHandler,
+    ToolHandler, Variables,
+};
+pub(crate) use outlet::Outlet;
+pub use state::{ClientCapabilities, McpSession};
+
+use crate::model::{Prompt, Resource, ResourceTemplate, Tool};
+
+/// Name and version the server reports in `initialize`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Implementation {
+    /// Programmatic name.
+    pub name: String,
+    /// Version.
+    pub version: String,
+    /// Display name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+}
+
+/// What an MCP server offers and how it answers. Built once per thread (handlers need not be
+/// `Send`); see [`ServerBuilder`].
+///
+/// ```
+/// use mcp_session::model::{CallToolResult, Tool};
+/// use mcp_session::server::Server;
+///
+/// let server = Server::builder("demo", "1.0.0")
+///     .tool(Tool::new("echo", "Returns its text argument"), |args: serde_json::Value, _ctx| async move {
+///         Ok(CallToolResult::text(args["text"].as_str().unwrap_or_default()))
+///     })
+///     .build();
+/// assert_eq!(server.tools().count(), 1);
+/// ```
+pub struct Server {
+    pub(crate) info: Implementation,
+    pub(crate) instructions: Option<String>,
+    pub(crate) tools: Vec<(Tool, Rc<dyn ToolHandler>)>,
+    pub(crate) tool_index: HashMap<String, usize>,
+    pub(crate) resources: Vec<(Resource, Rc<dyn ResourceHandler>)>,
+    pub(crate) templates: Vec<(ResourceTemplate, Rc<dyn ResourceHandler>)>,
+    pub(crate) prompts: Vec<(Prompt, Rc<dyn PromptHandler>)>,
+    pub(crate) completion: Option<Rc<dyn CompletionHandler>>,
+    pub(crate) on_subscribe: Option<Rc<dyn SubscribeHandler>>,
+}
+
+impl std::fmt::Debug for Server {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Server")
+            .field("info", &self.info)
+            .field("tools", &self.tools.iter().map(|(t, _)| &t.name).collect::<Vec<_>>())
+            .field("resources", &self.resources.len())
+            .field("templates", &self.templates.len())
+            .field("prompts", &self.prompts.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Server {
+    /// Starts describing a server called `name` at `version`.
+    pub fn builder(name: impl Into<String>, version: impl Into<String>) -> ServerBuilder {
+        ServerBuilder {
+            server: Server {
+                info: Implementation { name: name.into(), version: version.into(), title: None },
+                instructions: None,
+                tools: Vec::new(),
+                tool_index: HashMap::new(),
+                resources: Vec::new(),
+                templates: Vec::new(),
+                prompts: Vec::new(),
+                completion: None,
+                on_subscribe: None,
+            },
+        }
+    }
+
+    /// The tools offered.
+    pub fn tools(&self) -> impl Iterator<Item = &Tool> {
+        self.tools.iter().map(|(tool, _)| tool)
+    }
+
+    /// The `capabilities` object of `initialize`: each feature that has something registered.
+    pub(crate) fn capabilities(&self) -> serde_json::Value {
+        let mut caps = serde_json::Map::new();
+        if !self.tools.is_empty() {
+            caps.insert("tools".into(), serde_json::json!({}));
+        }
+        if !self.resources.is_empty() || !self.templates.is_empty() {
+            caps.insert("resources".into(), serde_json::json!({ "subscribe": true }));
+        }
+        if !self.prompts.is_empty() {
+            caps.insert("prompts".into(), serde_json::json!({}));
+        }
+        if self.completion.is_some() {
+            caps.insert("completions".into(), serde_json::json!({}));
+        }
+        caps.insert("logging".into(), serde_json::json!({}));
+        serde_json::Value::Object(caps)
+    }
+}
+
+/// Registers what a [`Server`] offers.
+pub struct ServerBuilder {
+    server: Server,
+}
+
+impl ServerBuilder {
+    /// The display name reported in `initialize`.
+    pub fn title(mut self, title: impl Into<String>) -> Self {
+        self.server.info.title = Some(title.into());
+        self
+    }
+
+    /// Instructions the client may give the model.
+    pub fn instructions(mut self, instructions: impl Into<String>) -> Self {
+        self.server.instructions = Some(instructions.into());
+        self
+    }
+
+    /// Offers a tool.
+    ///
+    /// # Panics
+    ///
+    /// If a tool of that name is already registered.
+    pub fn tool(mut self, tool: Tool, handler: impl ToolHandler) -> Self {
+        let index = self.server.tools.len();
+        let previous = self.server.tool_index.insert(tool.name.clone(), index);
+        assert!(previous.is_none(), "tool {:?} registered twice", tool.name);
+        self.server.tools.push((tool, Rc::new(handler)));
+        self
+    }
+
+    /// Offers a concrete resource.
+    pub fn resource<H, Fut>(mut self, resource: Resource, handler: H) -> Self
+    where
+        H: Fn(String, crate::server::RequestContext) -> Fut + 'static,
+        Fut: std::future::Future<Output = Result<crate::model::ReadResourceResult, crate::jsonrpc::ErrorObject>> + 'static,
+    {
+        let handler = move |uri: String, _: Variables, ctx| handler(uri, ctx);
+        self.server.resources.push((resource, Rc::new(handler)));
+        self
+    }
+
+    /// Offers a family of resources by URI template; the handler receives the matched variables.
+    pub fn resource_template(mut self, template: ResourceTemplate, handler: impl ResourceHandler) -> Self {
+        self.server.templates.push((template, Rc::new(handler)));
+        self
+    }
+
+    /// Offers a prompt.
+    pub fn prompt(mut self, prompt: Prompt, handler: impl PromptHandler) -> Self {
+        self.server.prompts.push((prompt, Rc::new(handler)));
+        self
+    }
+
+    /// Answers `completion/complete`.
+    pub fn completion(mut self, handler: impl CompletionHandler) -> Self {
+        self.server.completion = Some(Rc::new(handler));
+        self
+    }
+
+    /// Runs when a client subscribes to a resource.
+    pub fn on_subscribe(mut self, handler: impl SubscribeHandler) -> Self {
+        self.server.on_subscribe = Some(Rc::new(handler));
+        self
+    }
+
+    /// The server.
+    pub fn build(self) -> Server {
+        self.server
+    }
+}

@@ -1,0 +1,30 @@
+//! What a request context needs from the engine, with the engine's store type erased so that
+//! handlers never see it.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use futures_util::future::LocalBoxFuture;
+
+use super::state::McpSession;
+use crate::bridge::ChangeEvent;
+use crate::clients::ClientRequests;
+use crate::session::{LookupError, SessionId, StreamError};
+use crate::sessions::PublishError;
+use crate::stream::{StreamId, Subscription};
+
+pub(crate) trait Outlet {
+    fn open_stream(&self, session: SessionId, prime: bool) -> LocalBoxFuture<'_, Result<Subscription, StreamError>>;
+    fn send(&self, session: SessionId, stream: StreamId, payload: Bytes) -> LocalBoxFuture<'_, Result<(), PublishError>>;
+    fn publish(&self, session: SessionId, stream: StreamId, payload: Bytes) -> LocalBoxFuture<'_, Result<(), PublishError>>;
+    fn finish(&self, session: SessionId, stream: StreamId) -> LocalBoxFuture<'_, ()>;
+    fn disconnect(&self, session: SessionId, stream: StreamId) -> bool;
+    fn update(&self, session: SessionId, change: Box<dyn FnOnce(&mut McpSession)>) -> LocalBoxFuture<'_, Result<(), LookupError>>;
+    fn subscribe_resource(&self, session: SessionId, uri: Arc<str>) -> LocalBoxFuture<'_, Result<(), LookupError>>;
+    fn unsubscribe_resource(&self, session: SessionId, uri: Arc<str>) -> LocalBoxFuture<'_, Result<(), LookupError>>;
+    fn forward_change(&self, event: ChangeEvent, except: Option<SessionId>) -> LocalBoxFuture<'_, usize>;
+    fn notify_resource_updated(&self, uri: String) -> LocalBoxFuture<'_, usize>;
+    fn clients(&self) -> &ClientRequests;
+    /// Window of a stateless request's local channel (the replay capacity of stateful streams).
+    fn window(&self) -> usize;
+}
