@@ -24,7 +24,8 @@ fn engine() -> (ManualClock, Sessions<()>) {
     (clock, sessions)
 }
 
-const PAYLOAD: &[u8] = br#"{"jsonrpc":"2.0","method":"notifications/progress","params":{"progressToken":1,"progress":1,"total":1000}}"#;
+const PAYLOAD: &[u8] =
+    br#"{"jsonrpc":"2.0","method":"notifications/progress","params":{"progressToken":1,"progress":1,"total":1000}}"#;
 
 fn publish_and_deliver(c: &mut Criterion) {
     let mut group = c.benchmark_group("publish_and_deliver");
@@ -33,7 +34,8 @@ fn publish_and_deliver(c: &mut Criterion) {
     let id = ready(sessions.create(Owner::anonymous(), ())).unwrap();
     let payload = Bytes::from_static(PAYLOAD);
 
-    let mut get = ready(sessions.subscribe(id, StreamId::STANDALONE, Resume::Undelivered, SubscribeOptions::default())).unwrap();
+    let mut get =
+        ready(sessions.subscribe(id, StreamId::STANDALONE, Resume::Undelivered, SubscribeOptions::default())).unwrap();
     group.bench_function("standalone_stream_one_subscriber", |b| {
         b.iter(|| {
             ready(sessions.publish(id, StreamId::STANDALONE, payload.clone())).unwrap();
@@ -63,7 +65,8 @@ fn replay_after_last_event_id(c: &mut Criterion) {
     group.bench_function("256_events_after_last_event_id", |b| {
         b.iter(|| {
             let from = Resume::After(EventId::message(StreamId::STANDALONE, 0));
-            let mut sub = ready(sessions.subscribe(id, StreamId::STANDALONE, from, SubscribeOptions::default())).unwrap();
+            let mut sub =
+                ready(sessions.subscribe(id, StreamId::STANDALONE, from, SubscribeOptions::default())).unwrap();
             let mut count = 0;
             while let Some(Some(item)) = sub.next().now_or_never() {
                 black_box(item);

@@ -83,7 +83,13 @@ impl Bridge {
     /// Announces one event to the sessions of its tenant whose state `accept`s an `info` log
     /// message, except `except` (the session that made the change). Returns how many sessions
     /// were told.
-    pub async fn forward<D, S, F>(&self, sessions: &Sessions<D, S>, event: &ChangeEvent, except: Option<SessionId>, accept: F) -> usize
+    pub async fn forward<D, S, F>(
+        &self,
+        sessions: &Sessions<D, S>,
+        event: &ChangeEvent,
+        except: Option<SessionId>,
+        accept: F,
+    ) -> usize
     where
         S: Store<D>,
         F: Fn(&D) -> bool,

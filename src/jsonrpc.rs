@@ -182,11 +182,16 @@ fn parse_one(bytes: &[u8]) -> Result<Incoming<'_>, ParseError> {
     let id = match wire.id {
         None => None,
         Some(raw) if raw.get() == "null" => None,
-        Some(raw) => Some(serde_json::from_str::<Id>(raw.get()).map_err(|_| ParseError::Invalid("id must be a string or an integer"))?),
+        Some(raw) => Some(
+            serde_json::from_str::<Id>(raw.get())
+                .map_err(|_| ParseError::Invalid("id must be a string or an integer"))?,
+        ),
     };
     match (wire.method, id, wire.result, wire.error) {
         (Some(method), Some(id), None, None) => Ok(Incoming::Request { id, method, params: wire.params }),
-        (Some(method), None, None, None) if wire.id.is_none() => Ok(Incoming::Notification { method, params: wire.params }),
+        (Some(method), None, None, None) if wire.id.is_none() => {
+            Ok(Incoming::Notification { method, params: wire.params })
+        }
         (None, Some(id), Some(result), None) => Ok(Incoming::Response { id, outcome: Ok(result) }),
         (None, Some(id), None, Some(error)) => Ok(Incoming::Response { id, outcome: Err(error) }),
         (Some(_), None, None, None) => Err(ParseError::Invalid("a request id must not be null")),
@@ -241,10 +246,22 @@ mod tests {
 
     #[test]
     fn classifies_messages() {
-        assert!(matches!(single(r#"{"jsonrpc":"2.0","id":0,"method":"ping"}"#), Ok(Incoming::Request { id: Id::Number(0), .. })));
-        assert!(matches!(single(r#"{"jsonrpc":"2.0","id":"a","method":"x","params":{}}"#), Ok(Incoming::Request { id: Id::String(_), .. })));
-        assert!(matches!(single(r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#), Ok(Incoming::Notification { .. })));
-        assert!(matches!(single(r#"{"jsonrpc":"2.0","id":5,"result":{}}"#), Ok(Incoming::Response { outcome: Ok(_), .. })));
+        assert!(matches!(
+            single(r#"{"jsonrpc":"2.0","id":0,"method":"ping"}"#),
+            Ok(Incoming::Request { id: Id::Number(0), .. })
+        ));
+        assert!(matches!(
+            single(r#"{"jsonrpc":"2.0","id":"a","method":"x","params":{}}"#),
+            Ok(Incoming::Request { id: Id::String(_), .. })
+        ));
+        assert!(matches!(
+            single(r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#),
+            Ok(Incoming::Notification { .. })
+        ));
+        assert!(matches!(
+            single(r#"{"jsonrpc":"2.0","id":5,"result":{}}"#),
+            Ok(Incoming::Response { outcome: Ok(_), .. })
+        ));
         assert!(matches!(
             single(r#"{"jsonrpc":"2.0","id":5,"error":{"code":-1,"message":"no"}}"#),
             Ok(Incoming::Response { outcome: Err(_), .. })
@@ -273,7 +290,9 @@ mod tests {
 
     #[test]
     fn batches_parse_each_member() {
-        let Body::Batch(items) = parse_body(br#" [{"jsonrpc":"2.0","id":1,"method":"a"},{"jsonrpc":"2.0","method":"b"}]"#).unwrap() else {
+        let Body::Batch(items) =
+            parse_body(br#" [{"jsonrpc":"2.0","id":1,"method":"a"},{"jsonrpc":"2.0","method":"b"}]"#).unwrap()
+        else {
             panic!()
         };
         assert_eq!(items.len(), 2);

@@ -7,6 +7,8 @@
 pub mod bridge;
 mod clients;
 pub mod clock;
+#[cfg(any(feature = "tokio", feature = "async-std"))]
+pub mod host;
 pub mod http;
 pub mod jsonrpc;
 mod metrics;
@@ -14,17 +16,15 @@ pub mod model;
 pub mod server;
 pub mod session;
 mod sessions;
-#[cfg(any(feature = "tokio", feature = "async-std"))]
-pub mod host;
 mod spawn;
 pub mod stream;
 
 pub use bridge::{Bridge, ChangeEvent};
 pub use clock::{Clock, ManualClock, SystemClock, Timestamp};
+pub use http::{Body, Engine, EngineConfig, EngineState};
 pub use metrics::MetricsSnapshot;
+pub use server::{McpSession, RequestContext, Server};
 pub use session::{Owner, Principal, SessionId, SessionIdGenerator, SessionRecord, Store, TenantId};
 pub use sessions::{PublishError, Resume, Sessions, SessionsBuilder, SessionsConfig, SubscribeError, SubscribeOptions};
-pub use stream::{Event, EventId, StreamId, StreamItem, Subscription};
-pub use http::{Body, Engine, EngineConfig, EngineState};
-pub use server::{McpSession, RequestContext, Server};
 pub use spawn::{Spawn, SpawnFn};
+pub use stream::{Event, EventId, StreamId, StreamItem, Subscription};

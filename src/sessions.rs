@@ -284,7 +284,13 @@ impl<D, S: Store<D>> Sessions<D, S> {
     /// Publishes to the standalone stream of every session of `tenant` whose state `accept`s
     /// it, except `except`. Sessions are not touched (fan-out does not keep them alive).
     /// Returns how many sessions received the message.
-    pub async fn publish_to_tenant<F>(&self, tenant: &TenantId, payload: Bytes, except: Option<SessionId>, accept: F) -> usize
+    pub async fn publish_to_tenant<F>(
+        &self,
+        tenant: &TenantId,
+        payload: Bytes,
+        except: Option<SessionId>,
+        accept: F,
+    ) -> usize
     where
         F: Fn(&D) -> bool,
     {

@@ -15,8 +15,8 @@ use mcp_session::session::{
 };
 use mcp_session::stream::{Event, Replay};
 use mcp_session::{
-    Owner, Resume, SessionId, Sessions, SessionsConfig, StreamId, StreamItem, SubscribeError, SubscribeOptions, TenantId,
-    Timestamp,
+    Owner, Resume, SessionId, Sessions, SessionsConfig, StreamId, StreamItem, SubscribeError, SubscribeOptions,
+    TenantId, Timestamp,
 };
 
 fn events(items: &[StreamItem]) -> Vec<u64> {

@@ -54,7 +54,9 @@ pub fn parse() -> Cli {
             }
             "--stateless" => config.stateless = true,
             "--idle-timeout-secs" => builder = builder.idle_timeout(Duration::from_secs(number(&arg, args.next()))),
-            "--absolute-timeout-secs" => builder = builder.absolute_timeout(Duration::from_secs(number(&arg, args.next()))),
+            "--absolute-timeout-secs" => {
+                builder = builder.absolute_timeout(Duration::from_secs(number(&arg, args.next())))
+            }
             "--keep-alive-secs" => {
                 let secs = number(&arg, args.next());
                 builder = builder.keep_alive((secs > 0).then(|| Duration::from_secs(secs)));

@@ -14,8 +14,8 @@ use futures_timer::Delay;
 use mcp_session::http::{Authenticate, Unauthorized};
 use mcp_session::jsonrpc::ErrorObject;
 use mcp_session::model::{
-    CallToolResult, Completion, Content, GetPromptResult, LogLevel, Prompt, PromptMessage, ReadResourceResult, Resource,
-    ResourceContents, ResourceTemplate, Tool,
+    CallToolResult, Completion, Content, GetPromptResult, LogLevel, Prompt, PromptMessage, ReadResourceResult,
+    Resource, ResourceContents, ResourceTemplate, Tool,
 };
 use mcp_session::server::{CompletionRequest, Variables};
 use mcp_session::{ChangeEvent, EngineState, ManualClock, Owner, Principal, RequestContext, Server, TenantId};
@@ -291,38 +291,72 @@ pub fn server(options: &Options) -> Server {
     }
 
     // ---- resources
-    builder = builder
-        .resource(
-            Resource::new("test://static-text", "static-text").title("Static Text Resource").description("Static text").mime_type("text/plain"),
-            |uri, _| async move { Ok(ReadResourceResult { contents: vec![ResourceContents::text(uri, "text/plain", "This is the content of the static text resource.")] }) },
-        )
-        .resource(
-            Resource::new("test://static-binary", "static-binary").title("Static Binary Resource").description("A PNG").mime_type("image/png"),
-            |uri, _| async move { Ok(ReadResourceResult { contents: vec![ResourceContents::blob(uri, "image/png", PNG)] }) },
-        )
-        .resource(
-            Resource::new("test://watched-resource", "watched-resource").title("Watched Resource").description("Subscribe to hear about changes").mime_type("text/plain"),
-            |uri, _| async move { Ok(ReadResourceResult { contents: vec![ResourceContents::text(uri, "text/plain", "Watched resource content")] }) },
-        )
-        .resource_template(
-            ResourceTemplate::new("test://template/{id}/data", "template").title("Resource Template").description("Data by id").mime_type("application/json"),
-            |uri: String, vars: Variables, _| async move {
-                let id = vars.get("id").unwrap_or_default().to_owned();
-                let text = json!({ "id": id, "templateTest": true, "data": format!("Data for ID: {id}") }).to_string();
-                Ok(ReadResourceResult { contents: vec![ResourceContents::text(uri, "application/json", text)] })
-            },
-        )
-        // A subscriber hears the resource's current version at once: the fixture's resource
-        // "changes" when watched, so clients can see updates arrive on their GET stream.
-        .on_subscribe(|uri: String, ctx: RequestContext| async move {
-            ctx.notify_resource_updated(&uri).await;
-        });
+    builder =
+        builder
+            .resource(
+                Resource::new("test://static-text", "static-text")
+                    .title("Static Text Resource")
+                    .description("Static text")
+                    .mime_type("text/plain"),
+                |uri, _| async move {
+                    Ok(ReadResourceResult {
+                        contents: vec![ResourceContents::text(
+                            uri,
+                            "text/plain",
+                            "This is the content of the static text resource.",
+                        )],
+                    })
+                },
+            )
+            .resource(
+                Resource::new("test://static-binary", "static-binary")
+                    .title("Static Binary Resource")
+                    .description("A PNG")
+                    .mime_type("image/png"),
+                |uri, _| async move {
+                    Ok(ReadResourceResult { contents: vec![ResourceContents::blob(uri, "image/png", PNG)] })
+                },
+            )
+            .resource(
+                Resource::new("test://watched-resource", "watched-resource")
+                    .title("Watched Resource")
+                    .description("Subscribe to hear about changes")
+                    .mime_type("text/plain"),
+                |uri, _| async move {
+                    Ok(ReadResourceResult {
+                        contents: vec![ResourceContents::text(uri, "text/plain", "Watched resource content")],
+                    })
+                },
+            )
+            .resource_template(
+                ResourceTemplate::new("test://template/{id}/data", "template")
+                    .title("Resource Template")
+                    .description("Data by id")
+                    .mime_type("application/json"),
+                |uri: String, vars: Variables, _| async move {
+                    let id = vars.get("id").unwrap_or_default().to_owned();
+                    let text =
+                        json!({ "id": id, "templateTest": true, "data": format!("Data for ID: {id}") }).to_string();
+                    Ok(ReadResourceResult { contents: vec![ResourceContents::text(uri, "application/json", text)] })
+                },
+            )
+            // A subscriber hears the resource's current version at once: the fixture's resource
+            // "changes" when watched, so clients can see updates arrive on their GET stream.
+            .on_subscribe(|uri: String, ctx: RequestContext| async move {
+                ctx.notify_resource_updated(&uri).await;
+            });
 
     // ---- prompts
     builder = builder
-        .prompt(Prompt::new("test_simple_prompt", "A simple prompt without arguments").title("Simple Test Prompt"), |_, _| async {
-            Ok(GetPromptResult { description: None, messages: vec![PromptMessage::user(Content::text("This is a simple prompt for testing."))] })
-        })
+        .prompt(
+            Prompt::new("test_simple_prompt", "A simple prompt without arguments").title("Simple Test Prompt"),
+            |_, _| async {
+                Ok(GetPromptResult {
+                    description: None,
+                    messages: vec![PromptMessage::user(Content::text("This is a simple prompt for testing."))],
+                })
+            },
+        )
         .prompt(
             Prompt::new("test_prompt_with_arguments", "A prompt with required arguments")
                 .title("Prompt With Arguments")
@@ -341,7 +375,10 @@ pub fn server(options: &Options) -> Server {
                 .title("Prompt With Embedded Resource")
                 .argument("resourceUri", "URI of the resource to embed", true),
             |args: HashMap<String, String>, _| async move {
-                let uri = args.get("resourceUri").cloned().ok_or_else(|| ErrorObject::invalid_params("resourceUri is required"))?;
+                let uri = args
+                    .get("resourceUri")
+                    .cloned()
+                    .ok_or_else(|| ErrorObject::invalid_params("resourceUri is required"))?;
                 let resource = ResourceContents::text(uri, "text/plain", "Embedded resource content for testing.");
                 Ok(GetPromptResult {
                     description: None,
@@ -352,15 +389,18 @@ pub fn server(options: &Options) -> Server {
                 })
             },
         )
-        .prompt(Prompt::new("test_prompt_with_image", "A prompt that includes image content").title("Prompt With Image"), |_, _| async {
-            Ok(GetPromptResult {
-                description: None,
-                messages: vec![
-                    PromptMessage::user(Content::image(PNG, "image/png")),
-                    PromptMessage::user(Content::text("Please analyze the image above.")),
-                ],
-            })
-        })
+        .prompt(
+            Prompt::new("test_prompt_with_image", "A prompt that includes image content").title("Prompt With Image"),
+            |_, _| async {
+                Ok(GetPromptResult {
+                    description: None,
+                    messages: vec![
+                        PromptMessage::user(Content::image(PNG, "image/png")),
+                        PromptMessage::user(Content::text("Please analyze the image above.")),
+                    ],
+                })
+            },
+        )
         .completion(|request: CompletionRequest, _| async move {
             let pool: &[&str] = match request.argument.as_str() {
                 "arg1" => &["paris", "park", "party", "test-value", "testing"],
@@ -368,7 +408,8 @@ pub fn server(options: &Options) -> Server {
                 "id" => &["1", "2", "123"],
                 _ => &[],
             };
-            let values: Vec<String> = pool.iter().filter(|v| v.starts_with(&request.value)).map(|v| (*v).to_owned()).collect();
+            let values: Vec<String> =
+                pool.iter().filter(|v| v.starts_with(&request.value)).map(|v| (*v).to_owned()).collect();
             Ok(Completion { total: Some(values.len() as u64), has_more: Some(false), values })
         });
     builder.build()
@@ -376,7 +417,11 @@ pub fn server(options: &Options) -> Server {
 
 async fn elicit(ctx: &RequestContext, params: Value, prefix: &str) -> Result<CallToolResult, ErrorObject> {
     match ctx.elicit(params).await {
-        Ok(answer) => Ok(CallToolResult::text(format!("{prefix} action={}, content={}", answer["action"].as_str().unwrap_or("?"), answer["content"]))),
+        Ok(answer) => Ok(CallToolResult::text(format!(
+            "{prefix} action={}, content={}",
+            answer["action"].as_str().unwrap_or("?"),
+            answer["content"]
+        ))),
         Err(error) => Ok(CallToolResult::error(format!("elicitation failed: {error}"))),
     }
 }

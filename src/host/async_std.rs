@@ -26,7 +26,12 @@ use crate::{Engine, EngineState, Server, SpawnFn};
 
 /// Serves `state` on `listener` with `workers` threads, each running async-std's executor on
 /// its own thread-local queue and building its own [`Server`] with `make_server`.
-pub fn spawn<S, F>(listener: TcpListener, state: Arc<EngineState<S>>, make_server: F, workers: usize) -> io::Result<Running>
+pub fn spawn<S, F>(
+    listener: TcpListener,
+    state: Arc<EngineState<S>>,
+    make_server: F,
+    workers: usize,
+) -> io::Result<Running>
 where
     S: Store<McpSession> + Send + Sync + 'static,
     F: Fn() -> Server + Send + Sync + 'static,
@@ -46,8 +51,13 @@ where
     Ok(Running { addr, stop, threads })
 }
 
-async fn worker<S, F>(index: usize, listener: TcpListener, state: Arc<EngineState<S>>, make_server: Arc<F>, stop: Arc<Stop>)
-where
+async fn worker<S, F>(
+    index: usize,
+    listener: TcpListener,
+    state: Arc<EngineState<S>>,
+    make_server: Arc<F>,
+    stop: Arc<Stop>,
+) where
     S: Store<McpSession> + Send + Sync + 'static,
     F: Fn() -> Server,
 {

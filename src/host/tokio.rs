@@ -26,7 +26,12 @@ use crate::{Engine, EngineState, Server, SpawnFn};
 
 /// Serves `state` on `listener` with `workers` threads, each building its own [`Server`] with
 /// `make_server` (handlers need not be `Send`). Returns once the threads run.
-pub fn spawn<S, F>(listener: TcpListener, state: Arc<EngineState<S>>, make_server: F, workers: usize) -> io::Result<Running>
+pub fn spawn<S, F>(
+    listener: TcpListener,
+    state: Arc<EngineState<S>>,
+    make_server: F,
+    workers: usize,
+) -> io::Result<Running>
 where
     S: Store<McpSession> + Send + Sync + 'static,
     F: Fn() -> Server + Send + Sync + 'static,
@@ -49,8 +54,13 @@ where
     Ok(Running { addr, stop, threads })
 }
 
-async fn worker<S, F>(index: usize, listener: TcpListener, state: Arc<EngineState<S>>, make_server: Arc<F>, stop: Arc<Stop>)
-where
+async fn worker<S, F>(
+    index: usize,
+    listener: TcpListener,
+    state: Arc<EngineState<S>>,
+    make_server: Arc<F>,
+    stop: Arc<Stop>,
+) where
     S: Store<McpSession> + Send + Sync + 'static,
     F: Fn() -> Server,
 {
@@ -87,7 +97,8 @@ where
         let engine = engine.clone();
         tokio::task::spawn_local(async move {
             let service = service_fn(move |request| service::handle(engine.clone(), request));
-            let connection = http1::Builder::new().timer(TokioTimer::new()).serve_connection(TokioIo::new(tcp), service);
+            let connection =
+                http1::Builder::new().timer(TokioTimer::new()).serve_connection(TokioIo::new(tcp), service);
             if let Err(error) = connection.await {
                 tracing::debug!(%error, "connection ended with an error");
             }

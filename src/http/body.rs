@@ -219,9 +219,15 @@ mod tests {
         let s = StreamId::new(3);
         let event = Event::new(EventId::message(s, 7), Bytes::from_static(br#"{"a":1}"#));
         assert_eq!(frame(SseItem::Session(StreamItem::Event(event))), "id: 3-7\ndata: {\"a\":1}\n\n");
-        assert_eq!(frame(SseItem::Session(StreamItem::Init(EventId::marker(s, 0, 9)))), "id: 3-0.9\nretry: 1500\ndata:\n\n");
+        assert_eq!(
+            frame(SseItem::Session(StreamItem::Init(EventId::marker(s, 0, 9)))),
+            "id: 3-0.9\nretry: 1500\ndata:\n\n"
+        );
         assert_eq!(frame(SseItem::Session(StreamItem::Heartbeat(EventId::marker(s, 7, 10)))), "id: 3-7.10\ndata:\n\n");
-        assert_eq!(frame(SseItem::Session(StreamItem::Lagged { dropped: 4 })), "event: lagged\ndata: {\"dropped\":4}\n\n");
+        assert_eq!(
+            frame(SseItem::Session(StreamItem::Lagged { dropped: 4 })),
+            "event: lagged\ndata: {\"dropped\":4}\n\n"
+        );
         assert_eq!(frame(SseItem::Bare(Bytes::from_static(b"{}"))), "data: {}\n\n");
     }
 }

@@ -11,11 +11,12 @@ use http::{HeaderMap, Method, Request, Response, StatusCode};
 use super::body::Body;
 use super::guard::{self, Refusal};
 use super::headers::{accepts, LAST_EVENT_ID, MCP_PROTOCOL_VERSION, MCP_SESSION_ID};
+use super::rejection::Rejection;
 use super::reply;
 use super::state::EngineState;
 use crate::model::ProtocolVersion;
 use crate::server::{McpSession, ResponseStream, Server};
-use crate::session::{LookupError, MemoryStore, Owner, SessionId, Store};
+use crate::session::{LookupError, MemoryStore, Owner, ReplayError, SessionId, Store};
 use crate::sessions::{Resume, SubscribeError, SubscribeOptions};
 use crate::spawn::Spawn;
 use crate::stream::{EventId, StreamId};
@@ -67,7 +68,7 @@ impl<S: Store<McpSession> + 'static> Engine<S> {
 
     /// The 413 answer for a body larger than [`Engine::max_body_bytes`].
     pub fn payload_too_large(&self) -> Response<Body> {
-        reply::refuse(StatusCode::PAYLOAD_TOO_LARGE, "Request body too large")
+        Rejection::PayloadTooLarge.into_response()
     }
 
     /// Answers one HTTP request to the MCP endpoint.
@@ -78,37 +79,44 @@ impl<S: Store<McpSession> + 'static> Engine<S> {
     pub async fn handle(&self, request: Request<Bytes>) -> Response<Body> {
         let (parts, body) = request.into_parts();
         let config = &self.state.config;
-        if parts.uri.path() != config.path {
-            return reply::refuse(StatusCode::NOT_FOUND, "Not found");
-        }
-        match guard::check(&parts, &config.hosts, &config.origins) {
-            Ok(()) => {}
-            Err(Refusal::ForeignHost) => return reply::refuse(StatusCode::FORBIDDEN, "Forbidden: Host not allowed"),
-            Err(Refusal::ForeignOrigin) => return reply::refuse(StatusCode::FORBIDDEN, "Forbidden: Origin not allowed"),
-        }
-        if let Err(response) = protocol_header(&parts.headers) {
-            return response;
-        }
-        let allow = if config.stateless { "POST" } else { "GET, POST, DELETE" };
-        match parts.method {
-            Method::POST => self.post(parts, body).await,
-            Method::GET if !config.stateless => self.get(parts).await,
-            Method::DELETE if !config.stateless => self.delete(parts).await,
-            _ => reply::method_not_allowed(allow),
-        }
+        let outcome = match self.admit(&parts) {
+            Err(rejection) => Err(rejection),
+            Ok(()) => match parts.method {
+                Method::POST => self.post(parts, body).await,
+                Method::GET if !config.stateless => self.get(parts).await,
+                Method::DELETE if !config.stateless => self.delete(parts).await,
+                _ => Err(Rejection::MethodNotAllowed {
+                    allow: if config.stateless { "POST" } else { "GET, POST, DELETE" },
+                }),
+            },
+        };
+        outcome.unwrap_or_else(Rejection::into_response)
     }
 
-    pub(crate) fn authenticate(&self, parts: &Parts) -> Result<Owner, Response<Body>> {
-        self.state.auth.authenticate(parts).map_err(|e| reply::unauthorized(e.challenge.as_deref()))
+    /// Checks that apply to every method: path, DNS rebinding, protocol version.
+    fn admit(&self, parts: &Parts) -> Result<(), Rejection> {
+        let config = &self.state.config;
+        if parts.uri.path() != config.path {
+            return Err(Rejection::PathNotFound);
+        }
+        guard::check(parts, &config.hosts, &config.origins).map_err(|refusal| match refusal {
+            Refusal::ForeignHost => Rejection::ForeignHost,
+            Refusal::ForeignOrigin => Rejection::ForeignOrigin,
+        })?;
+        protocol_header(&parts.headers).map(drop)
+    }
+
+    pub(crate) fn authenticate(&self, parts: &Parts) -> Result<Owner, Rejection> {
+        self.state.auth.authenticate(parts).map_err(|e| Rejection::Unauthorized { challenge: e.challenge })
     }
 
     /// The session a request names, looked up (and touched) under its owner.
-    pub(crate) async fn session(&self, parts: &Parts, owner: &Owner) -> Result<Session, Response<Body>> {
+    pub(crate) async fn session(&self, parts: &Parts, owner: &Owner) -> Result<Session, Rejection> {
         let Some(value) = parts.headers.get(MCP_SESSION_ID) else {
-            return Err(reply::refuse(StatusCode::BAD_REQUEST, "Bad Request: Mcp-Session-Id header is required"));
+            return Err(Rejection::MissingSessionId);
         };
         // An id we could not have issued is unknown, like any other.
-        let id: SessionId = value.to_str().ok().and_then(|text| text.parse().ok()).ok_or_else(reply::session_not_found)?;
+        let id: SessionId = value.to_str().ok().and_then(|text| text.parse().ok()).ok_or(Rejection::SessionNotFound)?;
         match self.state.sessions.lookup(id, owner).await {
             Ok(record) => {
                 self.state.reindex(id, &record.data);
@@ -118,62 +126,44 @@ impl<S: Store<McpSession> + 'static> Engine<S> {
                 if error == LookupError::Expired {
                     self.state.forget(id);
                 }
-                Err(reply::session_not_found())
+                Err(Rejection::SessionNotFound)
             }
         }
     }
 
     /// GET: opens the session's standalone stream, or resumes any stream with `Last-Event-ID`.
-    async fn get(&self, parts: Parts) -> Response<Body> {
+    async fn get(&self, parts: Parts) -> Result<Response<Body>, Rejection> {
         if !accepts(&parts.headers, "text/event-stream") {
-            return reply::refuse(StatusCode::NOT_ACCEPTABLE, "Not Acceptable: Accept must include text/event-stream");
+            return Err(Rejection::NotAcceptableGet);
         }
-        let owner = match self.authenticate(&parts) {
-            Ok(owner) => owner,
-            Err(response) => return response,
-        };
-        let session = match self.session(&parts, &owner).await {
-            Ok(session) => session,
-            Err(response) => return response,
-        };
+        let owner = self.authenticate(&parts)?;
+        let session = self.session(&parts, &owner).await?;
         let init = session.state.protocol_version.primes_streams();
         let (stream, from, exclusive) = match parts.headers.get(LAST_EVENT_ID) {
             None => (StreamId::STANDALONE, Resume::Undelivered, true),
-            Some(value) => match value.to_str().ok().and_then(|text| text.parse::<EventId>().ok()) {
-                Some(id) => (id.stream(), Resume::After(id), false),
-                None => return reply::refuse(StatusCode::BAD_REQUEST, "Bad Request: malformed Last-Event-ID"),
-            },
+            Some(value) => {
+                let id: EventId =
+                    value.to_str().ok().and_then(|text| text.parse().ok()).ok_or(Rejection::MalformedLastEventId)?;
+                (id.stream(), Resume::After(id), false)
+            }
         };
         let options = SubscribeOptions { init, exclusive };
         match self.state.sessions.subscribe(session.id, stream, from, options).await {
-            Ok(subscription) => reply::sse(ResponseStream::Session(subscription), self.retry_ms()),
-            Err(SubscribeError::Busy) => {
-                reply::refuse(StatusCode::CONFLICT, "Conflict: only one standalone SSE stream per session")
-            }
-            Err(SubscribeError::Replay(error)) => {
-                let message = match error {
-                    crate::session::ReplayError::UnknownSession => return reply::session_not_found(),
-                    crate::session::ReplayError::UnknownStream(_) => "Bad Request: Last-Event-ID names a stream this session no longer has",
-                    _ => "Bad Request: Last-Event-ID is ahead of its stream",
-                };
-                reply::refuse(StatusCode::BAD_REQUEST, message)
-            }
+            Ok(subscription) => Ok(reply::sse(ResponseStream::Session(subscription), self.retry_ms())),
+            Err(SubscribeError::Busy) => Err(Rejection::StandaloneStreamBusy),
+            Err(SubscribeError::Replay(ReplayError::UnknownSession)) => Err(Rejection::SessionNotFound),
+            Err(SubscribeError::Replay(ReplayError::UnknownStream(_))) => Err(Rejection::ResumeUnknownStream),
+            Err(SubscribeError::Replay(_)) => Err(Rejection::ResumeAhead),
         }
     }
 
     /// DELETE: ends the session.
-    async fn delete(&self, parts: Parts) -> Response<Body> {
-        let owner = match self.authenticate(&parts) {
-            Ok(owner) => owner,
-            Err(response) => return response,
-        };
-        let session = match self.session(&parts, &owner).await {
-            Ok(session) => session,
-            Err(response) => return response,
-        };
+    async fn delete(&self, parts: Parts) -> Result<Response<Body>, Rejection> {
+        let owner = self.authenticate(&parts)?;
+        let session = self.session(&parts, &owner).await?;
         self.state.sessions.remove(session.id).await;
         self.state.forget(session.id);
-        reply::status(StatusCode::OK)
+        Ok(reply::status(StatusCode::OK))
     }
 
     pub(crate) fn retry_ms(&self) -> u64 {
@@ -186,13 +176,12 @@ impl<S: Store<McpSession> + 'static> Engine<S> {
 ///
 /// This is also where a request of a later protocol era (stateless revisions that drop
 /// sessions) would be told apart and routed; none is served yet, so their versions get 400 too.
-pub(crate) fn protocol_header(headers: &HeaderMap) -> Result<Option<ProtocolVersion>, Response<Body>> {
+pub(crate) fn protocol_header(headers: &HeaderMap) -> Result<Option<ProtocolVersion>, Rejection> {
     let Some(value) = headers.get(MCP_PROTOCOL_VERSION) else { return Ok(None) };
-    match value.to_str().ok().and_then(|text| text.parse::<ProtocolVersion>().ok()) {
-        Some(version) => Ok(Some(version)),
-        None => Err(reply::refuse(
-            StatusCode::BAD_REQUEST,
-            "Bad Request: Unsupported protocol version (supported versions: 2025-03-26, 2025-06-18, 2025-11-25)",
-        )),
-    }
+    value
+        .to_str()
+        .ok()
+        .and_then(|text| text.parse::<ProtocolVersion>().ok())
+        .map(Some)
+        .ok_or(Rejection::UnsupportedProtocolVersion)
 }

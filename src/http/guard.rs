@@ -41,11 +41,8 @@ fn host_allowed(policy: &HostPolicy, host: &str) -> bool {
 }
 
 pub(crate) fn check(parts: &Parts, hosts: &HostPolicy, origins: &OriginPolicy) -> Result<(), Refusal> {
-    let authority = parts
-        .headers
-        .get(HOST)
-        .and_then(|v| v.to_str().ok())
-        .or_else(|| parts.uri.authority().map(|a| a.as_str()));
+    let authority =
+        parts.headers.get(HOST).and_then(|v| v.to_str().ok()).or_else(|| parts.uri.authority().map(|a| a.as_str()));
     if !matches!(hosts, HostPolicy::Any) {
         let host = authority.map(host_name).ok_or(Refusal::ForeignHost)?;
         if !host_allowed(hosts, host) {
@@ -113,7 +110,10 @@ mod tests {
             Err(Refusal::ForeignOrigin)
         );
         assert_eq!(check(&parts(Some("anything"), Some("https://x")), &HostPolicy::Any, &OriginPolicy::Any), Ok(()));
-        assert_eq!(check(&parts(Some("a.com"), Some("https://a.com")), &HostPolicy::Any, &OriginPolicy::SameAsHost), Ok(()));
+        assert_eq!(
+            check(&parts(Some("a.com"), Some("https://a.com")), &HostPolicy::Any, &OriginPolicy::SameAsHost),
+            Ok(())
+        );
         assert_eq!(
             check(&parts(Some("a.com"), Some("https://b.com")), &HostPolicy::Any, &OriginPolicy::SameAsHost),
             Err(Refusal::ForeignOrigin)

@@ -7,6 +7,7 @@ mod engine;
 mod guard;
 pub mod headers;
 mod post;
+mod rejection;
 mod reply;
 mod state;
 

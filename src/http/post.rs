@@ -19,12 +19,13 @@ use super::body::Body;
 use super::config::ResponseMode;
 use super::engine::{protocol_header, Engine, Session};
 use super::headers::{accepts, is_json, MCP_SESSION_ID};
+use super::rejection::Rejection;
 use super::reply;
 use crate::clients::Cancellation;
 use crate::jsonrpc::{self, ErrorObject, Id, Incoming};
 use crate::model::ProtocolVersion;
 use crate::server::{dispatch, Call, CallIdentity, ClientCapabilities, McpSession, RequestContext, StreamSlot};
-use crate::session::{CreateError, Owner, SessionId, Store};
+use crate::session::{CreateError, Owner, SessionId, Store, StreamError};
 
 /// One request of a POST, dispatched and not yet answered.
 struct Pending {
@@ -99,50 +100,39 @@ impl Gate {
 }
 
 impl<S: Store<McpSession> + 'static> Engine<S> {
-    pub(crate) async fn post(&self, parts: Parts, body: Bytes) -> Response<Body> {
+    pub(crate) async fn post(&self, parts: Parts, body: Bytes) -> Result<Response<Body>, Rejection> {
         if !is_json(&parts.headers) {
-            return reply::refuse(StatusCode::UNSUPPORTED_MEDIA_TYPE, "Unsupported Media Type: Content-Type must be application/json");
+            return Err(Rejection::UnsupportedMediaType);
         }
         if !(accepts(&parts.headers, "application/json") && accepts(&parts.headers, "text/event-stream")) {
-            return reply::refuse(
-                StatusCode::NOT_ACCEPTABLE,
-                "Not Acceptable: Accept must include application/json and text/event-stream",
-            );
+            return Err(Rejection::NotAcceptablePost);
         }
         if body.len() > self.max_body_bytes() {
-            return self.payload_too_large();
+            return Err(Rejection::PayloadTooLarge);
         }
-        let owner = match self.authenticate(&parts) {
-            Ok(owner) => owner,
-            Err(response) => return response,
-        };
+        let owner = self.authenticate(&parts)?;
         let (messages, batch) = match jsonrpc::parse_body(&body) {
             Ok(jsonrpc::Body::Single(message)) => (vec![message], false),
             Ok(jsonrpc::Body::Batch(messages)) => (messages, true),
-            Err(error) => return reply::error(StatusCode::BAD_REQUEST, None, &error.into_error_object()),
+            Err(error) => return Ok(reply::error(StatusCode::BAD_REQUEST, None, &error.into_error_object())),
         };
         let is_initialize = |m: &Incoming<'_>| matches!(m, Incoming::Request { method, .. } if method == "initialize");
         if messages.iter().any(is_initialize) {
             let Some(Incoming::Request { id, params, .. }) = messages.into_iter().next().filter(|_| !batch) else {
-                return reply::refuse(StatusCode::BAD_REQUEST, "Bad Request: initialize must not be part of a batch");
+                return Err(Rejection::InitializeInBatch);
             };
             return self.initialize(&parts, owner, id, params).await;
         }
-        let session = if self.state.config.stateless {
-            None
-        } else {
-            match self.session(&parts, &owner).await {
-                Ok(session) => Some(session),
-                Err(response) => return response,
-            }
-        };
+        let session = if self.state.config.stateless { None } else { Some(self.session(&parts, &owner).await?) };
         if batch {
             let version = match &session {
                 Some(session) => session.state.protocol_version,
-                None => protocol_header(&parts.headers).ok().flatten().unwrap_or(ProtocolVersion::ASSUMED_WITHOUT_HEADER),
+                None => {
+                    protocol_header(&parts.headers).ok().flatten().unwrap_or(ProtocolVersion::ASSUMED_WITHOUT_HEADER)
+                }
             };
             if !version.allows_batches() {
-                return reply::refuse(StatusCode::BAD_REQUEST, "Bad Request: JSON-RPC batches are only accepted at protocol 2025-03-26");
+                return Err(Rejection::BatchNotAllowed);
             }
         }
         let mut requests = Vec::new();
@@ -159,11 +149,16 @@ impl<S: Store<McpSession> + 'static> Engine<S> {
             }
         }
         if requests.is_empty() {
-            return reply::status(StatusCode::ACCEPTED);
+            return Ok(reply::status(StatusCode::ACCEPTED));
         }
         let (identity, prime) = match &session {
             Some(session) => (
-                Identity { session: Some(session.id), protocol: session.state.protocol_version, client: session.state.client, log_level: session.state.log_level },
+                Identity {
+                    session: Some(session.id),
+                    protocol: session.state.protocol_version,
+                    client: session.state.client,
+                    log_level: session.state.log_level,
+                },
                 session.state.protocol_version.primes_streams(),
             ),
             None => (Identity::stateless(&parts), false),
@@ -181,7 +176,14 @@ impl<S: Store<McpSession> + 'static> Engine<S> {
         self.answer(identity.session, pending, slot, batch).await
     }
 
-    fn context(&self, identity: &Identity, owner: &Owner, id: &Id, progress_token: Option<Value>, slot: &Rc<StreamSlot>) -> RequestContext {
+    fn context(
+        &self,
+        identity: &Identity,
+        owner: &Owner,
+        id: &Id,
+        progress_token: Option<Value>,
+        slot: &Rc<StreamSlot>,
+    ) -> RequestContext {
         let cancellation = match identity.session {
             Some(session) => self.state.clients.start(session, id.clone()),
             None => Arc::default(),
@@ -221,16 +223,22 @@ impl<S: Store<McpSession> + 'static> Engine<S> {
         }
     }
 
-    async fn initialize(&self, parts: &Parts, owner: Owner, id: Id, params: Option<&RawValue>) -> Response<Body> {
+    async fn initialize(
+        &self,
+        parts: &Parts,
+        owner: Owner,
+        id: Id,
+        params: Option<&RawValue>,
+    ) -> Result<Response<Body>, Rejection> {
         let stateless = self.state.config.stateless;
         if !stateless && parts.headers.contains_key(MCP_SESSION_ID) {
-            return reply::refuse(StatusCode::BAD_REQUEST, "Bad Request: initialize must not carry Mcp-Session-Id");
+            return Err(Rejection::InitializeWithSession);
         }
         let params: InitializeParams = match serde_json::from_str(params.map_or("{}", RawValue::get)) {
             Ok(params) => params,
             Err(e) => {
                 let error = ErrorObject::invalid_params(format!("Invalid initialize params: {e}"));
-                return reply::error(StatusCode::BAD_REQUEST, Some(&id), &error);
+                return Ok(reply::error(StatusCode::BAD_REQUEST, Some(&id), &error));
             }
         };
         // A revision we do not serve is answered with the latest we do; the client decides.
@@ -241,13 +249,12 @@ impl<S: Store<McpSession> + 'static> Engine<S> {
         } else {
             match self.state.sessions.create(owner.clone(), McpSession::new(version, client)).await {
                 Ok(session) => Some(session),
-                Err(CreateError::TooManySessions { .. }) => {
-                    return reply::refuse(StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable: session limit reached");
+                Err(CreateError::TooManySessions { .. }) => return Err(Rejection::SessionLimit),
+                Err(CreateError::TooManySessionsForTenant { .. }) => return Err(Rejection::TenantSessionLimit),
+                Err(error) => {
+                    let error = ErrorObject::internal(error.to_string());
+                    return Ok(reply::error(StatusCode::INTERNAL_SERVER_ERROR, Some(&id), &error));
                 }
-                Err(CreateError::TooManySessionsForTenant { .. }) => {
-                    return reply::refuse(StatusCode::TOO_MANY_REQUESTS, "Too Many Requests: session limit of this tenant reached");
-                }
-                Err(error) => return reply::error(StatusCode::INTERNAL_SERVER_ERROR, Some(&id), &ErrorObject::internal(error.to_string())),
             }
         };
         let mut result = json!({
@@ -265,15 +272,21 @@ impl<S: Store<McpSession> + 'static> Engine<S> {
         };
         let pending = vec![Pending { id, reply: ready(Ok(result)).boxed_local(), cancellation }];
         let slot = Rc::new(StreamSlot::new(session, version.primes_streams(), 1));
-        let response = self.answer(session, pending, slot, false).await;
-        match session {
+        let response = self.answer(session, pending, slot, false).await?;
+        Ok(match session {
             Some(session) => reply::with_session(response, session),
             None => response,
-        }
+        })
     }
 
     /// Runs a POST's requests and answers them in the form [`ResponseMode`] asks for.
-    async fn answer(&self, session: Option<SessionId>, pending: Vec<Pending>, slot: Rc<StreamSlot>, batch: bool) -> Response<Body> {
+    async fn answer(
+        &self,
+        session: Option<SessionId>,
+        pending: Vec<Pending>,
+        slot: Rc<StreamSlot>,
+        batch: bool,
+    ) -> Result<Response<Body>, Rejection> {
         let mode = self.state.config.response_mode;
         let gate = Rc::new(Gate {
             choice: Cell::new(Choice::Undecided),
@@ -284,7 +297,9 @@ impl<S: Store<McpSession> + 'static> Engine<S> {
         let mut running = Vec::new();
         for (index, mut call) in pending.into_iter().enumerate() {
             match futures_util::poll!(&mut call.reply) {
-                Poll::Ready(outcome) => gate.settle(index, self.conclude(session, &call.id, &call.cancellation, outcome)),
+                Poll::Ready(outcome) => {
+                    gate.settle(index, self.conclude(session, &call.id, &call.cancellation, outcome))
+                }
                 Poll::Pending => running.push((index, call)),
             }
         }
@@ -295,6 +310,19 @@ impl<S: Store<McpSession> + 'static> Engine<S> {
             ResponseMode::Json => Choice::Undecided,
         };
         gate.choice.set(choice);
+        if choice == Choice::Sse {
+            // Open before anything runs on: a refused stream must not leave handlers working for
+            // a client that was told no.
+            if let Err(error) = slot.open(&*self.state).await {
+                for (_, call) in &running {
+                    self.abandon(session, &call.id);
+                }
+                return Err(match error {
+                    StreamError::TooManyStreams { .. } => Rejection::StreamLimit,
+                    _ => Rejection::SessionNotFound,
+                });
+            }
+        }
         for (index, call) in running {
             let (engine, gate, slot) = (self.clone(), gate.clone(), slot.clone());
             self.spawner.spawn(Box::pin(async move {
@@ -325,15 +353,7 @@ impl<S: Store<McpSession> + 'static> Engine<S> {
             gate.choice.set(choice);
         }
         if gate.choice.get() == Choice::Json {
-            return json_reply(&gate, batch);
-        }
-        if let Err(error) = slot.open(&*self.state).await {
-            // The session hit its stream cap (or vanished): nothing has been sent yet.
-            let status = match error {
-                crate::session::StreamError::TooManyStreams { .. } => StatusCode::TOO_MANY_REQUESTS,
-                _ => StatusCode::NOT_FOUND,
-            };
-            return reply::refuse(status, "Could not open a response stream");
+            return Ok(json_reply(&gate, batch));
         }
         let answered: Vec<Option<Bytes>> = gate.answers.borrow_mut().iter_mut().filter_map(Option::take).collect();
         if !answered.is_empty() {
@@ -346,12 +366,25 @@ impl<S: Store<McpSession> + 'static> Engine<S> {
             }));
         }
         let stream = slot.take_response().expect("the slot was opened and nobody took its stream");
-        reply::sse(stream, self.retry_ms())
+        Ok(reply::sse(stream, self.retry_ms()))
+    }
+
+    /// A request dropped before it ran on: nothing will answer it.
+    fn abandon(&self, session: Option<SessionId>, id: &Id) {
+        if let Some(session) = session {
+            self.state.clients.end(session, id);
+        }
     }
 
     /// Turns a handler's outcome into the response message (none if the request was
     /// cancelled: the spec says a cancelled request gets no response).
-    fn conclude(&self, session: Option<SessionId>, id: &Id, cancellation: &Cancellation, outcome: Result<Bytes, ErrorObject>) -> Option<Bytes> {
+    fn conclude(
+        &self,
+        session: Option<SessionId>,
+        id: &Id,
+        cancellation: &Cancellation,
+        outcome: Result<Bytes, ErrorObject>,
+    ) -> Option<Bytes> {
         if let Some(session) = session {
             self.state.clients.end(session, id);
         }
@@ -384,7 +417,8 @@ struct Identity {
 
 impl Identity {
     fn stateless(parts: &Parts) -> Self {
-        let protocol = protocol_header(&parts.headers).ok().flatten().unwrap_or(ProtocolVersion::ASSUMED_WITHOUT_HEADER);
+        let protocol =
+            protocol_header(&parts.headers).ok().flatten().unwrap_or(ProtocolVersion::ASSUMED_WITHOUT_HEADER);
         Self { session: None, protocol, client: ClientCapabilities::default(), log_level: None }
     }
 }

@@ -1,7 +1,7 @@
 //! Building responses.
 
 use bytes::Bytes;
-use http::header::{HeaderValue, ALLOW, CACHE_CONTROL, CONTENT_TYPE, WWW_AUTHENTICATE};
+use http::header::{HeaderValue, CACHE_CONTROL, CONTENT_TYPE};
 use http::{Response, StatusCode};
 use serde_json::json;
 
@@ -34,20 +34,6 @@ pub(crate) fn session_not_found() -> Response<Body> {
     let error = ErrorObject::new(ErrorCode::SESSION_NOT_FOUND, "Session not found")
         .with_data(json!({ "error": "session_expired", "retry": "re-initialize" }));
     self::error(StatusCode::NOT_FOUND, None, &error)
-}
-
-pub(crate) fn method_not_allowed(allow: &'static str) -> Response<Body> {
-    let mut response = refuse(StatusCode::METHOD_NOT_ALLOWED, "Method not allowed");
-    response.headers_mut().insert(ALLOW, HeaderValue::from_static(allow));
-    response
-}
-
-pub(crate) fn unauthorized(challenge: Option<&str>) -> Response<Body> {
-    let mut response = refuse(StatusCode::UNAUTHORIZED, "Unauthorized");
-    if let Some(value) = challenge.and_then(|c| HeaderValue::from_str(c).ok()) {
-        response.headers_mut().insert(WWW_AUTHENTICATE, value);
-    }
-    response
 }
 
 pub(crate) fn status(status: StatusCode) -> Response<Body> {

@@ -149,11 +149,21 @@ impl<S: Store<McpSession>> Outlet for EngineState<S> {
         self.sessions.open_stream(session, prime).boxed_local()
     }
 
-    fn send(&self, session: SessionId, stream: StreamId, payload: Bytes) -> LocalBoxFuture<'_, Result<(), PublishError>> {
+    fn send(
+        &self,
+        session: SessionId,
+        stream: StreamId,
+        payload: Bytes,
+    ) -> LocalBoxFuture<'_, Result<(), PublishError>> {
         self.sessions.send(session, stream, payload).map(|r| r.map(drop)).boxed_local()
     }
 
-    fn publish(&self, session: SessionId, stream: StreamId, payload: Bytes) -> LocalBoxFuture<'_, Result<(), PublishError>> {
+    fn publish(
+        &self,
+        session: SessionId,
+        stream: StreamId,
+        payload: Bytes,
+    ) -> LocalBoxFuture<'_, Result<(), PublishError>> {
         self.sessions.publish(session, stream, payload).map(|r| r.map(drop)).boxed_local()
     }
 
@@ -166,7 +176,11 @@ impl<S: Store<McpSession>> Outlet for EngineState<S> {
         self.sessions.disconnect(session, stream)
     }
 
-    fn update(&self, session: SessionId, change: Box<dyn FnOnce(&mut McpSession)>) -> LocalBoxFuture<'_, Result<(), LookupError>> {
+    fn update(
+        &self,
+        session: SessionId,
+        change: Box<dyn FnOnce(&mut McpSession)>,
+    ) -> LocalBoxFuture<'_, Result<(), LookupError>> {
         self.sessions.update(session, change).boxed_local()
     }
 
@@ -191,7 +205,8 @@ impl<S: Store<McpSession>> Outlet for EngineState<S> {
             let removed = uri.clone();
             self.sessions
                 .update(session, move |state| {
-                    state.subscriptions = state.subscriptions.iter().filter(|s| s[..] != removed[..]).cloned().collect();
+                    state.subscriptions =
+                        state.subscriptions.iter().filter(|s| s[..] != removed[..]).cloned().collect();
                 })
                 .await?;
             let mut watchers = lock(&self.watchers);

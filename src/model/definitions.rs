@@ -197,11 +197,8 @@ pub fn match_template(template: &str, uri: &str) -> Option<Vec<(String, String)>
             let literal_end = pattern.find('{').unwrap_or(pattern.len());
             let next_literal = &pattern[..literal_end];
             let limit = rest.find('/').unwrap_or(rest.len());
-            let end = if next_literal.is_empty() {
-                limit
-            } else {
-                rest[..].find(next_literal).filter(|&i| i <= limit)?
-            };
+            let end =
+                if next_literal.is_empty() { limit } else { rest[..].find(next_literal).filter(|&i| i <= limit)? };
             if end == 0 {
                 return None;
             }
@@ -224,7 +221,10 @@ mod tests {
     #[test]
     fn templates_match_level_one_variables() {
         let vars = |t, u| match_template(t, u);
-        assert_eq!(vars("test://template/{id}/data", "test://template/123/data"), Some(vec![("id".into(), "123".into())]));
+        assert_eq!(
+            vars("test://template/{id}/data", "test://template/123/data"),
+            Some(vec![("id".into(), "123".into())])
+        );
         assert_eq!(vars("test://template/{id}/data", "test://template//data"), None);
         assert_eq!(vars("test://template/{id}/data", "test://template/1/2/data"), None);
         assert_eq!(vars("test://template/{id}/data", "test://template/1/datum"), None);

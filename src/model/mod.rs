@@ -6,7 +6,9 @@ mod definitions;
 mod logging;
 mod version;
 
-pub use content::{CallToolResult, Completion, Content, GetPromptResult, PromptMessage, ReadResourceResult, ResourceContents, Role};
+pub use content::{
+    CallToolResult, Completion, Content, GetPromptResult, PromptMessage, ReadResourceResult, ResourceContents, Role,
+};
 pub use definitions::{match_template, Prompt, PromptArgument, Resource, ResourceTemplate, Tool};
 pub use logging::LogLevel;
 pub use version::{ProtocolVersion, UnsupportedVersion};

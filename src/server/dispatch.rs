@@ -199,7 +199,10 @@ fn read_resource(server: &Rc<Server>, ctx: RequestContext, uri: String) -> Reply
             return read.map(|result| result.and_then(|r| to_bytes(&r))).boxed_local();
         }
     }
-    refuse(ErrorObject::new(ErrorCode::RESOURCE_NOT_FOUND, format!("Resource not found: {uri}")).with_data(json!({ "uri": uri })))
+    refuse(
+        ErrorObject::new(ErrorCode::RESOURCE_NOT_FOUND, format!("Resource not found: {uri}"))
+            .with_data(json!({ "uri": uri })),
+    )
 }
 
 fn subscription(server: &Rc<Server>, ctx: RequestContext, uri: String, subscribe: bool) -> Reply {
@@ -209,7 +212,10 @@ fn subscription(server: &Rc<Server>, ctx: RequestContext, uri: String, subscribe
     let known = server.resources.iter().any(|(r, _)| r.uri == uri)
         || server.templates.iter().any(|(t, _)| match_template(&t.uri_template, &uri).is_some());
     if subscribe && !known {
-        return refuse(ErrorObject::new(ErrorCode::RESOURCE_NOT_FOUND, format!("Resource not found: {uri}")).with_data(json!({ "uri": uri })));
+        return refuse(
+            ErrorObject::new(ErrorCode::RESOURCE_NOT_FOUND, format!("Resource not found: {uri}"))
+                .with_data(json!({ "uri": uri })),
+        );
     }
     let hook = if subscribe { server.on_subscribe.clone() } else { None };
     async move {

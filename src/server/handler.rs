@@ -19,7 +19,11 @@ use crate::model::{CallToolResult, Completion, GetPromptResult, ReadResourceResu
 /// an `Err` becomes a JSON-RPC error (for malformed arguments and the like).
 pub trait ToolHandler: 'static {
     /// Calls the tool.
-    fn call(&self, arguments: Value, ctx: RequestContext) -> LocalBoxFuture<'static, Result<CallToolResult, ErrorObject>>;
+    fn call(
+        &self,
+        arguments: Value,
+        ctx: RequestContext,
+    ) -> LocalBoxFuture<'static, Result<CallToolResult, ErrorObject>>;
 }
 
 impl<F, Fut> ToolHandler for F
@@ -27,7 +31,11 @@ where
     F: Fn(Value, RequestContext) -> Fut + 'static,
     Fut: Future<Output = Result<CallToolResult, ErrorObject>> + 'static,
 {
-    fn call(&self, arguments: Value, ctx: RequestContext) -> LocalBoxFuture<'static, Result<CallToolResult, ErrorObject>> {
+    fn call(
+        &self,
+        arguments: Value,
+        ctx: RequestContext,
+    ) -> LocalBoxFuture<'static, Result<CallToolResult, ErrorObject>> {
         Box::pin(self(arguments, ctx))
     }
 }
@@ -35,7 +43,12 @@ where
 /// Reads a resource: `Fn(uri, ctx)`; for a template, also the matched variables.
 pub trait ResourceHandler: 'static {
     /// Reads the resource at `uri`.
-    fn read(&self, uri: String, variables: Variables, ctx: RequestContext) -> LocalBoxFuture<'static, Result<ReadResourceResult, ErrorObject>>;
+    fn read(
+        &self,
+        uri: String,
+        variables: Variables,
+        ctx: RequestContext,
+    ) -> LocalBoxFuture<'static, Result<ReadResourceResult, ErrorObject>>;
 }
 
 impl<F, Fut> ResourceHandler for F
@@ -43,7 +56,12 @@ where
     F: Fn(String, Variables, RequestContext) -> Fut + 'static,
     Fut: Future<Output = Result<ReadResourceResult, ErrorObject>> + 'static,
 {
-    fn read(&self, uri: String, variables: Variables, ctx: RequestContext) -> LocalBoxFuture<'static, Result<ReadResourceResult, ErrorObject>> {
+    fn read(
+        &self,
+        uri: String,
+        variables: Variables,
+        ctx: RequestContext,
+    ) -> LocalBoxFuture<'static, Result<ReadResourceResult, ErrorObject>> {
         Box::pin(self(uri, variables, ctx))
     }
 }
@@ -62,7 +80,11 @@ impl Variables {
 /// Renders a prompt: `Fn(arguments, ctx)`.
 pub trait PromptHandler: 'static {
     /// Renders the prompt with these arguments.
-    fn get(&self, arguments: HashMap<String, String>, ctx: RequestContext) -> LocalBoxFuture<'static, Result<GetPromptResult, ErrorObject>>;
+    fn get(
+        &self,
+        arguments: HashMap<String, String>,
+        ctx: RequestContext,
+    ) -> LocalBoxFuture<'static, Result<GetPromptResult, ErrorObject>>;
 }
 
 impl<F, Fut> PromptHandler for F
@@ -70,7 +92,11 @@ where
     F: Fn(HashMap<String, String>, RequestContext) -> Fut + 'static,
     Fut: Future<Output = Result<GetPromptResult, ErrorObject>> + 'static,
 {
-    fn get(&self, arguments: HashMap<String, String>, ctx: RequestContext) -> LocalBoxFuture<'static, Result<GetPromptResult, ErrorObject>> {
+    fn get(
+        &self,
+        arguments: HashMap<String, String>,
+        ctx: RequestContext,
+    ) -> LocalBoxFuture<'static, Result<GetPromptResult, ErrorObject>> {
         Box::pin(self(arguments, ctx))
     }
 }
@@ -101,7 +127,11 @@ pub enum CompletionReference {
 /// Suggests argument values: `Fn(request, ctx)`.
 pub trait CompletionHandler: 'static {
     /// Completes the argument.
-    fn complete(&self, request: CompletionRequest, ctx: RequestContext) -> LocalBoxFuture<'static, Result<Completion, ErrorObject>>;
+    fn complete(
+        &self,
+        request: CompletionRequest,
+        ctx: RequestContext,
+    ) -> LocalBoxFuture<'static, Result<Completion, ErrorObject>>;
 }
 
 impl<F, Fut> CompletionHandler for F
@@ -109,7 +139,11 @@ where
     F: Fn(CompletionRequest, RequestContext) -> Fut + 'static,
     Fut: Future<Output = Result<Completion, ErrorObject>> + 'static,
 {
-    fn complete(&self, request: CompletionRequest, ctx: RequestContext) -> LocalBoxFuture<'static, Result<Completion, ErrorObject>> {
+    fn complete(
+        &self,
+        request: CompletionRequest,
+        ctx: RequestContext,
+    ) -> LocalBoxFuture<'static, Result<Completion, ErrorObject>> {
         Box::pin(self(request, ctx))
     }
 }

@@ -12,8 +12,8 @@ use std::rc::Rc;
 
 use serde::Serialize;
 
-pub use context::{ClientRequestError, RequestContext};
 pub(crate) use context::{Call, CallIdentity, ResponseStream, StreamSlot};
+pub use context::{ClientRequestError, RequestContext};
 pub(crate) use dispatch::dispatch;
 pub use handler::{
     CompletionHandler, CompletionReference, CompletionRequest, PromptHandler, ResourceHandler, SubscribeHandler,
@@ -152,7 +152,8 @@ impl ServerBuilder {
     pub fn resource<H, Fut>(mut self, resource: Resource, handler: H) -> Self
     where
         H: Fn(String, crate::server::RequestContext) -> Fut + 'static,
-        Fut: std::future::Future<Output = Result<crate::model::ReadResourceResult, crate::jsonrpc::ErrorObject>> + 'static,
+        Fut: std::future::Future<Output = Result<crate::model::ReadResourceResult, crate::jsonrpc::ErrorObject>>
+            + 'static,
     {
         let handler = move |uri: String, _: Variables, ctx| handler(uri, ctx);
         self.server.resources.push((resource, Rc::new(handler)));

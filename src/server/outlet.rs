@@ -15,11 +15,25 @@ use crate::stream::{StreamId, Subscription};
 
 pub(crate) trait Outlet {
     fn open_stream(&self, session: SessionId, prime: bool) -> LocalBoxFuture<'_, Result<Subscription, StreamError>>;
-    fn send(&self, session: SessionId, stream: StreamId, payload: Bytes) -> LocalBoxFuture<'_, Result<(), PublishError>>;
-    fn publish(&self, session: SessionId, stream: StreamId, payload: Bytes) -> LocalBoxFuture<'_, Result<(), PublishError>>;
+    fn send(
+        &self,
+        session: SessionId,
+        stream: StreamId,
+        payload: Bytes,
+    ) -> LocalBoxFuture<'_, Result<(), PublishError>>;
+    fn publish(
+        &self,
+        session: SessionId,
+        stream: StreamId,
+        payload: Bytes,
+    ) -> LocalBoxFuture<'_, Result<(), PublishError>>;
     fn finish(&self, session: SessionId, stream: StreamId) -> LocalBoxFuture<'_, ()>;
     fn disconnect(&self, session: SessionId, stream: StreamId) -> bool;
-    fn update(&self, session: SessionId, change: Box<dyn FnOnce(&mut McpSession)>) -> LocalBoxFuture<'_, Result<(), LookupError>>;
+    fn update(
+        &self,
+        session: SessionId,
+        change: Box<dyn FnOnce(&mut McpSession)>,
+    ) -> LocalBoxFuture<'_, Result<(), LookupError>>;
     fn subscribe_resource(&self, session: SessionId, uri: Arc<str>) -> LocalBoxFuture<'_, Result<(), LookupError>>;
     fn unsubscribe_resource(&self, session: SessionId, uri: Arc<str>) -> LocalBoxFuture<'_, Result<(), LookupError>>;
     fn forward_change(&self, event: ChangeEvent, except: Option<SessionId>) -> LocalBoxFuture<'_, usize>;

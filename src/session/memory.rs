@@ -9,7 +9,7 @@ use hashbrown::{HashMap, HashSet};
 use super::id::SessionId;
 use super::owner::{Owner, TenantId};
 use super::record::{ExpiryPolicy, SessionRecord};
-use super::store::{CreateError, LookupError, ReplayError, StreamError, Store};
+use super::store::{CreateError, LookupError, ReplayError, Store, StreamError};
 use crate::clock::Timestamp;
 use crate::stream::{Event, Replay, ReplayLog, StreamId};
 
@@ -87,11 +87,7 @@ impl<D> MemoryStore<D> {
         assert!(policy.max_streams_per_session >= 2, "max_streams_per_session must be at least 2");
         Self {
             policy,
-            inner: Mutex::new(Inner {
-                sessions: HashMap::new(),
-                deadlines: BTreeSet::new(),
-                tenants: HashMap::new(),
-            }),
+            inner: Mutex::new(Inner { sessions: HashMap::new(), deadlines: BTreeSet::new(), tenants: HashMap::new() }),
         }
     }
 
@@ -346,19 +342,13 @@ mod tests {
     #[test]
     fn caps_refuse_without_side_effects() {
         block_on(async {
-            let store = MemoryStore::new(StorePolicy {
-                max_sessions: Some(3),
-                max_sessions_per_tenant: Some(2),
-                ..policy()
-            });
+            let store =
+                MemoryStore::new(StorePolicy { max_sessions: Some(3), max_sessions_per_tenant: Some(2), ..policy() });
             let mut ids = SessionIdGenerator::seeded(3);
             store.create(record(ids.next_id(), "a", 0)).await.unwrap();
             store.create(record(ids.next_id(), "a", 0)).await.unwrap();
             let refused = store.create(record(ids.next_id(), "a", 0)).await;
-            assert_eq!(
-                refused,
-                Err(CreateError::TooManySessionsForTenant { tenant: TenantId::new("a"), limit: 2 })
-            );
+            assert_eq!(refused, Err(CreateError::TooManySessionsForTenant { tenant: TenantId::new("a"), limit: 2 }));
             store.create(record(ids.next_id(), "b", 0)).await.unwrap();
             let refused = store.create(record(ids.next_id(), "c", 0)).await;
             assert_eq!(refused, Err(CreateError::TooManySessions { limit: 3 }));

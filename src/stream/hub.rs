@@ -168,7 +168,12 @@ impl Hub {
     /// Attaches a subscriber to a live stream. The standalone stream is made live on first use;
     /// a request stream that is no longer live (finished, or never opened) gives `Ok(None)`.
     /// An existing subscriber is replaced, or `Busy` is returned if `exclusive`.
-    pub(crate) fn attach(&self, session: SessionId, stream: StreamId, exclusive: bool) -> Result<Option<Attachment>, Busy> {
+    pub(crate) fn attach(
+        &self,
+        session: SessionId,
+        stream: StreamId,
+        exclusive: bool,
+    ) -> Result<Option<Attachment>, Busy> {
         let mut live = self.lock();
         let streams = live.sessions.entry(session).or_default();
         let index = match streams.iter().position(|s| s.id == stream) {
