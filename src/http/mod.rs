@@ -9,10 +9,12 @@ pub mod headers;
 mod post;
 mod rejection;
 mod reply;
+mod route;
 mod state;
 
 pub use auth::{Anonymous, Authenticate, Unauthorized};
 pub use body::Body;
 pub use config::{EngineConfig, HostPolicy, OriginPolicy, ResponseMode};
 pub use engine::Engine;
+pub use route::{session_route, SessionRoute};
 pub use state::EngineState;

@@ -148,6 +148,11 @@ impl ServerBuilder {
         self
     }
 
+    /// Whether a tool of that name is registered.
+    pub fn has_tool(&self, name: &str) -> bool {
+        self.server.tool_index.contains_key(name)
+    }
+
     /// Offers a concrete resource.
     pub fn resource<H, Fut>(mut self, resource: Resource, handler: H) -> Self
     where

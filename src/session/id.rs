@@ -95,6 +95,7 @@ pub struct SessionIdGenerator {
 
 #[derive(Debug)]
 enum Source {
+    Fixed(SessionId),
     Random,
     Seeded(SplitMix64),
 }
@@ -111,9 +112,17 @@ impl SessionIdGenerator {
         Self { source: Source::Seeded(SplitMix64(seed)) }
     }
 
+    /// Always `id`: for a host that mints the id before it picks the engine instance that will
+    /// own the session (a worker routing each session to its own Durable Object), so that the
+    /// instance creates exactly the session it was routed for.
+    pub fn fixed(id: SessionId) -> Self {
+        Self { source: Source::Fixed(id) }
+    }
+
     /// The next id.
     pub fn next_id(&mut self) -> SessionId {
         match &mut self.source {
+            Source::Fixed(id) => *id,
             Source::Random => SessionId(uuid::Uuid::new_v4().as_u128()),
             Source::Seeded(rng) => {
                 let high = u128::from(rng.next_u64());

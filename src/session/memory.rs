@@ -5,6 +5,7 @@ use std::sync::{Mutex, MutexGuard};
 
 use bytes::Bytes;
 use hashbrown::{HashMap, HashSet};
+use serde::{Deserialize, Serialize};
 
 use super::id::SessionId;
 use super::owner::{Owner, TenantId};
@@ -101,6 +102,54 @@ impl<D> MemoryStore<D> {
         // would misread (each method finishes its bookkeeping before anything can panic), so a
         // poisoned lock is still usable.
         self.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+/// What a store persists about a session besides its replay logs: the record and the number
+/// its next request stream will take.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredSession<D> {
+    /// The session record.
+    pub record: SessionRecord<D>,
+    /// Number of the next request stream.
+    pub next_stream: u32,
+}
+
+impl<D: Clone> MemoryStore<D> {
+    /// A session's record and stream counter, without touching it.
+    pub fn session(&self, id: SessionId) -> Option<StoredSession<D>> {
+        let inner = self.lock();
+        let entry = inner.sessions.get(&id)?;
+        Some(StoredSession { record: entry.record.clone(), next_stream: entry.next_stream })
+    }
+
+    /// The streams of a session that have a replay log.
+    pub fn streams(&self, id: SessionId) -> Vec<StreamId> {
+        self.lock().sessions.get(&id).map(|e| e.logs.iter().map(ReplayLog::stream).collect()).unwrap_or_default()
+    }
+
+    /// Puts back a session persisted elsewhere, with its replay logs (a process restarting over
+    /// durable storage). Admission caps do not apply: the session already existed.
+    pub fn restore(&self, session: StoredSession<D>, logs: Vec<ReplayLog>) -> Result<(), CreateError> {
+        let mut inner = self.lock();
+        let StoredSession { mut record, next_stream } = session;
+        if inner.sessions.contains_key(&record.id) {
+            return Err(CreateError::Duplicate);
+        }
+        let id = record.id;
+        match inner.tenants.get_key_value(&record.owner.tenant) {
+            Some((tenant, _)) => record.owner.tenant = tenant.clone(),
+            None => {
+                inner.tenants.insert(record.owner.tenant.clone(), HashSet::new());
+            }
+        }
+        if let Some(members) = inner.tenants.get_mut(&record.owner.tenant) {
+            members.insert(id);
+        }
+        let deadline = self.policy.expiry.deadline(&record);
+        inner.deadlines.insert((deadline, id));
+        inner.sessions.insert(id, Entry { record, deadline, next_stream, logs });
+        Ok(())
     }
 }
 
@@ -419,6 +468,34 @@ mod tests {
             assert_eq!(store.append(id, ghost, Bytes::new()).await, Err(StreamError::UnknownStream(ghost)));
             let nobody = SessionId::from_u128(2);
             assert_eq!(store.append(nobody, s, Bytes::new()).await, Err(StreamError::UnknownSession));
+        });
+    }
+
+    #[test]
+    fn a_session_restored_elsewhere_keeps_its_record_streams_and_logs() {
+        block_on(async {
+            let store = MemoryStore::new(policy());
+            let id = SessionId::from_u128(5);
+            store.create(record(id, "a", 0)).await.unwrap();
+            store.append(id, StreamId::STANDALONE, Bytes::from_static(b"1")).await.unwrap();
+            let stream = store.open_stream(id).await.unwrap();
+            store.append(id, stream, Bytes::from_static(b"2")).await.unwrap();
+            let saved = store.session(id).unwrap();
+            let mut logs = Vec::new();
+            for s in store.streams(id) {
+                let replay = store.replay(id, s, 0).await.unwrap();
+                let latest = replay.events.last().map_or(0, |e| e.id().seq());
+                logs.push(ReplayLog::restore(s, 256, latest, replay.events, replay.finished).unwrap());
+            }
+
+            let elsewhere = MemoryStore::new(policy());
+            elsewhere.restore(saved.clone(), logs).unwrap();
+            assert_eq!(elsewhere.session(id), Some(saved));
+            assert_eq!(elsewhere.next_deadline(), Some(Timestamp::from_millis(100)));
+            assert_eq!(elsewhere.replay(id, stream, 0).await.unwrap().events.len(), 1);
+            assert_eq!(elsewhere.open_stream(id).await.unwrap(), StreamId::new(2), "stream numbers continue");
+            let again = elsewhere.session(id).unwrap();
+            assert_eq!(elsewhere.restore(again, Vec::new()), Err(CreateError::Duplicate));
         });
     }
 

@@ -7,7 +7,7 @@ mod record;
 mod store;
 
 pub use id::{MalformedSessionId, SessionId, SessionIdGenerator};
-pub use memory::{MemoryStore, StorePolicy};
+pub use memory::{MemoryStore, StorePolicy, StoredSession};
 pub use owner::{Owner, Principal, TenantId};
 pub use record::{ExpiryPolicy, SessionRecord};
 pub use store::{CreateError, LookupError, ReplayError, Store, StreamError};

@@ -56,6 +56,35 @@ impl ReplayLog {
         Self { stream, capacity, next_seq: 1, events: VecDeque::new(), finished: false }
     }
 
+    /// Rebuilds a log from persisted parts: the retained events (dense, ascending, all of
+    /// `stream`) and whether the stream was finished. `latest_seq` is the sequence number of the
+    /// newest message ever published, needed when no event is retained.
+    pub fn restore(
+        stream: StreamId,
+        capacity: usize,
+        latest_seq: u64,
+        events: Vec<Event>,
+        finished: bool,
+    ) -> Result<Self, RestoreError> {
+        let mut log = Self::new(stream, capacity);
+        let dense = events.windows(2).all(|w| w[1].id().seq() == w[0].id().seq() + 1);
+        let own = events.iter().all(|e| e.id().stream() == stream && !e.id().is_marker());
+        let newest = events.last().map_or(latest_seq, |e| e.id().seq());
+        if !dense || !own || newest != latest_seq || events.first().is_some_and(|e| e.id().seq() == 0) {
+            return Err(RestoreError);
+        }
+        let skip = events.len().saturating_sub(capacity);
+        log.events = events.into_iter().skip(skip).collect();
+        log.next_seq = latest_seq + 1;
+        log.finished = finished;
+        Ok(log)
+    }
+
+    /// The retained events, oldest first.
+    pub fn events(&self) -> impl Iterator<Item = &Event> {
+        self.events.iter()
+    }
+
     /// The stream this log belongs to.
     pub fn stream(&self) -> StreamId {
         self.stream
@@ -120,6 +149,12 @@ impl ReplayLog {
     }
 }
 
+/// Persisted log parts that do not fit together (a gap, a foreign event, a wrong latest
+/// sequence number).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("persisted replay log is inconsistent")]
+pub struct RestoreError;
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -180,6 +215,21 @@ mod tests {
         let mut log = log_with(3, 1);
         log.finish();
         log.push(Bytes::new());
+    }
+
+    #[test]
+    fn restore_rebuilds_exactly_and_refuses_gaps() {
+        let log = log_with(3, 10);
+        let events: Vec<Event> = log.events().cloned().collect();
+        let back = ReplayLog::restore(StreamId::new(2), 3, 10, events.clone(), true).unwrap();
+        assert_eq!(back.after(6).unwrap().lost, 1);
+        assert!(back.is_finished());
+        assert_eq!(back.latest_seq(), 10);
+        let gap = vec![events[0].clone(), events[2].clone()];
+        assert_eq!(ReplayLog::restore(StreamId::new(2), 3, 10, gap, false).unwrap_err(), RestoreError);
+        assert!(ReplayLog::restore(StreamId::new(9), 3, 10, events, false).is_err(), "foreign stream");
+        let empty = ReplayLog::restore(StreamId::STANDALONE, 3, 0, Vec::new(), false).unwrap();
+        assert_eq!(empty.latest_seq(), 0);
     }
 
     #[test]

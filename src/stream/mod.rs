@@ -8,5 +8,5 @@ mod subscription;
 
 pub use event::{Event, StreamItem};
 pub use id::{EventId, MalformedEventId, StreamId};
-pub use log::{AheadOfStream, Replay, ReplayLog};
+pub use log::{AheadOfStream, Replay, ReplayLog, RestoreError};
 pub use subscription::Subscription;

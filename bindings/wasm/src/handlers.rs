@@ -1,0 +1,132 @@
+//! JavaScript functions as the engine's handlers.
+//!
+//! Each handler is called as `handler(...args, ctx)` and may return a value or a promise. A value
+//! thrown by a tool becomes a tool result with `isError: true` (the model sees what went wrong);
+//! thrown by anything else, it becomes a JSON-RPC error, with its `code` if it carries a numeric
+//! one (`{ code: -32002, message: "..." }` for a missing resource).
+
+use std::collections::HashMap;
+
+use js_sys::{Function, Object, Reflect};
+use mcp_session::jsonrpc::{ErrorCode, ErrorObject};
+use mcp_session::model::{CallToolResult, Completion, GetPromptResult, ReadResourceResult};
+use mcp_session::server::{
+    CompletionHandler, CompletionReference, CompletionRequest, PromptHandler, ResourceHandler, SubscribeHandler,
+    ToolHandler, Variables,
+};
+use mcp_session::RequestContext;
+use serde::de::DeserializeOwned;
+use serde_json::{json, Value};
+use wasm_bindgen::JsValue;
+
+use crate::context::Context;
+use crate::convert::{call, from_js, message, to_js};
+
+/// Calls `handler(...args, ctx)`, ending the call's scope once it settles.
+async fn invoke(handler: &Function, mut args: Vec<JsValue>, ctx: RequestContext) -> Result<JsValue, JsValue> {
+    let (context, scope) = Context::new(ctx);
+    args.push(JsValue::from(context));
+    let outcome = call(handler, &args).await;
+    scope.finish();
+    outcome
+}
+
+fn thrown_error(thrown: &JsValue) -> ErrorObject {
+    let code = Reflect::get(thrown, &"code".into()).ok().and_then(|c| c.as_f64());
+    match code {
+        Some(code) if code.fract() == 0.0 && code.abs() < f64::from(i32::MAX) => {
+            let data = Reflect::get(thrown, &"data".into()).ok().filter(|d| !d.is_undefined());
+            let error = ErrorObject::new(ErrorCode(code as i32), message(thrown));
+            match data.map(|d| from_js::<Value>(&d)) {
+                Some(Ok(data)) => error.with_data(data),
+                _ => error,
+            }
+        }
+        _ => ErrorObject::internal(message(thrown)),
+    }
+}
+
+fn read<T: DeserializeOwned>(value: &JsValue, what: &str) -> Result<T, ErrorObject> {
+    from_js(value).map_err(|e| ErrorObject::internal(format!("the {what} handler returned an invalid result: {e}")))
+}
+
+pub(crate) fn tool(handler: Function) -> impl ToolHandler {
+    move |arguments: Value, ctx: RequestContext| {
+        let handler = handler.clone();
+        async move {
+            match invoke(&handler, vec![to_js(&arguments)], ctx).await {
+                Ok(value) => match value.as_string() {
+                    Some(text) => Ok(CallToolResult::text(text)),
+                    None => read::<CallToolResult>(&value, "tool"),
+                },
+                Err(thrown) => Ok(CallToolResult::error(message(&thrown))),
+            }
+        }
+    }
+}
+
+pub(crate) fn resource(handler: Function) -> impl ResourceHandler {
+    move |uri: String, variables: Variables, ctx: RequestContext| {
+        let handler = handler.clone();
+        async move {
+            let vars = Object::new();
+            for (name, value) in variables.iter() {
+                let _ = Reflect::set(&vars, &name.into(), &value.into());
+            }
+            let value =
+                invoke(&handler, vec![JsValue::from(uri), vars.into()], ctx).await.map_err(|e| thrown_error(&e))?;
+            read::<ReadResourceResult>(&value, "resource")
+        }
+    }
+}
+
+pub(crate) fn prompt(handler: Function) -> impl PromptHandler {
+    move |arguments: HashMap<String, String>, ctx: RequestContext| {
+        let handler = handler.clone();
+        async move {
+            let value = invoke(&handler, vec![to_js(&arguments)], ctx).await.map_err(|e| thrown_error(&e))?;
+            read::<GetPromptResult>(&value, "prompt")
+        }
+    }
+}
+
+pub(crate) fn completion(handler: Function) -> impl CompletionHandler {
+    move |request: CompletionRequest, ctx: RequestContext| {
+        let handler = handler.clone();
+        async move {
+            let reference = match &request.reference {
+                CompletionReference::Prompt(name) => json!({ "type": "ref/prompt", "name": name }),
+                CompletionReference::Resource(uri) => json!({ "type": "ref/resource", "uri": uri }),
+                _ => json!({}),
+            };
+            let args = json!({
+                "ref": reference,
+                "argument": { "name": request.argument, "value": request.value },
+                "context": { "arguments": request.context },
+            });
+            let value = invoke(&handler, vec![to_js(&args)], ctx).await.map_err(|e| thrown_error(&e))?;
+            read::<Completion>(&value, "completion")
+        }
+    }
+}
+
+pub(crate) fn subscribed(handler: Function) -> impl SubscribeHandler {
+    move |uri: String, ctx: RequestContext| {
+        let handler = handler.clone();
+        async move {
+            // The subscription stands whatever the hook does; a failing hook is only reported.
+            if let Err(thrown) = invoke(&handler, vec![JsValue::from(uri)], ctx).await {
+                web_sys_log(&format!("mcp-session: onSubscribe handler threw: {}", message(&thrown)));
+            }
+        }
+    }
+}
+
+fn web_sys_log(text: &str) {
+    #[wasm_bindgen::prelude::wasm_bindgen]
+    extern "C" {
+        #[wasm_bindgen(js_namespace = console, js_name = warn)]
+        fn console_warn(text: &str);
+    }
+    console_warn(text);
+}

@@ -1,0 +1,69 @@
+//! Routing in front of one Durable Object per session.
+
+use std::cell::RefCell;
+
+use js_sys::Uint8Array;
+use mcp_session::http::{session_route, SessionRoute};
+use mcp_session::SessionIdGenerator;
+use wasm_bindgen::prelude::*;
+use web_sys::{Request, RequestInit};
+
+use crate::fetch::read_request;
+
+thread_local! {
+    static IDS: RefCell<SessionIdGenerator> = RefCell::new(SessionIdGenerator::random());
+}
+
+/// Where a request must be answered.
+#[wasm_bindgen]
+pub struct Route {
+    kind: &'static str,
+    session_id: Option<String>,
+    request: Request,
+}
+
+#[wasm_bindgen]
+impl Route {
+    /// `"session"`: the object named `sessionId` owns it; `"new"`: an `initialize`, for a new
+    /// object named by the freshly minted `sessionId`; `"any"`: no session involved, any server
+    /// answers it (typically with a refusal).
+    #[wasm_bindgen(getter)]
+    pub fn kind(&self) -> String {
+        self.kind.to_owned()
+    }
+
+    /// The session id naming the Durable Object, for `"session"` and `"new"`.
+    #[wasm_bindgen(getter, js_name = sessionId)]
+    pub fn session_id(&self) -> Option<String> {
+        self.session_id.clone()
+    }
+
+    /// The request to forward: the original one, its body already read, rebuilt.
+    #[wasm_bindgen(getter)]
+    pub fn request(&self) -> Request {
+        Clone::clone(&self.request)
+    }
+}
+
+/// Decides where `request` goes, minting the session id of an `initialize`. Uses the engine's
+/// own parsing, so a worker routes with no protocol rule of its own.
+#[wasm_bindgen(unchecked_return_type = "Promise<Route>")]
+pub fn route(request: Request) -> js_sys::Promise {
+    wasm_bindgen_futures::future_to_promise(async move {
+        let http_request = read_request(&request).await?;
+        let (parts, body) = http_request.into_parts();
+        let (kind, session_id) = match session_route(&parts, &body) {
+            SessionRoute::Session(id) => ("session", Some(id.to_string())),
+            SessionRoute::Initialize => ("new", Some(IDS.with(|ids| ids.borrow_mut().next_id()).to_string())),
+            _ => ("any", None),
+        };
+        let init = RequestInit::new();
+        init.set_method(&request.method());
+        init.set_headers(&request.headers());
+        if !body.is_empty() {
+            init.set_body(&Uint8Array::from(&body[..]));
+        }
+        let request = Request::new_with_str_and_init(&request.url(), &init)?;
+        Ok(JsValue::from(Route { kind, session_id, request }))
+    })
+}

@@ -1,0 +1,443 @@
+//! `McpServer`: the JavaScript face of the engine.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::Duration;
+
+use js_sys::Function;
+use mcp_session::http::{Authenticate, EngineConfig, HostPolicy, OriginPolicy, ResponseMode, Unauthorized};
+use mcp_session::model::{Prompt, PromptArgument, Resource, ResourceTemplate, Tool};
+use mcp_session::server::{ServerBuilder, Variables};
+use mcp_session::session::{ExpiryPolicy, StorePolicy};
+use mcp_session::{
+    ChangeEvent, Engine, EngineState, Owner, Principal, Server, SessionId, SessionIdGenerator, Sessions,
+    SessionsConfig, SpawnFn, SystemClock, TenantId,
+};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use wasm_bindgen::prelude::*;
+
+use crate::convert::{from_js, to_js};
+use crate::fetch::{read_request, write_response};
+use crate::handlers;
+use crate::storage::{DurableObjectStorage, DurableStore};
+
+#[wasm_bindgen(typescript_custom_section)]
+const TYPES: &'static str = r#"
+/** Name and version reported in `initialize`. */
+export interface ServerInfo { name: string; version: string; title?: string; instructions?: string }
+/** Engine options; every field is optional. */
+export interface ServerOptions {
+  /** Endpoint path, default "/mcp". */
+  path?: string;
+  /** SSE `retry` sent with priming events, default 1000. */
+  retryMs?: number;
+  /** Heartbeat interval on open streams, default 15000; 0 disables. */
+  keepAliveMs?: number;
+  /** Idle timeout of a session, default 30 minutes. */
+  idleTimeoutMs?: number;
+  /** Absolute timeout of a session, default 4 hours. */
+  absoluteTimeoutMs?: number;
+  /** Events retained per stream for Last-Event-ID, default 256. */
+  replayCapacity?: number;
+  maxSessions?: number;
+  maxSessionsPerTenant?: number;
+  /** "adaptive" (default), "sse" or "json". */
+  responseMode?: "adaptive" | "sse" | "json";
+  /** No sessions at all. */
+  stateless?: boolean;
+  /** Accepted Host names: "any", or a list; default loopback names only. */
+  allowedHosts?: "any" | string[];
+  /** Accepted Origins: "any", or a list; default origins whose host is an accepted Host. */
+  allowedOrigins?: "any" | string[];
+  /** Logger name of change notifications, default "changes". */
+  bridgeLogger?: string;
+}
+/** Who is making a request (decided by your authentication). */
+export interface RequestOwner { tenant: string; principal?: string }
+"#;
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Allowed {
+    Any(String),
+    Only(Vec<String>),
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase", default)]
+struct Options {
+    path: Option<String>,
+    retry_ms: Option<u64>,
+    keep_alive_ms: Option<u64>,
+    idle_timeout_ms: Option<u64>,
+    absolute_timeout_ms: Option<u64>,
+    replay_capacity: Option<usize>,
+    max_sessions: Option<usize>,
+    max_sessions_per_tenant: Option<usize>,
+    response_mode: Option<String>,
+    stateless: bool,
+    allowed_hosts: Option<Allowed>,
+    allowed_origins: Option<Allowed>,
+    bridge_logger: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Info {
+    name: String,
+    version: String,
+    #[serde(default)]
+    title: Option<String>,
+    #[serde(default)]
+    instructions: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ToolDefinition {
+    name: String,
+    #[serde(default)]
+    title: Option<String>,
+    #[serde(default)]
+    description: String,
+    #[serde(default)]
+    input_schema: Option<Value>,
+    #[serde(default)]
+    output_schema: Option<Value>,
+}
+
+#[derive(Deserialize)]
+struct PromptDefinition {
+    name: String,
+    #[serde(default)]
+    title: Option<String>,
+    #[serde(default)]
+    description: String,
+    #[serde(default)]
+    arguments: Vec<PromptArgument>,
+}
+
+/// The owner a request was authenticated as, put in the request's extensions by `fetch`
+/// (never read from a header, so a client cannot claim one).
+struct ExtensionOwner;
+
+impl Authenticate for ExtensionOwner {
+    fn authenticate(&self, request: &http::request::Parts) -> Result<Owner, Unauthorized> {
+        Ok(request.extensions.get::<Owner>().cloned().unwrap_or_default())
+    }
+}
+
+/// An MCP server: register tools, resources, templates and prompts with async JavaScript
+/// handlers, then answer `fetch(request)` with it.
+#[wasm_bindgen]
+pub struct McpServer {
+    inner: Rc<Inner>,
+}
+
+struct Inner {
+    options: Options,
+    builder: RefCell<Option<ServerBuilder>>,
+    engine: RefCell<Option<Engine<DurableStore>>>,
+}
+
+fn js_error(error: impl std::fmt::Display) -> JsValue {
+    js_sys::Error::new(&error.to_string()).into()
+}
+
+impl Inner {
+    fn register(&self, add: impl FnOnce(ServerBuilder) -> ServerBuilder) -> Result<(), JsValue> {
+        let mut slot = self.builder.borrow_mut();
+        let builder = slot.take().ok_or_else(|| js_error("register everything before the first request"))?;
+        *slot = Some(add(builder));
+        Ok(())
+    }
+
+    fn store_policy(&self) -> StorePolicy {
+        let defaults = StorePolicy::default();
+        let o = &self.options;
+        StorePolicy {
+            expiry: ExpiryPolicy {
+                idle: o.idle_timeout_ms.map_or(defaults.expiry.idle, Duration::from_millis),
+                absolute: o.absolute_timeout_ms.map_or(defaults.expiry.absolute, Duration::from_millis),
+            },
+            max_sessions: o.max_sessions,
+            max_sessions_per_tenant: o.max_sessions_per_tenant,
+            replay_capacity: o.replay_capacity.unwrap_or(defaults.replay_capacity).max(1),
+            ..defaults
+        }
+    }
+
+    fn engine_config(&self) -> Result<EngineConfig, JsValue> {
+        let o = &self.options;
+        let mut config = EngineConfig { stateless: o.stateless, ..EngineConfig::default() };
+        if let Some(path) = &o.path {
+            config.path = path.clone();
+        }
+        if let Some(retry) = o.retry_ms {
+            config.retry = Duration::from_millis(retry);
+        }
+        if let Some(logger) = &o.bridge_logger {
+            config.bridge_logger = logger.clone();
+        }
+        config.response_mode = match o.response_mode.as_deref() {
+            None | Some("adaptive") => ResponseMode::Adaptive,
+            Some("sse") => ResponseMode::Sse,
+            Some("json") => ResponseMode::Json,
+            Some(other) => return Err(js_error(format!("unknown responseMode {other:?}"))),
+        };
+        config.hosts = match &o.allowed_hosts {
+            None => HostPolicy::Loopback,
+            Some(Allowed::Any(any)) if any == "any" => HostPolicy::Any,
+            Some(Allowed::Only(names)) => HostPolicy::Only(names.clone()),
+            Some(Allowed::Any(other)) => {
+                return Err(js_error(format!("allowedHosts: \"any\" or a list, not {other:?}")))
+            }
+        };
+        config.origins = match &o.allowed_origins {
+            None => OriginPolicy::SameAsHost,
+            Some(Allowed::Any(any)) if any == "any" => OriginPolicy::Any,
+            Some(Allowed::Only(origins)) => OriginPolicy::Only(origins.clone()),
+            Some(Allowed::Any(other)) => {
+                return Err(js_error(format!("allowedOrigins: \"any\" or a list, not {other:?}")))
+            }
+        };
+        Ok(config)
+    }
+
+    /// Builds the engine over `store`; the server definition is final from here on.
+    fn build(&self, store: DurableStore, ids: SessionIdGenerator) -> Result<Engine<DurableStore>, JsValue> {
+        let server: Server =
+            self.builder.borrow_mut().take().ok_or_else(|| js_error("the server is already running"))?.build();
+        let keep_alive = match self.options.keep_alive_ms {
+            Some(0) => None,
+            Some(ms) => Some(Duration::from_millis(ms)),
+            None => Some(Duration::from_secs(15)),
+        };
+        let sessions = Sessions::with_store(store, Arc::new(SystemClock), SessionsConfig { ids, keep_alive });
+        let state = Arc::new(EngineState::new(sessions, self.engine_config()?).with_authenticator(ExtensionOwner));
+        let spawner = SpawnFn(|task| wasm_bindgen_futures::spawn_local(task));
+        let engine = Engine::new(state, server, spawner);
+        *self.engine.borrow_mut() = Some(engine.clone());
+        Ok(engine)
+    }
+
+    fn engine(&self) -> Result<Engine<DurableStore>, JsValue> {
+        if let Some(engine) = self.engine.borrow().as_ref() {
+            return Ok(engine.clone());
+        }
+        self.build(DurableStore::in_memory(self.store_policy()), SessionIdGenerator::random())
+    }
+}
+
+#[wasm_bindgen]
+impl McpServer {
+    /// A server named by `info` (`{name, version, title?, instructions?}`), with `options`.
+    #[wasm_bindgen(constructor)]
+    pub fn new(
+        #[wasm_bindgen(unchecked_param_type = "ServerInfo")] info: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "ServerOptions | undefined")] options: JsValue,
+    ) -> Result<McpServer, JsValue> {
+        let info: Info = from_js(&info).map_err(|e| js_error(format!("server info: {e}")))?;
+        let options: Options = if options.is_undefined() || options.is_null() {
+            Options::default()
+        } else {
+            from_js(&options).map_err(|e| js_error(format!("options: {e}")))?
+        };
+        let mut builder = Server::builder(info.name, info.version);
+        if let Some(title) = info.title {
+            builder = builder.title(title);
+        }
+        if let Some(instructions) = info.instructions {
+            builder = builder.instructions(instructions);
+        }
+        Ok(McpServer {
+            inner: Rc::new(Inner { options, builder: RefCell::new(Some(builder)), engine: RefCell::new(None) }),
+        })
+    }
+
+    /// Offers a tool: `{name, description, inputSchema?, title?}` and
+    /// `async (args, ctx) => ({content: [...]})` (a string is read as one text block; a throw
+    /// becomes an `isError` result).
+    pub fn tool(&self, definition: JsValue, handler: Function) -> Result<(), JsValue> {
+        let d: ToolDefinition = from_js(&definition).map_err(|e| js_error(format!("tool: {e}")))?;
+        let mut tool = Tool::new(d.name, d.description);
+        tool.title = d.title;
+        tool.output_schema = d.output_schema;
+        if let Some(schema) = d.input_schema {
+            tool.input_schema = schema;
+        }
+        let name = tool.name.clone();
+        if self.inner.builder.borrow().as_ref().is_some_and(|b| b.has_tool(&name)) {
+            return Err(js_error(format!("tool {name:?} registered twice")));
+        }
+        self.inner.register(|b| b.tool(tool, handlers::tool(handler)))
+    }
+
+    /// Offers a resource: `{uri, name, mimeType?, description?, title?}` and
+    /// `async (uri, vars, ctx) => ({contents: [...]})`.
+    pub fn resource(&self, definition: JsValue, handler: Function) -> Result<(), JsValue> {
+        let resource: Resource = from_js(&definition).map_err(|e| js_error(format!("resource: {e}")))?;
+        let read = Rc::new(handlers::resource(handler));
+        self.inner.register(|b| {
+            b.resource(resource, move |uri: String, ctx| {
+                use mcp_session::server::ResourceHandler;
+                read.read(uri, Variables::default(), ctx)
+            })
+        })
+    }
+
+    /// Offers resources by URI template (`test://items/{id}`): the handler receives the matched
+    /// variables as an object.
+    #[wasm_bindgen(js_name = resourceTemplate)]
+    pub fn resource_template(&self, definition: JsValue, handler: Function) -> Result<(), JsValue> {
+        let template: ResourceTemplate =
+            from_js(&definition).map_err(|e| js_error(format!("resourceTemplate: {e}")))?;
+        self.inner.register(|b| b.resource_template(template, handlers::resource(handler)))
+    }
+
+    /// Offers a prompt: `{name, description, arguments?: [{name, description?, required?}]}`
+    /// and `async (args, ctx) => ({messages: [...]})`.
+    pub fn prompt(&self, definition: JsValue, handler: Function) -> Result<(), JsValue> {
+        let d: PromptDefinition = from_js(&definition).map_err(|e| js_error(format!("prompt: {e}")))?;
+        let prompt = Prompt { name: d.name, title: d.title, description: d.description, arguments: d.arguments };
+        self.inner.register(|b| b.prompt(prompt, handlers::prompt(handler)))
+    }
+
+    /// Answers `completion/complete`: `async ({ref, argument, context}, ctx) => ({values})`.
+    pub fn completion(&self, handler: Function) -> Result<(), JsValue> {
+        self.inner.register(|b| b.completion(handlers::completion(handler)))
+    }
+
+    /// Runs after a client subscribes to a resource: `async (uri, ctx) => {}`.
+    #[wasm_bindgen(js_name = onSubscribe)]
+    pub fn on_subscribe(&self, handler: Function) -> Result<(), JsValue> {
+        self.inner.register(|b| b.on_subscribe(handlers::subscribed(handler)))
+    }
+
+    /// Keeps sessions in a Durable Object's storage: restores the session it holds (after an
+    /// eviction or a restart) and writes every change through. `sessionId` is the id the object
+    /// was routed for (see `route`): an `initialize` routed here creates exactly that session.
+    /// Without it (an alarm waking a restarted object) the stored session's own id is used.
+    /// Call once, before the first request (inside `blockConcurrencyWhile`).
+    #[wasm_bindgen(js_name = attachStorage, unchecked_return_type = "Promise<void>")]
+    pub fn attach_storage(&self, storage: DurableObjectStorage, session_id: Option<String>) -> js_sys::Promise {
+        let inner = self.inner.clone();
+        wasm_bindgen_futures::future_to_promise(async move {
+            let routed: Option<SessionId> = session_id.map(|id| id.parse()).transpose().map_err(js_error)?;
+            let store = DurableStore::load(inner.store_policy(), storage).await?;
+            let ids = match routed.or(store.restored()) {
+                Some(id) => SessionIdGenerator::fixed(id),
+                None => SessionIdGenerator::random(),
+            };
+            inner.build(store, ids)?;
+            Ok(JsValue::UNDEFINED)
+        })
+    }
+
+    /// Answers a request to the MCP endpoint. `owner` is who your authentication says is asking
+    /// (default: the anonymous principal of tenant "default"); a session is only ever served to
+    /// the owner that created it. SSE replies stream frame by frame.
+    #[wasm_bindgen(unchecked_return_type = "Promise<Response>")]
+    pub fn fetch(
+        &self,
+        request: web_sys::Request,
+        #[wasm_bindgen(unchecked_param_type = "RequestOwner | undefined")] owner: JsValue,
+    ) -> js_sys::Promise {
+        let inner = self.inner.clone();
+        wasm_bindgen_futures::future_to_promise(async move {
+            let engine = inner.engine()?;
+            let mut http_request = read_request(&request).await?;
+            if let Some(owner) = parse_owner(&owner)? {
+                http_request.extensions_mut().insert(owner);
+            }
+            let response = engine.handle(http_request).await;
+            Ok(write_response(response)?.into())
+        })
+    }
+
+    /// When `handleTimeout` is next due, in milliseconds since the epoch (`undefined` if
+    /// nothing is scheduled): set it as the Durable Object's alarm, or a timer.
+    #[wasm_bindgen(js_name = nextDeadline)]
+    pub fn next_deadline(&self) -> Result<Option<f64>, JsValue> {
+        Ok(self.inner.engine()?.state().next_deadline().map(|at| at.as_millis() as f64))
+    }
+
+    /// Expires sessions and sends heartbeats that are due.
+    #[wasm_bindgen(js_name = handleTimeout, unchecked_return_type = "Promise<void>")]
+    pub fn handle_timeout(&self) -> js_sys::Promise {
+        let inner = self.inner.clone();
+        wasm_bindgen_futures::future_to_promise(async move {
+            inner.engine()?.state().handle_timeout().await;
+            Ok(JsValue::UNDEFINED)
+        })
+    }
+
+    /// Announces an application change (`{kind, reason, tenantId, tsMs?}`) to the sessions of
+    /// that tenant held by this server. Resolves with how many were told.
+    #[wasm_bindgen(js_name = publishChange, unchecked_return_type = "Promise<number>")]
+    pub fn publish_change(&self, change: JsValue) -> js_sys::Promise {
+        let inner = self.inner.clone();
+        wasm_bindgen_futures::future_to_promise(async move {
+            #[derive(Deserialize)]
+            #[serde(rename_all = "camelCase")]
+            struct Change {
+                kind: String,
+                #[serde(default)]
+                reason: Option<String>,
+                tenant_id: String,
+                #[serde(default)]
+                ts_ms: Option<u64>,
+            }
+            let change: Change = from_js(&change).map_err(js_error)?;
+            let event = ChangeEvent {
+                kind: change.kind,
+                reason: change.reason.unwrap_or_else(|| "updated".into()),
+                tenant_id: change.tenant_id,
+                ts_ms: change.ts_ms.unwrap_or(js_sys::Date::now() as u64),
+            };
+            let told = inner.engine()?.state().publish_change(&event, None).await;
+            Ok(JsValue::from(told as u32))
+        })
+    }
+
+    /// Sends `notifications/resources/updated` to the sessions subscribed to `uri`.
+    #[wasm_bindgen(js_name = notifyResourceUpdated, unchecked_return_type = "Promise<number>")]
+    pub fn notify_resource_updated(&self, uri: String) -> js_sys::Promise {
+        let inner = self.inner.clone();
+        wasm_bindgen_futures::future_to_promise(async move {
+            let told = inner.engine()?.state().notify_resource_updated(&uri).await;
+            Ok(JsValue::from(told as u32))
+        })
+    }
+
+    /// The engine's counters.
+    pub fn metrics(&self) -> Result<JsValue, JsValue> {
+        let m = self.inner.engine()?.state().metrics();
+        Ok(to_js(&json!({
+            "activeSessions": m.active_sessions,
+            "sessionsCreated": m.sessions_created,
+            "sessionsExpired": m.sessions_expired,
+            "sessionsDeleted": m.sessions_deleted,
+            "eventsPublished": m.events_published,
+            "replaysServed": m.replays_served,
+            "eventsReportedLost": m.events_reported_lost,
+            "subscribersLagged": m.subscribers_lagged,
+        })))
+    }
+}
+
+fn parse_owner(owner: &JsValue) -> Result<Option<Owner>, JsValue> {
+    if owner.is_undefined() || owner.is_null() {
+        return Ok(None);
+    }
+    #[derive(Deserialize)]
+    struct Given {
+        tenant: String,
+        #[serde(default)]
+        principal: Option<String>,
+    }
+    let given: Given = from_js(owner).map_err(|e| js_error(format!("owner: {e}")))?;
+    let principal = given.principal.map_or_else(Principal::anonymous, Principal::new);
+    Ok(Some(Owner::new(TenantId::new(given.tenant), principal)))
+}

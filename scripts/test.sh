@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# Sets up everything a fresh machine needs, then runs every test. See README.md.
+#
+#   bash scripts/test.sh
+#
+# Set-up (idempotent, reused when present): the wasm32 target, wasm-bindgen-cli pinned to the
+# wasm-bindgen crate in Cargo.lock, the npm packages of tests/e2e and bindings/wasm (Node 22
+# from the npm `node` package for the conformance CLI, workerd, binaryen).
+# Tests: lints, native tests (tokio, async-std and smol matrix), core tests in Node through
+# wasm-bindgen-test, benchmarks compiled, then end to end: the official conformance suite and the
+# official TypeScript and Python clients against both native hosts, and the same against the
+# worker in workerd.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+export CARGO_TERM_COLOR=never
+
+step() { printf '\n== %s\n' "$*"; }
+SECONDS=0
+
+step "set-up: wasm32 target"
+rustup target add wasm32-unknown-unknown
+
+step "set-up: wasm-bindgen-cli"
+WASM_BINDGEN_VERSION=$(awk '$0 == "name = \"wasm-bindgen\"" { getline; gsub(/"/, "", $3); print $3; exit }' Cargo.lock)
+[ -n "$WASM_BINDGEN_VERSION" ] || { echo "wasm-bindgen not found in Cargo.lock" >&2; exit 1; }
+if ! wasm-bindgen --version 2>/dev/null | grep -qx "wasm-bindgen $WASM_BINDGEN_VERSION"; then
+  # --locked fails on this registry mirror (a pinned transitive dependency is missing), and the
+  # default features only add browser-driver downloads the tests do not use.
+  cargo install wasm-bindgen-cli --version "=$WASM_BINDGEN_VERSION" --no-default-features
+fi
+wasm-bindgen --version
+
+step "set-up: npm packages"
+(cd tests/e2e && npm ci --no-audit --no-fund --loglevel=error)
+(cd bindings/wasm && npm ci --no-audit --no-fund --loglevel=error)
+
+step "lint"
+cargo fmt --all --check
+cargo clippy --workspace --all-targets --all-features -- -D warnings
+
+step "native tests (tokio, async-std, smol)"
+cargo test --workspace --all-features
+
+step "core tests in Node (wasm32 + wasm-bindgen-test)"
+CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner \
+  cargo test -p mcp-session --target wasm32-unknown-unknown
+
+step "benchmarks compile; idle memory per session"
+cargo bench -p mcp-session --all-features --no-run
+cargo bench -p mcp-session --bench idle_memory
+
+step "end to end: native hosts"
+cargo build --release --all-features --examples
+bash tests/e2e/run.sh "$ROOT/target/release/examples/server" "$ROOT/target/release/examples/server_async_std"
+
+step "end to end: the worker in workerd"
+bash bindings/wasm/scripts/test.sh
+
+echo
+echo "all tests passed in ${SECONDS}s"
