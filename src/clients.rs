@@ -14,20 +14,33 @@ use crate::jsonrpc::{ErrorObject, Id};
 use crate::session::SessionId;
 
 /// Cancellation of one request, observable by its handler.
+///
+/// Two things cancel a request: the client (`notifications/cancelled`), after which the spec
+/// says no response is sent, and the end of its session, after which the handler should stop
+/// but an answer it still produces is delivered if the connection can carry it.
 #[derive(Debug, Default)]
 pub(crate) struct Cancellation {
     cancelled: AtomicBool,
+    by_client: AtomicBool,
     notify: Notify,
 }
 
 impl Cancellation {
-    pub(crate) fn cancel(&self) {
+    fn cancel(&self, by_client: bool) {
+        if by_client {
+            self.by_client.store(true, Ordering::Release);
+        }
         self.cancelled.store(true, Ordering::Release);
         self.notify.notify(usize::MAX);
     }
 
     pub(crate) fn is_cancelled(&self) -> bool {
         self.cancelled.load(Ordering::Acquire)
+    }
+
+    /// Whether the client cancelled the request (its response must not be sent).
+    pub(crate) fn is_cancelled_by_client(&self) -> bool {
+        self.by_client.load(Ordering::Acquire)
     }
 
     pub(crate) async fn cancelled(&self) {
@@ -93,7 +106,7 @@ impl ClientRequests {
     /// `notifications/cancelled`: true if the request was still running.
     pub(crate) fn cancel(&self, session: SessionId, id: Id) -> bool {
         let running = lock(&self.inflight).get(&(session, id)).cloned();
-        running.map(|c| c.cancel()).is_some()
+        running.map(|c| c.cancel(true)).is_some()
     }
 
     /// The session ended: cancel its running requests and fail its pending client requests.
@@ -105,7 +118,7 @@ impl ClientRequests {
             keys.into_iter().filter_map(|k| inflight.remove(&k)).collect()
         };
         for c in cancelled {
-            c.cancel();
+            c.cancel(false);
         }
     }
 }

@@ -3,11 +3,12 @@
 use std::time::Duration;
 
 /// Which `Host` headers are accepted (DNS-rebinding protection).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum HostPolicy {
     /// Only `localhost`, `127.0.0.0/8` and `[::1]`, any port. The default: right for a server
     /// bound to loopback, and it refuses a rebinding attack's foreign host name.
+    #[default]
     Loopback,
     /// Only these host names (compared without port, case-insensitively).
     Only(Vec<String>),
@@ -17,10 +18,11 @@ pub enum HostPolicy {
 
 /// Which `Origin` headers are accepted on browser requests (requests without `Origin` are not
 /// from a browser and pass).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum OriginPolicy {
     /// An origin whose host the [`HostPolicy`] accepts. The default.
+    #[default]
     SameAsHost,
     /// Exactly these origins (`https://app.example.com`).
     Only(Vec<String>),

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::task::{Poll, Waker};
 
 use bytes::{BufMut, Bytes, BytesMut};
-use futures_util::future::{ready, LocalBoxFuture};
+use futures_util::future::ready;
 use futures_util::FutureExt;
 use http::request::Parts;
 use http::{Response, StatusCode};
@@ -24,13 +24,15 @@ use super::reply;
 use crate::clients::Cancellation;
 use crate::jsonrpc::{self, ErrorObject, Id, Incoming};
 use crate::model::ProtocolVersion;
-use crate::server::{dispatch, Call, CallIdentity, ClientCapabilities, McpSession, RequestContext, StreamSlot};
+use crate::server::{
+    dispatch, Call, CallIdentity, ClientCapabilities, HandlerFuture, McpSession, Reply, RequestContext, StreamSlot,
+};
 use crate::session::{CreateError, Owner, SessionId, Store, StreamError};
 
 /// One request of a POST, dispatched and not yet answered.
 struct Pending {
     id: Id,
-    reply: LocalBoxFuture<'static, Result<Bytes, ErrorObject>>,
+    reply: HandlerFuture,
     cancellation: Arc<Cancellation>,
 }
 
@@ -265,12 +267,12 @@ impl<S: Store<McpSession> + 'static> Engine<S> {
         if let Some(instructions) = &self.server.instructions {
             result["instructions"] = json!(instructions);
         }
-        let result = Bytes::from(serde_json::to_vec(&result).expect("values serialize"));
+        let result = Reply::json(&result);
         let cancellation = match session {
             Some(session) => self.state.clients.start(session, id.clone()),
             None => Arc::default(),
         };
-        let pending = vec![Pending { id, reply: ready(Ok(result)).boxed_local(), cancellation }];
+        let pending = vec![Pending { id, reply: ready(result).boxed_local(), cancellation }];
         let slot = Rc::new(StreamSlot::new(session, version.primes_streams(), 1));
         let response = self.answer(session, pending, slot, false).await?;
         Ok(match session {
@@ -376,23 +378,23 @@ impl<S: Store<McpSession> + 'static> Engine<S> {
         }
     }
 
-    /// Turns a handler's outcome into the response message (none if the request was
-    /// cancelled: the spec says a cancelled request gets no response).
+    /// Turns a handler's outcome into the response message (none if the client cancelled the
+    /// request: the spec says a cancelled request gets no response).
     fn conclude(
         &self,
         session: Option<SessionId>,
         id: &Id,
         cancellation: &Cancellation,
-        outcome: Result<Bytes, ErrorObject>,
+        outcome: Result<Reply, ErrorObject>,
     ) -> Option<Bytes> {
         if let Some(session) = session {
             self.state.clients.end(session, id);
         }
-        if cancellation.is_cancelled() {
+        if cancellation.is_cancelled_by_client() {
             return None;
         }
         Some(match outcome {
-            Ok(result) => jsonrpc::result_message(id, &result),
+            Ok(result) => jsonrpc::result_message(id, result.as_bytes()),
             Err(error) => jsonrpc::error_message(Some(id), &error),
         })
     }

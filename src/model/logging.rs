@@ -24,6 +24,29 @@ pub enum LogLevel {
     Emergency,
 }
 
+/// Not one of the eight level names.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("unknown log level {0:?}")]
+pub struct UnknownLogLevel(pub String);
+
+impl std::str::FromStr for LogLevel {
+    type Err = UnknownLogLevel;
+
+    fn from_str(name: &str) -> Result<Self, Self::Err> {
+        Ok(match name {
+            "debug" => Self::Debug,
+            "info" => Self::Info,
+            "notice" => Self::Notice,
+            "warning" => Self::Warning,
+            "error" => Self::Error,
+            "critical" => Self::Critical,
+            "alert" => Self::Alert,
+            "emergency" => Self::Emergency,
+            other => return Err(UnknownLogLevel(other.to_owned())),
+        })
+    }
+}
+
 impl LogLevel {
     /// Whether a session whose minimum level is `minimum` (none set: everything) receives a
     /// message at this level.
@@ -43,5 +66,7 @@ mod tests {
         assert!(!LogLevel::Info.passes(Some(LogLevel::Warning)));
         assert!(LogLevel::Emergency.passes(Some(LogLevel::Warning)));
         assert_eq!(serde_json::to_string(&LogLevel::Warning).unwrap(), "\"warning\"");
+        assert_eq!("warning".parse::<LogLevel>(), Ok(LogLevel::Warning));
+        assert!("loud".parse::<LogLevel>().is_err());
     }
 }

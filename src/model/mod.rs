@@ -10,5 +10,5 @@ pub use content::{
     CallToolResult, Completion, Content, GetPromptResult, PromptMessage, ReadResourceResult, ResourceContents, Role,
 };
 pub use definitions::{match_template, Prompt, PromptArgument, Resource, ResourceTemplate, Tool};
-pub use logging::LogLevel;
+pub use logging::{LogLevel, UnknownLogLevel};
 pub use version::{ProtocolVersion, UnsupportedVersion};

@@ -5,7 +5,7 @@ use std::rc::Rc;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use futures_util::future::{ready, LocalBoxFuture};
+use futures_util::future::ready;
 use futures_util::FutureExt;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -13,23 +13,21 @@ use serde_json::value::RawValue;
 use serde_json::{json, Value};
 
 use super::context::RequestContext;
-use super::handler::{CompletionReference, CompletionRequest, Variables};
+use super::handler::{CompletionReference, CompletionRequest, HandlerFuture, Reply, Variables};
 use super::Server;
 use crate::jsonrpc::{ErrorCode, ErrorObject};
 use crate::model::{match_template, LogLevel};
 
-/// A handler's answer: the serialized `result` of the response.
-pub(crate) type Reply = LocalBoxFuture<'static, Result<Bytes, ErrorObject>>;
-
-fn to_bytes<T: Serialize>(value: &T) -> Result<Bytes, ErrorObject> {
-    serde_json::to_vec(value).map(Bytes::from).map_err(|e| ErrorObject::internal(format!("unserializable result: {e}")))
+/// `{}`: the result of methods that only acknowledge.
+fn empty() -> Reply {
+    Reply::raw(Bytes::from_static(b"{}"))
 }
 
-fn answer<T: Serialize>(value: T) -> Reply {
-    ready(to_bytes(&value)).boxed_local()
+fn answer<T: Serialize>(value: T) -> HandlerFuture {
+    ready(Reply::json(&value)).boxed_local()
 }
 
-fn refuse(error: ErrorObject) -> Reply {
+fn refuse(error: ErrorObject) -> HandlerFuture {
     ready(Err(error)).boxed_local()
 }
 
@@ -92,9 +90,25 @@ struct CompleteContext {
     arguments: HashMap<String, String>,
 }
 
+/// `{"<key>": <reply>}` without parsing the reply again.
+fn wrap(key: &str, reply: &Reply) -> Reply {
+    let mut out = Vec::with_capacity(reply.as_bytes().len() + key.len() + 5);
+    out.extend_from_slice(b"{\"");
+    out.extend_from_slice(key.as_bytes());
+    out.extend_from_slice(b"\":");
+    out.extend_from_slice(reply.as_bytes());
+    out.push(b'}');
+    Reply::raw(out)
+}
+
 /// Calls the handler for `method`. Methods the engine answers itself (`initialize`) never
 /// reach here.
-pub(crate) fn dispatch(server: &Rc<Server>, ctx: RequestContext, method: &str, raw: Option<&RawValue>) -> Reply {
+pub(crate) fn dispatch(
+    server: &Rc<Server>,
+    ctx: RequestContext,
+    method: &str,
+    raw: Option<&RawValue>,
+) -> HandlerFuture {
     match method {
         "ping" => answer(json!({})),
         "tools/list" => answer(json!({ "tools": server.tools().collect::<Vec<_>>() })),
@@ -107,8 +121,7 @@ pub(crate) fn dispatch(server: &Rc<Server>, ctx: RequestContext, method: &str, r
                 return refuse(ErrorObject::invalid_params(format!("Unknown tool: {}", p.name)));
             };
             let arguments = p.arguments.unwrap_or_else(|| json!({}));
-            let call = server.tools[index].1.call(arguments, ctx);
-            call.map(|result| result.and_then(|r| to_bytes(&r))).boxed_local()
+            server.tools[index].1.call(arguments, ctx)
         }
         "resources/list" => {
             let resources: Vec<_> = server.resources.iter().map(|(r, _)| r).collect();
@@ -144,8 +157,7 @@ pub(crate) fn dispatch(server: &Rc<Server>, ctx: RequestContext, method: &str, r
             let Some((_, handler)) = server.prompts.iter().find(|(prompt, _)| prompt.name == p.name) else {
                 return refuse(ErrorObject::invalid_params(format!("Unknown prompt: {}", p.name)));
             };
-            let get = handler.get(p.arguments.unwrap_or_default(), ctx);
-            get.map(|result| result.and_then(|r| to_bytes(&r))).boxed_local()
+            handler.get(p.arguments.unwrap_or_default(), ctx)
         }
         "completion/complete" => {
             let Some(handler) = server.completion.clone() else {
@@ -165,7 +177,7 @@ pub(crate) fn dispatch(server: &Rc<Server>, ctx: RequestContext, method: &str, r
                 context: p.context.map(|c| c.arguments).unwrap_or_default(),
             };
             let complete = handler.complete(request, ctx);
-            complete.map(|result| result.and_then(|c| to_bytes(&json!({ "completion": c })))).boxed_local()
+            complete.map(|result| result.map(|completion| wrap("completion", &completion))).boxed_local()
         }
         "logging/setLevel" => {
             let p: SetLevelParams = match params(raw) {
@@ -180,7 +192,7 @@ pub(crate) fn dispatch(server: &Rc<Server>, ctx: RequestContext, method: &str, r
                         .await
                         .map_err(|e| ErrorObject::internal(e.to_string()))?;
                 }
-                to_bytes(&json!({}))
+                Ok(empty())
             }
             .boxed_local()
         }
@@ -188,15 +200,13 @@ pub(crate) fn dispatch(server: &Rc<Server>, ctx: RequestContext, method: &str, r
     }
 }
 
-fn read_resource(server: &Rc<Server>, ctx: RequestContext, uri: String) -> Reply {
+fn read_resource(server: &Rc<Server>, ctx: RequestContext, uri: String) -> HandlerFuture {
     if let Some((_, handler)) = server.resources.iter().find(|(r, _)| r.uri == uri) {
-        let read = handler.read(uri, Variables::default(), ctx);
-        return read.map(|result| result.and_then(|r| to_bytes(&r))).boxed_local();
+        return handler.read(uri, Variables::default(), ctx);
     }
     for (template, handler) in &server.templates {
         if let Some(variables) = match_template(&template.uri_template, &uri) {
-            let read = handler.read(uri, Variables(variables), ctx);
-            return read.map(|result| result.and_then(|r| to_bytes(&r))).boxed_local();
+            return handler.read(uri, Variables(variables), ctx);
         }
     }
     refuse(
@@ -205,7 +215,7 @@ fn read_resource(server: &Rc<Server>, ctx: RequestContext, uri: String) -> Reply
     )
 }
 
-fn subscription(server: &Rc<Server>, ctx: RequestContext, uri: String, subscribe: bool) -> Reply {
+fn subscription(server: &Rc<Server>, ctx: RequestContext, uri: String, subscribe: bool) -> HandlerFuture {
     let Some(session) = ctx.session_id() else {
         return refuse(ErrorObject::new(ErrorCode::INVALID_REQUEST, "resource subscriptions need a session"));
     };
@@ -230,7 +240,7 @@ fn subscription(server: &Rc<Server>, ctx: RequestContext, uri: String, subscribe
         if let Some(hook) = hook {
             hook.subscribed(uri, ctx).await;
         }
-        to_bytes(&json!({}))
+        Ok(empty())
     }
     .boxed_local()
 }

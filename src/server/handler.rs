@@ -6,12 +6,81 @@
 use std::collections::HashMap;
 use std::future::Future;
 
+use bytes::Bytes;
 use futures_util::future::LocalBoxFuture;
+use futures_util::FutureExt;
+use serde::Serialize;
 use serde_json::Value;
 
 use super::context::RequestContext;
 use crate::jsonrpc::ErrorObject;
 use crate::model::{CallToolResult, Completion, GetPromptResult, ReadResourceResult};
+
+/// A handler's result, serialized: the `result` member of the response.
+///
+/// Handlers usually return a typed result ([`CallToolResult`], [`ReadResourceResult`],
+/// [`GetPromptResult`], [`Completion`]), which becomes a `Reply` through [`IntoReply`]. A host
+/// whose handlers already produce JSON (another language's objects, a cache) returns
+/// [`Reply::raw`] and skips a parse and a re-serialization.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Reply(pub(crate) Bytes);
+
+impl Reply {
+    /// Serializes `value`.
+    pub fn json<T: Serialize + ?Sized>(value: &T) -> Result<Self, ErrorObject> {
+        serde_json::to_vec(value)
+            .map(|bytes| Self(Bytes::from(bytes)))
+            .map_err(|e| ErrorObject::internal(format!("unserializable result: {e}")))
+    }
+
+    /// A result that is already JSON text: one JSON value without raw line breaks (what
+    /// `JSON.stringify` and `serde_json::to_string` produce). It is sent as is.
+    pub fn raw(json: impl Into<Bytes>) -> Self {
+        let bytes = json.into();
+        debug_assert!(!bytes.contains(&b'\n'), "raw replies are single-line JSON");
+        Self(bytes)
+    }
+
+    /// The JSON text.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+/// What a handler may return: a typed result, or a [`Reply`] already serialized.
+pub trait IntoReply {
+    /// Serializes the result.
+    fn into_reply(self) -> Result<Reply, ErrorObject>;
+}
+
+impl IntoReply for Reply {
+    fn into_reply(self) -> Result<Reply, ErrorObject> {
+        Ok(self)
+    }
+}
+
+macro_rules! typed_reply {
+    ($($ty:ty),*) => {$(
+        impl IntoReply for $ty {
+            fn into_reply(self) -> Result<Reply, ErrorObject> {
+                Reply::json(&self)
+            }
+        }
+    )*};
+}
+
+typed_reply!(CallToolResult, ReadResourceResult, GetPromptResult, Completion);
+
+/// A handler's answer, boxed for the registry.
+pub type HandlerFuture = LocalBoxFuture<'static, Result<Reply, ErrorObject>>;
+
+fn boxed<Fut, R>(future: Fut) -> HandlerFuture
+where
+    Fut: Future<Output = Result<R, ErrorObject>> + 'static,
+    R: IntoReply,
+{
+    future.map(|outcome| outcome.and_then(IntoReply::into_reply)).boxed_local()
+}
 
 /// Runs a tool: `Fn(arguments, ctx) -> impl Future<Output = Result<CallToolResult, ErrorObject>>`.
 ///
@@ -19,50 +88,35 @@ use crate::model::{CallToolResult, Completion, GetPromptResult, ReadResourceResu
 /// an `Err` becomes a JSON-RPC error (for malformed arguments and the like).
 pub trait ToolHandler: 'static {
     /// Calls the tool.
-    fn call(
-        &self,
-        arguments: Value,
-        ctx: RequestContext,
-    ) -> LocalBoxFuture<'static, Result<CallToolResult, ErrorObject>>;
+    fn call(&self, arguments: Value, ctx: RequestContext) -> HandlerFuture;
 }
 
-impl<F, Fut> ToolHandler for F
+impl<F, Fut, R> ToolHandler for F
 where
     F: Fn(Value, RequestContext) -> Fut + 'static,
-    Fut: Future<Output = Result<CallToolResult, ErrorObject>> + 'static,
+    Fut: Future<Output = Result<R, ErrorObject>> + 'static,
+    R: IntoReply,
 {
-    fn call(
-        &self,
-        arguments: Value,
-        ctx: RequestContext,
-    ) -> LocalBoxFuture<'static, Result<CallToolResult, ErrorObject>> {
-        Box::pin(self(arguments, ctx))
+    fn call(&self, arguments: Value, ctx: RequestContext) -> HandlerFuture {
+        boxed(self(arguments, ctx))
     }
 }
 
-/// Reads a resource: `Fn(uri, ctx)`; for a template, also the matched variables.
+/// Reads a resource: `Fn(uri, variables, ctx)`; the variables are those a URI template matched
+/// (empty for a concrete resource).
 pub trait ResourceHandler: 'static {
     /// Reads the resource at `uri`.
-    fn read(
-        &self,
-        uri: String,
-        variables: Variables,
-        ctx: RequestContext,
-    ) -> LocalBoxFuture<'static, Result<ReadResourceResult, ErrorObject>>;
+    fn read(&self, uri: String, variables: Variables, ctx: RequestContext) -> HandlerFuture;
 }
 
-impl<F, Fut> ResourceHandler for F
+impl<F, Fut, R> ResourceHandler for F
 where
     F: Fn(String, Variables, RequestContext) -> Fut + 'static,
-    Fut: Future<Output = Result<ReadResourceResult, ErrorObject>> + 'static,
+    Fut: Future<Output = Result<R, ErrorObject>> + 'static,
+    R: IntoReply,
 {
-    fn read(
-        &self,
-        uri: String,
-        variables: Variables,
-        ctx: RequestContext,
-    ) -> LocalBoxFuture<'static, Result<ReadResourceResult, ErrorObject>> {
-        Box::pin(self(uri, variables, ctx))
+    fn read(&self, uri: String, variables: Variables, ctx: RequestContext) -> HandlerFuture {
+        boxed(self(uri, variables, ctx))
     }
 }
 
@@ -85,24 +139,17 @@ impl Variables {
 /// Renders a prompt: `Fn(arguments, ctx)`.
 pub trait PromptHandler: 'static {
     /// Renders the prompt with these arguments.
-    fn get(
-        &self,
-        arguments: HashMap<String, String>,
-        ctx: RequestContext,
-    ) -> LocalBoxFuture<'static, Result<GetPromptResult, ErrorObject>>;
+    fn get(&self, arguments: HashMap<String, String>, ctx: RequestContext) -> HandlerFuture;
 }
 
-impl<F, Fut> PromptHandler for F
+impl<F, Fut, R> PromptHandler for F
 where
     F: Fn(HashMap<String, String>, RequestContext) -> Fut + 'static,
-    Fut: Future<Output = Result<GetPromptResult, ErrorObject>> + 'static,
+    Fut: Future<Output = Result<R, ErrorObject>> + 'static,
+    R: IntoReply,
 {
-    fn get(
-        &self,
-        arguments: HashMap<String, String>,
-        ctx: RequestContext,
-    ) -> LocalBoxFuture<'static, Result<GetPromptResult, ErrorObject>> {
-        Box::pin(self(arguments, ctx))
+    fn get(&self, arguments: HashMap<String, String>, ctx: RequestContext) -> HandlerFuture {
+        boxed(self(arguments, ctx))
     }
 }
 
@@ -129,27 +176,21 @@ pub enum CompletionReference {
     Resource(String),
 }
 
-/// Suggests argument values: `Fn(request, ctx)`.
+/// Suggests argument values: `Fn(request, ctx)`; the reply is the `completion` object
+/// (`{values, total?, hasMore?}`).
 pub trait CompletionHandler: 'static {
     /// Completes the argument.
-    fn complete(
-        &self,
-        request: CompletionRequest,
-        ctx: RequestContext,
-    ) -> LocalBoxFuture<'static, Result<Completion, ErrorObject>>;
+    fn complete(&self, request: CompletionRequest, ctx: RequestContext) -> HandlerFuture;
 }
 
-impl<F, Fut> CompletionHandler for F
+impl<F, Fut, R> CompletionHandler for F
 where
     F: Fn(CompletionRequest, RequestContext) -> Fut + 'static,
-    Fut: Future<Output = Result<Completion, ErrorObject>> + 'static,
+    Fut: Future<Output = Result<R, ErrorObject>> + 'static,
+    R: IntoReply,
 {
-    fn complete(
-        &self,
-        request: CompletionRequest,
-        ctx: RequestContext,
-    ) -> LocalBoxFuture<'static, Result<Completion, ErrorObject>> {
-        Box::pin(self(request, ctx))
+    fn complete(&self, request: CompletionRequest, ctx: RequestContext) -> HandlerFuture {
+        boxed(self(request, ctx))
     }
 }
 

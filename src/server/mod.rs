@@ -16,8 +16,8 @@ pub(crate) use context::{Call, CallIdentity, ResponseStream, StreamSlot};
 pub use context::{ClientRequestError, RequestContext};
 pub(crate) use dispatch::dispatch;
 pub use handler::{
-    CompletionHandler, CompletionReference, CompletionRequest, PromptHandler, ResourceHandler, SubscribeHandler,
-    ToolHandler, Variables,
+    CompletionHandler, CompletionReference, CompletionRequest, HandlerFuture, IntoReply, PromptHandler, Reply,
+    ResourceHandler, SubscribeHandler, ToolHandler, Variables,
 };
 pub(crate) use outlet::Outlet;
 pub use state::{ClientCapabilities, McpSession};
@@ -153,12 +153,15 @@ impl ServerBuilder {
         self.server.tool_index.contains_key(name)
     }
 
-    /// Offers a concrete resource.
-    pub fn resource<H, Fut>(mut self, resource: Resource, handler: H) -> Self
+    /// Offers a concrete resource: `Fn(uri, ctx)` returning a [`ReadResourceResult`] (or a
+    /// [`Reply`]).
+    ///
+    /// [`ReadResourceResult`]: crate::model::ReadResourceResult
+    pub fn resource<H, Fut, R>(mut self, resource: Resource, handler: H) -> Self
     where
-        H: Fn(String, crate::server::RequestContext) -> Fut + 'static,
-        Fut: std::future::Future<Output = Result<crate::model::ReadResourceResult, crate::jsonrpc::ErrorObject>>
-            + 'static,
+        H: Fn(String, RequestContext) -> Fut + 'static,
+        Fut: std::future::Future<Output = Result<R, crate::jsonrpc::ErrorObject>> + 'static,
+        R: IntoReply,
     {
         let handler = move |uri: String, _: Variables, ctx| handler(uri, ctx);
         self.server.resources.push((resource, Rc::new(handler)));

@@ -6,11 +6,10 @@ use std::rc::Rc;
 use futures_util::future::{AbortHandle, Abortable};
 use mcp_session::model::LogLevel;
 use mcp_session::{ChangeEvent, RequestContext};
-use serde_json::Value;
 use wasm_bindgen::prelude::*;
 use web_sys::{AbortController, AbortSignal};
 
-use crate::convert::{from_js, to_js};
+use crate::convert::{error, promise, string, to_js, to_json};
 
 /// What a handler can do while it answers: report progress, log, ask the client, notice
 /// cancellation. Everything it sends travels on the request's own stream and is resumable.
@@ -43,12 +42,8 @@ impl Context {
     }
 }
 
-fn js_error(error: impl std::fmt::Display) -> JsValue {
-    js_sys::Error::new(&error.to_string()).into()
-}
-
-fn promise(future: impl std::future::Future<Output = Result<JsValue, JsValue>> + 'static) -> js_sys::Promise {
-    wasm_bindgen_futures::future_to_promise(future)
+fn js_error(cause: impl std::fmt::Display) -> JsValue {
+    error(cause.to_string())
 }
 
 #[wasm_bindgen]
@@ -92,11 +87,11 @@ impl Context {
     #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
     pub fn log(&self, level: String, data: JsValue, logger: Option<String>) -> js_sys::Promise {
         let ctx = self.ctx.clone();
-        let parsed: Result<LogLevel, _> = serde_json::from_value(Value::String(level));
-        let data: Result<Value, _> = from_js(&data);
+        let parsed: Result<LogLevel, _> = level.parse();
+        let data = to_json(&data);
         promise(async move {
             let level = parsed.map_err(js_error)?;
-            ctx.log(level, logger.as_deref(), data.map_err(js_error)?).await.map_err(js_error)?;
+            ctx.log(level, logger.as_deref(), data?).await.map_err(js_error)?;
             Ok(JsValue::UNDEFINED)
         })
     }
@@ -105,9 +100,9 @@ impl Context {
     #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
     pub fn notify(&self, method: String, params: JsValue) -> js_sys::Promise {
         let ctx = self.ctx.clone();
-        let params: Result<Value, _> = from_js(&params);
+        let params = to_json(&params);
         promise(async move {
-            ctx.notify(&method, params.map_err(js_error)?).await.map_err(js_error)?;
+            ctx.notify(&method, params?).await.map_err(js_error)?;
             Ok(JsValue::UNDEFINED)
         })
     }
@@ -116,9 +111,9 @@ impl Context {
     #[wasm_bindgen(js_name = notifySession, unchecked_return_type = "Promise<void>")]
     pub fn notify_session(&self, method: String, params: JsValue) -> js_sys::Promise {
         let ctx = self.ctx.clone();
-        let params: Result<Value, _> = from_js(&params);
+        let params = to_json(&params);
         promise(async move {
-            ctx.notify_session(&method, params.map_err(js_error)?).await.map_err(js_error)?;
+            ctx.notify_session(&method, params?).await.map_err(js_error)?;
             Ok(JsValue::UNDEFINED)
         })
     }
@@ -127,9 +122,9 @@ impl Context {
     #[wasm_bindgen(unchecked_return_type = "Promise<any>")]
     pub fn request(&self, method: String, params: JsValue) -> js_sys::Promise {
         let ctx = self.ctx.clone();
-        let params: Result<Value, _> = from_js(&params);
+        let params = to_json(&params);
         promise(async move {
-            let result = ctx.request(&method, params.map_err(js_error)?).await.map_err(js_error)?;
+            let result = ctx.request(&method, params?).await.map_err(js_error)?;
             Ok(to_js(&result))
         })
     }
@@ -138,16 +133,16 @@ impl Context {
     #[wasm_bindgen(unchecked_return_type = "Promise<any>")]
     pub fn elicit(&self, params: JsValue) -> js_sys::Promise {
         let ctx = self.ctx.clone();
-        let params: Result<Value, _> = from_js(&params);
-        promise(async move { Ok(to_js(&ctx.elicit(params.map_err(js_error)?).await.map_err(js_error)?)) })
+        let params = to_json(&params);
+        promise(async move { Ok(to_js(&ctx.elicit(params?).await.map_err(js_error)?)) })
     }
 
     /// `sampling/createMessage`: asks the client's model.
     #[wasm_bindgen(js_name = createMessage, unchecked_return_type = "Promise<any>")]
     pub fn create_message(&self, params: JsValue) -> js_sys::Promise {
         let ctx = self.ctx.clone();
-        let params: Result<Value, _> = from_js(&params);
-        promise(async move { Ok(to_js(&ctx.create_message(params.map_err(js_error)?).await.map_err(js_error)?)) })
+        let params = to_json(&params);
+        promise(async move { Ok(to_js(&ctx.create_message(params?).await.map_err(js_error)?)) })
     }
 
     /// `roots/list`.
@@ -199,8 +194,8 @@ impl Context {
     #[wasm_bindgen(js_name = publishChange, unchecked_return_type = "Promise<number>")]
     pub fn publish_change(&self, change: JsValue) -> js_sys::Promise {
         let ctx = self.ctx.clone();
-        let kind = js_sys::Reflect::get(&change, &"kind".into()).ok().and_then(|v| v.as_string());
-        let reason = js_sys::Reflect::get(&change, &"reason".into()).ok().and_then(|v| v.as_string());
+        let kind = string(&change, "kind");
+        let reason = string(&change, "reason");
         promise(async move {
             let kind = kind.ok_or_else(|| js_error("publishChange needs a `kind`"))?;
             let event = ChangeEvent {

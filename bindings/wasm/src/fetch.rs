@@ -2,30 +2,56 @@
 
 use bytes::Bytes;
 use futures_util::StreamExt;
-use js_sys::{Array, Uint8Array};
+use http::header::{self, HeaderName, HeaderValue};
+use http::Method;
+use js_sys::Uint8Array;
 use mcp_session::Body;
-use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen::JsValue;
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{Headers, Request, Response, ResponseInit};
 
+/// The request headers the engine reads. Copying only these spares parsing every header name a
+/// proxy or browser adds (and the header-name tables that parsing needs in the binary).
+const READ_HEADERS: [HeaderName; 8] = [
+    header::ACCEPT,
+    header::CONTENT_TYPE,
+    header::HOST,
+    header::ORIGIN,
+    HeaderName::from_static("last-event-id"),
+    HeaderName::from_static("mcp-protocol-version"),
+    HeaderName::from_static("mcp-session-id"),
+    header::AUTHORIZATION,
+];
+
 /// Reads a web request (its whole body) into an `http::Request`.
 pub(crate) async fn read_request(request: &Request) -> Result<http::Request<Bytes>, JsValue> {
-    let mut builder = http::Request::builder().method(request.method().as_str()).uri(request.url());
-    let entries = js_sys::try_iter(&request.headers())?.ok_or_else(|| JsValue::from_str("headers are not iterable"))?;
-    for entry in entries {
-        let pair: Array = entry?.unchecked_into();
-        if let (Some(name), Some(value)) = (pair.get(0).as_string(), pair.get(1).as_string()) {
+    let method = match request.method().as_str() {
+        "GET" => Method::GET,
+        "POST" => Method::POST,
+        "DELETE" => Method::DELETE,
+        "PUT" => Method::PUT,
+        "PATCH" => Method::PATCH,
+        "HEAD" => Method::HEAD,
+        "OPTIONS" => Method::OPTIONS,
+        // The engine answers any other method with 405, whatever its name.
+        _ => Method::TRACE,
+    };
+    let mut builder = http::Request::builder().method(method.clone()).uri(request.url());
+    let headers = request.headers();
+    for name in READ_HEADERS {
+        if let Some(value) = headers.get(name.as_str())? {
+            let value = HeaderValue::from_str(&value).map_err(|_| JsValue::from_str("invalid header value"))?;
             builder = builder.header(name, value);
         }
     }
-    let body = match request.method().as_str() {
-        "GET" | "HEAD" | "DELETE" => Bytes::new(),
+    let body = match method {
+        Method::GET | Method::HEAD | Method::DELETE => Bytes::new(),
         _ => {
             let buffer = JsFuture::from(request.array_buffer()?).await?;
             Bytes::from(Uint8Array::new(&buffer).to_vec())
         }
     };
-    builder.body(body).map_err(|e| JsValue::from_str(&e.to_string()))
+    builder.body(body).map_err(|_| JsValue::from_str("unusable request"))
 }
 
 /// Turns the engine's response into a web response; an SSE body becomes a `ReadableStream`

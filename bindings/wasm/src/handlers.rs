@@ -1,26 +1,25 @@
 //! JavaScript functions as the engine's handlers.
 //!
-//! Each handler is called as `handler(...args, ctx)` and may return a value or a promise. A value
-//! thrown by a tool becomes a tool result with `isError: true` (the model sees what went wrong);
-//! thrown by anything else, it becomes a JSON-RPC error, with its `code` if it carries a numeric
-//! one (`{ code: -32002, message: "..." }` for a missing resource).
+//! Each handler is called as `handler(...args, ctx)` and may return a value or a promise. Its
+//! result goes to the client as the JSON it is (no re-parse). A value thrown by a tool becomes a
+//! tool result with `isError: true` (the model sees what went wrong); thrown by anything else, it
+//! becomes a JSON-RPC error, with its `code` if it carries a numeric one
+//! (`{ code: -32002, message: "..." }` for a missing resource).
 
 use std::collections::HashMap;
 
 use js_sys::{Function, Object, Reflect};
 use mcp_session::jsonrpc::{ErrorCode, ErrorObject};
-use mcp_session::model::{CallToolResult, Completion, GetPromptResult, ReadResourceResult};
 use mcp_session::server::{
-    CompletionHandler, CompletionReference, CompletionRequest, PromptHandler, ResourceHandler, SubscribeHandler,
+    CompletionHandler, CompletionReference, CompletionRequest, PromptHandler, Reply, ResourceHandler, SubscribeHandler,
     ToolHandler, Variables,
 };
 use mcp_session::RequestContext;
-use serde::de::DeserializeOwned;
 use serde_json::{json, Value};
 use wasm_bindgen::JsValue;
 
 use crate::context::Context;
-use crate::convert::{call, from_js, message, to_js};
+use crate::convert::{call, field, json_text, message, to_js, to_json};
 
 /// Calls `handler(...args, ctx)`, ending the call's scope once it settles.
 async fn invoke(handler: &Function, mut args: Vec<JsValue>, ctx: RequestContext) -> Result<JsValue, JsValue> {
@@ -32,22 +31,27 @@ async fn invoke(handler: &Function, mut args: Vec<JsValue>, ctx: RequestContext)
 }
 
 fn thrown_error(thrown: &JsValue) -> ErrorObject {
-    let code = Reflect::get(thrown, &"code".into()).ok().and_then(|c| c.as_f64());
+    let code = field(thrown, "code").as_f64();
     match code {
         Some(code) if code.fract() == 0.0 && code.abs() < f64::from(i32::MAX) => {
-            let data = Reflect::get(thrown, &"data".into()).ok().filter(|d| !d.is_undefined());
             let error = ErrorObject::new(ErrorCode(code as i32), message(thrown));
-            match data.map(|d| from_js::<Value>(&d)) {
-                Some(Ok(data)) => error.with_data(data),
-                _ => error,
+            match to_json(&field(thrown, "data")) {
+                Ok(Value::Null) | Err(_) => error,
+                Ok(data) => error.with_data(data),
             }
         }
         _ => ErrorObject::internal(message(thrown)),
     }
 }
 
-fn read<T: DeserializeOwned>(value: &JsValue, what: &str) -> Result<T, ErrorObject> {
-    from_js(value).map_err(|e| ErrorObject::internal(format!("the {what} handler returned an invalid result: {e}")))
+/// A handler's returned object, passed through as the reply.
+fn reply(value: &JsValue, what: &str) -> Result<Reply, ErrorObject> {
+    let invalid = || ErrorObject::internal(format!("the {what} handler must return an object"));
+    if !value.is_object() {
+        return Err(invalid());
+    }
+    let text = json_text(value).map_err(|e| ErrorObject::internal(message(&e)))?.ok_or_else(invalid)?;
+    Ok(Reply::raw(text))
 }
 
 pub(crate) fn tool(handler: Function) -> impl ToolHandler {
@@ -56,10 +60,13 @@ pub(crate) fn tool(handler: Function) -> impl ToolHandler {
         async move {
             match invoke(&handler, vec![to_js(&arguments)], ctx).await {
                 Ok(value) => match value.as_string() {
-                    Some(text) => Ok(CallToolResult::text(text)),
-                    None => read::<CallToolResult>(&value, "tool"),
+                    Some(text) => Reply::json(&json!({ "content": [{ "type": "text", "text": text }] })),
+                    None => reply(&value, "tool"),
                 },
-                Err(thrown) => Ok(CallToolResult::error(message(&thrown))),
+                Err(thrown) => Reply::json(&json!({
+                    "content": [{ "type": "text", "text": message(&thrown) }],
+                    "isError": true,
+                })),
             }
         }
     }
@@ -75,7 +82,7 @@ pub(crate) fn resource(handler: Function) -> impl ResourceHandler {
             }
             let value =
                 invoke(&handler, vec![JsValue::from(uri), vars.into()], ctx).await.map_err(|e| thrown_error(&e))?;
-            read::<ReadResourceResult>(&value, "resource")
+            reply(&value, "resource")
         }
     }
 }
@@ -85,7 +92,7 @@ pub(crate) fn prompt(handler: Function) -> impl PromptHandler {
         let handler = handler.clone();
         async move {
             let value = invoke(&handler, vec![to_js(&arguments)], ctx).await.map_err(|e| thrown_error(&e))?;
-            read::<GetPromptResult>(&value, "prompt")
+            reply(&value, "prompt")
         }
     }
 }
@@ -105,7 +112,7 @@ pub(crate) fn completion(handler: Function) -> impl CompletionHandler {
                 "context": { "arguments": request.context },
             });
             let value = invoke(&handler, vec![to_js(&args)], ctx).await.map_err(|e| thrown_error(&e))?;
-            read::<Completion>(&value, "completion")
+            reply(&value, "completion")
         }
     }
 }
@@ -116,17 +123,17 @@ pub(crate) fn subscribed(handler: Function) -> impl SubscribeHandler {
         async move {
             // The subscription stands whatever the hook does; a failing hook is only reported.
             if let Err(thrown) = invoke(&handler, vec![JsValue::from(uri)], ctx).await {
-                web_sys_log(&format!("mcp-session: onSubscribe handler threw: {}", message(&thrown)));
+                console_warn(&format!("mcp-session: onSubscribe handler threw: {}", message(&thrown)));
             }
         }
     }
 }
 
-fn web_sys_log(text: &str) {
+fn console_warn(text: &str) {
     #[wasm_bindgen::prelude::wasm_bindgen]
     extern "C" {
         #[wasm_bindgen(js_namespace = console, js_name = warn)]
-        fn console_warn(text: &str);
+        fn warn(text: &str);
     }
-    console_warn(text);
+    warn(text);
 }

@@ -14,11 +14,10 @@ use mcp_session::{
     ChangeEvent, Engine, EngineState, Owner, Principal, Server, SessionId, SessionIdGenerator, Sessions,
     SessionsConfig, SpawnFn, SystemClock, TenantId,
 };
-use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::json;
 use wasm_bindgen::prelude::*;
 
-use crate::convert::{from_js, to_js};
+use crate::convert::{error, field, number, promise, required, string, to_js, to_json};
 use crate::fetch::{read_request, write_response};
 use crate::handlers;
 use crate::storage::{DurableObjectStorage, DurableStore};
@@ -58,15 +57,8 @@ export interface ServerOptions {
 export interface RequestOwner { tenant: string; principal?: string }
 "#;
 
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum Allowed {
-    Any(String),
-    Only(Vec<String>),
-}
-
-#[derive(Deserialize, Default)]
-#[serde(rename_all = "camelCase", default)]
+/// Engine options read from the JavaScript `ServerOptions` object.
+#[derive(Default)]
 struct Options {
     path: Option<String>,
     retry_ms: Option<u64>,
@@ -76,46 +68,79 @@ struct Options {
     replay_capacity: Option<usize>,
     max_sessions: Option<usize>,
     max_sessions_per_tenant: Option<usize>,
-    response_mode: Option<String>,
+    response_mode: ResponseMode,
     stateless: bool,
-    allowed_hosts: Option<Allowed>,
-    allowed_origins: Option<Allowed>,
+    hosts: HostPolicy,
+    origins: OriginPolicy,
     bridge_logger: Option<String>,
 }
 
-#[derive(Deserialize)]
-struct Info {
-    name: String,
-    version: String,
-    #[serde(default)]
-    title: Option<String>,
-    #[serde(default)]
-    instructions: Option<String>,
+/// `"any"` or a list of names, for `allowedHosts` and `allowedOrigins`.
+enum Allowed {
+    Any,
+    Only(Vec<String>),
 }
 
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct ToolDefinition {
-    name: String,
-    #[serde(default)]
-    title: Option<String>,
-    #[serde(default)]
-    description: String,
-    #[serde(default)]
-    input_schema: Option<Value>,
-    #[serde(default)]
-    output_schema: Option<Value>,
+fn allowed(options: &JsValue, key: &str) -> Result<Option<Allowed>, JsValue> {
+    let value = field(options, key);
+    if value.is_undefined() || value.is_null() {
+        return Ok(None);
+    }
+    if value.as_string().as_deref() == Some("any") {
+        return Ok(Some(Allowed::Any));
+    }
+    if js_sys::Array::is_array(&value) {
+        let names: Option<Vec<String>> = js_sys::Array::from(&value).iter().map(|v| v.as_string()).collect();
+        return names.map(|n| Some(Allowed::Only(n))).ok_or_else(|| error(format!("options: `{key}` lists strings")));
+    }
+    Err(error(format!("options: `{key}` is \"any\" or a list of strings")))
 }
 
-#[derive(Deserialize)]
-struct PromptDefinition {
-    name: String,
-    #[serde(default)]
-    title: Option<String>,
-    #[serde(default)]
-    description: String,
-    #[serde(default)]
-    arguments: Vec<PromptArgument>,
+fn whole(options: &JsValue, key: &str) -> Result<Option<u64>, JsValue> {
+    match number(options, key) {
+        None => Ok(None),
+        Some(n) if n >= 0.0 && n.fract() == 0.0 && n <= 9_007_199_254_740_991.0 => Ok(Some(n as u64)),
+        Some(_) => Err(error(format!("options: `{key}` is a whole number of at least 0"))),
+    }
+}
+
+impl Options {
+    fn read(options: &JsValue) -> Result<Self, JsValue> {
+        if options.is_undefined() || options.is_null() {
+            return Ok(Self::default());
+        }
+        let response_mode = match string(options, "responseMode").as_deref() {
+            None | Some("adaptive") => ResponseMode::Adaptive,
+            Some("sse") => ResponseMode::Sse,
+            Some("json") => ResponseMode::Json,
+            Some(other) => return Err(error(format!("options: unknown responseMode \"{other}\""))),
+        };
+        let hosts = match allowed(options, "allowedHosts")? {
+            None => HostPolicy::Loopback,
+            Some(Allowed::Any) => HostPolicy::Any,
+            Some(Allowed::Only(names)) => HostPolicy::Only(names),
+        };
+        let origins = match allowed(options, "allowedOrigins")? {
+            None => OriginPolicy::SameAsHost,
+            Some(Allowed::Any) => OriginPolicy::Any,
+            Some(Allowed::Only(origins)) => OriginPolicy::Only(origins),
+        };
+        Ok(Self {
+            path: string(options, "path"),
+            retry_ms: whole(options, "retryMs")?,
+            keep_alive_ms: whole(options, "keepAliveMs")?,
+            idle_timeout_ms: whole(options, "idleTimeoutMs")?,
+            absolute_timeout_ms: whole(options, "absoluteTimeoutMs")?,
+            replay_capacity: whole(options, "replayCapacity")?.map(|n| n as usize),
+            max_sessions: whole(options, "maxSessions")?.map(|n| n as usize),
+            max_sessions_per_tenant: whole(options, "maxSessionsPerTenant")?.map(|n| n as usize),
+            response_mode,
+            stateless: field(options, "stateless").as_bool().unwrap_or(false),
+            hosts,
+            origins,
+            bridge_logger: string(options, "bridgeLogger"),
+        })
+    }
 }
 
 /// The owner a request was authenticated as, put in the request's extensions by `fetch`
@@ -141,8 +166,8 @@ struct Inner {
     engine: RefCell<Option<Engine<DurableStore>>>,
 }
 
-fn js_error(error: impl std::fmt::Display) -> JsValue {
-    js_sys::Error::new(&error.to_string()).into()
+fn js_error(cause: impl std::fmt::Display) -> JsValue {
+    error(cause.to_string())
 }
 
 impl Inner {
@@ -168,9 +193,15 @@ impl Inner {
         }
     }
 
-    fn engine_config(&self) -> Result<EngineConfig, JsValue> {
+    fn engine_config(&self) -> EngineConfig {
         let o = &self.options;
-        let mut config = EngineConfig { stateless: o.stateless, ..EngineConfig::default() };
+        let mut config = EngineConfig {
+            stateless: o.stateless,
+            response_mode: o.response_mode,
+            hosts: o.hosts.clone(),
+            origins: o.origins.clone(),
+            ..EngineConfig::default()
+        };
         if let Some(path) = &o.path {
             config.path = path.clone();
         }
@@ -180,29 +211,7 @@ impl Inner {
         if let Some(logger) = &o.bridge_logger {
             config.bridge_logger = logger.clone();
         }
-        config.response_mode = match o.response_mode.as_deref() {
-            None | Some("adaptive") => ResponseMode::Adaptive,
-            Some("sse") => ResponseMode::Sse,
-            Some("json") => ResponseMode::Json,
-            Some(other) => return Err(js_error(format!("unknown responseMode {other:?}"))),
-        };
-        config.hosts = match &o.allowed_hosts {
-            None => HostPolicy::Loopback,
-            Some(Allowed::Any(any)) if any == "any" => HostPolicy::Any,
-            Some(Allowed::Only(names)) => HostPolicy::Only(names.clone()),
-            Some(Allowed::Any(other)) => {
-                return Err(js_error(format!("allowedHosts: \"any\" or a list, not {other:?}")))
-            }
-        };
-        config.origins = match &o.allowed_origins {
-            None => OriginPolicy::SameAsHost,
-            Some(Allowed::Any(any)) if any == "any" => OriginPolicy::Any,
-            Some(Allowed::Only(origins)) => OriginPolicy::Only(origins.clone()),
-            Some(Allowed::Any(other)) => {
-                return Err(js_error(format!("allowedOrigins: \"any\" or a list, not {other:?}")))
-            }
-        };
-        Ok(config)
+        config
     }
 
     /// Builds the engine over `store`; the server definition is final from here on.
@@ -215,8 +224,8 @@ impl Inner {
             None => Some(Duration::from_secs(15)),
         };
         let sessions = Sessions::with_store(store, Arc::new(SystemClock), SessionsConfig { ids, keep_alive });
-        let state = Arc::new(EngineState::new(sessions, self.engine_config()?).with_authenticator(ExtensionOwner));
-        let spawner = SpawnFn(|task| wasm_bindgen_futures::spawn_local(task));
+        let state = Arc::new(EngineState::new(sessions, self.engine_config()).with_authenticator(ExtensionOwner));
+        let spawner = SpawnFn(wasm_bindgen_futures::spawn_local);
         let engine = Engine::new(state, server, spawner);
         *self.engine.borrow_mut() = Some(engine.clone());
         Ok(engine)
@@ -238,17 +247,13 @@ impl McpServer {
         #[wasm_bindgen(unchecked_param_type = "ServerInfo")] info: JsValue,
         #[wasm_bindgen(unchecked_param_type = "ServerOptions | undefined")] options: JsValue,
     ) -> Result<McpServer, JsValue> {
-        let info: Info = from_js(&info).map_err(|e| js_error(format!("server info: {e}")))?;
-        let options: Options = if options.is_undefined() || options.is_null() {
-            Options::default()
-        } else {
-            from_js(&options).map_err(|e| js_error(format!("options: {e}")))?
-        };
-        let mut builder = Server::builder(info.name, info.version);
-        if let Some(title) = info.title {
+        let options = Options::read(&options)?;
+        let mut builder =
+            Server::builder(required(&info, "server info", "name")?, required(&info, "server info", "version")?);
+        if let Some(title) = string(&info, "title") {
             builder = builder.title(title);
         }
-        if let Some(instructions) = info.instructions {
+        if let Some(instructions) = string(&info, "instructions") {
             builder = builder.instructions(instructions);
         }
         Ok(McpServer {
@@ -260,16 +265,16 @@ impl McpServer {
     /// `async (args, ctx) => ({content: [...]})` (a string is read as one text block; a throw
     /// becomes an `isError` result).
     pub fn tool(&self, definition: JsValue, handler: Function) -> Result<(), JsValue> {
-        let d: ToolDefinition = from_js(&definition).map_err(|e| js_error(format!("tool: {e}")))?;
-        let mut tool = Tool::new(d.name, d.description);
-        tool.title = d.title;
-        tool.output_schema = d.output_schema;
-        if let Some(schema) = d.input_schema {
-            tool.input_schema = schema;
+        let mut tool =
+            Tool::new(required(&definition, "tool", "name")?, string(&definition, "description").unwrap_or_default());
+        tool.title = string(&definition, "title");
+        let input_schema = to_json(&field(&definition, "inputSchema"))?;
+        if !input_schema.is_null() {
+            tool.input_schema = input_schema;
         }
-        let name = tool.name.clone();
-        if self.inner.builder.borrow().as_ref().is_some_and(|b| b.has_tool(&name)) {
-            return Err(js_error(format!("tool {name:?} registered twice")));
+        tool.output_schema = Some(to_json(&field(&definition, "outputSchema"))?).filter(|s| !s.is_null());
+        if self.inner.builder.borrow().as_ref().is_some_and(|b| b.has_tool(&tool.name)) {
+            return Err(error(format!("tool \"{}\" registered twice", tool.name)));
         }
         self.inner.register(|b| b.tool(tool, handlers::tool(handler)))
     }
@@ -277,7 +282,11 @@ impl McpServer {
     /// Offers a resource: `{uri, name, mimeType?, description?, title?}` and
     /// `async (uri, vars, ctx) => ({contents: [...]})`.
     pub fn resource(&self, definition: JsValue, handler: Function) -> Result<(), JsValue> {
-        let resource: Resource = from_js(&definition).map_err(|e| js_error(format!("resource: {e}")))?;
+        let mut resource =
+            Resource::new(required(&definition, "resource", "uri")?, required(&definition, "resource", "name")?);
+        resource.title = string(&definition, "title");
+        resource.description = string(&definition, "description");
+        resource.mime_type = string(&definition, "mimeType");
         let read = Rc::new(handlers::resource(handler));
         self.inner.register(|b| {
             b.resource(resource, move |uri: String, ctx| {
@@ -291,16 +300,34 @@ impl McpServer {
     /// variables as an object.
     #[wasm_bindgen(js_name = resourceTemplate)]
     pub fn resource_template(&self, definition: JsValue, handler: Function) -> Result<(), JsValue> {
-        let template: ResourceTemplate =
-            from_js(&definition).map_err(|e| js_error(format!("resourceTemplate: {e}")))?;
+        let mut template = ResourceTemplate::new(
+            required(&definition, "resourceTemplate", "uriTemplate")?,
+            required(&definition, "resourceTemplate", "name")?,
+        );
+        template.title = string(&definition, "title");
+        template.description = string(&definition, "description");
+        template.mime_type = string(&definition, "mimeType");
         self.inner.register(|b| b.resource_template(template, handlers::resource(handler)))
     }
 
     /// Offers a prompt: `{name, description, arguments?: [{name, description?, required?}]}`
     /// and `async (args, ctx) => ({messages: [...]})`.
     pub fn prompt(&self, definition: JsValue, handler: Function) -> Result<(), JsValue> {
-        let d: PromptDefinition = from_js(&definition).map_err(|e| js_error(format!("prompt: {e}")))?;
-        let prompt = Prompt { name: d.name, title: d.title, description: d.description, arguments: d.arguments };
+        let mut prompt = Prompt::new(
+            required(&definition, "prompt", "name")?,
+            string(&definition, "description").unwrap_or_default(),
+        );
+        prompt.title = string(&definition, "title");
+        let arguments = field(&definition, "arguments");
+        if js_sys::Array::is_array(&arguments) {
+            for argument in js_sys::Array::from(&arguments).iter() {
+                prompt.arguments.push(PromptArgument {
+                    name: required(&argument, "prompt argument", "name")?,
+                    description: string(&argument, "description"),
+                    required: field(&argument, "required").as_bool().unwrap_or(false),
+                });
+            }
+        }
         self.inner.register(|b| b.prompt(prompt, handlers::prompt(handler)))
     }
 
@@ -323,7 +350,7 @@ impl McpServer {
     #[wasm_bindgen(js_name = attachStorage, unchecked_return_type = "Promise<void>")]
     pub fn attach_storage(&self, storage: DurableObjectStorage, session_id: Option<String>) -> js_sys::Promise {
         let inner = self.inner.clone();
-        wasm_bindgen_futures::future_to_promise(async move {
+        promise(async move {
             let routed: Option<SessionId> = session_id.map(|id| id.parse()).transpose().map_err(js_error)?;
             let store = DurableStore::load(inner.store_policy(), storage).await?;
             let ids = match routed.or(store.restored()) {
@@ -345,7 +372,7 @@ impl McpServer {
         #[wasm_bindgen(unchecked_param_type = "RequestOwner | undefined")] owner: JsValue,
     ) -> js_sys::Promise {
         let inner = self.inner.clone();
-        wasm_bindgen_futures::future_to_promise(async move {
+        promise(async move {
             let engine = inner.engine()?;
             let mut http_request = read_request(&request).await?;
             if let Some(owner) = parse_owner(&owner)? {
@@ -367,7 +394,7 @@ impl McpServer {
     #[wasm_bindgen(js_name = handleTimeout, unchecked_return_type = "Promise<void>")]
     pub fn handle_timeout(&self) -> js_sys::Promise {
         let inner = self.inner.clone();
-        wasm_bindgen_futures::future_to_promise(async move {
+        promise(async move {
             inner.engine()?.state().handle_timeout().await;
             Ok(JsValue::UNDEFINED)
         })
@@ -378,23 +405,12 @@ impl McpServer {
     #[wasm_bindgen(js_name = publishChange, unchecked_return_type = "Promise<number>")]
     pub fn publish_change(&self, change: JsValue) -> js_sys::Promise {
         let inner = self.inner.clone();
-        wasm_bindgen_futures::future_to_promise(async move {
-            #[derive(Deserialize)]
-            #[serde(rename_all = "camelCase")]
-            struct Change {
-                kind: String,
-                #[serde(default)]
-                reason: Option<String>,
-                tenant_id: String,
-                #[serde(default)]
-                ts_ms: Option<u64>,
-            }
-            let change: Change = from_js(&change).map_err(js_error)?;
+        promise(async move {
             let event = ChangeEvent {
-                kind: change.kind,
-                reason: change.reason.unwrap_or_else(|| "updated".into()),
-                tenant_id: change.tenant_id,
-                ts_ms: change.ts_ms.unwrap_or(js_sys::Date::now() as u64),
+                kind: required(&change, "change", "kind")?,
+                reason: string(&change, "reason").unwrap_or_else(|| "updated".into()),
+                tenant_id: required(&change, "change", "tenantId")?,
+                ts_ms: number(&change, "tsMs").map_or(js_sys::Date::now(), |t| t) as u64,
             };
             let told = inner.engine()?.state().publish_change(&event, None).await;
             Ok(JsValue::from(told as u32))
@@ -405,7 +421,7 @@ impl McpServer {
     #[wasm_bindgen(js_name = notifyResourceUpdated, unchecked_return_type = "Promise<number>")]
     pub fn notify_resource_updated(&self, uri: String) -> js_sys::Promise {
         let inner = self.inner.clone();
-        wasm_bindgen_futures::future_to_promise(async move {
+        promise(async move {
             let told = inner.engine()?.state().notify_resource_updated(&uri).await;
             Ok(JsValue::from(told as u32))
         })
@@ -431,13 +447,7 @@ fn parse_owner(owner: &JsValue) -> Result<Option<Owner>, JsValue> {
     if owner.is_undefined() || owner.is_null() {
         return Ok(None);
     }
-    #[derive(Deserialize)]
-    struct Given {
-        tenant: String,
-        #[serde(default)]
-        principal: Option<String>,
-    }
-    let given: Given = from_js(owner).map_err(|e| js_error(format!("owner: {e}")))?;
-    let principal = given.principal.map_or_else(Principal::anonymous, Principal::new);
-    Ok(Some(Owner::new(TenantId::new(given.tenant), principal)))
+    let tenant = required(owner, "owner", "tenant")?;
+    let principal = string(owner, "principal").map_or_else(Principal::anonymous, Principal::new);
+    Ok(Some(Owner::new(TenantId::new(tenant), principal)))
 }

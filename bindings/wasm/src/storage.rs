@@ -5,8 +5,6 @@
 //! `session` (the record and stream counter), `ev:<stream>:<seq>` (one retained event each, hex,
 //! so keys sort in order), `fin:<stream>` (a finished stream).
 
-use std::collections::BTreeMap;
-
 use bytes::Bytes;
 use js_sys::{Array, Map, Promise};
 use mcp_session::session::{
@@ -67,7 +65,7 @@ impl DurableStore {
         let memory = MemoryStore::new(policy);
         let entries: Map = JsFuture::from(storage.list(&js_sys::Object::new())?).await?.unchecked_into();
         let mut session: Option<StoredSession<McpSession>> = None;
-        let mut events: BTreeMap<StreamId, Vec<Event>> = BTreeMap::new();
+        let mut events: Vec<Event> = Vec::new();
         let mut finished = Vec::new();
         for entry in entries.entries() {
             let pair: Array = entry?.unchecked_into();
@@ -75,8 +73,7 @@ impl DurableStore {
             if key == SESSION_KEY {
                 session = Some(serde_json::from_str(&value).map_err(|e| JsValue::from_str(&e.to_string()))?);
             } else if key.starts_with("ev:") {
-                let event: Event = serde_json::from_str(&value).map_err(|e| JsValue::from_str(&e.to_string()))?;
-                events.entry(event.id().stream()).or_default().push(event);
+                events.push(serde_json::from_str(&value).map_err(|e| JsValue::from_str(&e.to_string()))?);
             } else if let Some(stream) = key.strip_prefix("fin:") {
                 let number = u32::from_str_radix(stream, 16).map_err(|e| JsValue::from_str(&e.to_string()))?;
                 finished.push(StreamId::new(number));
@@ -84,11 +81,13 @@ impl DurableStore {
         }
         let restored = session.as_ref().map(|s| s.record.id);
         if let Some(session) = session {
+            // Keys sort by stream then sequence, but do not rely on the storage's listing order.
+            events.sort_by_key(|e| (e.id().stream(), e.id().seq()));
             let mut logs = Vec::new();
-            for (stream, mut retained) in events {
-                retained.sort_by_key(|e| e.id().seq());
+            for retained in events.chunk_by(|a, b| a.id().stream() == b.id().stream()) {
+                let stream = retained[0].id().stream();
                 let latest = retained.last().map_or(0, |e| e.id().seq());
-                let log = ReplayLog::restore(stream, capacity, latest, retained, finished.contains(&stream))
+                let log = ReplayLog::restore(stream, capacity, latest, retained.to_vec(), finished.contains(&stream))
                     .map_err(|e| JsValue::from_str(&e.to_string()))?;
                 logs.push(log);
             }
