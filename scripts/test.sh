@@ -38,6 +38,7 @@ step "set-up: npm packages"
 step "lint"
 cargo fmt --all --check
 cargo clippy --workspace --all-targets --all-features -- -D warnings
+cargo clippy -p mcp-session-wasm --all-targets --target wasm32-unknown-unknown -- -D warnings
 
 step "native tests (tokio, async-std, smol)"
 cargo test --workspace --all-features

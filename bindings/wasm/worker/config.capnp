@@ -20,7 +20,13 @@ const mcpWorker :Workerd.Worker = (
     (name = "pkg/mcp_session_wasm_bg.wasm", wasm = embed "pkg/mcp_session_wasm_bg.wasm"),
   ],
   compatibilityDate = "2026-11-01",
-  durableObjectNamespaces = [ (className = "McpSessionObject", uniqueKey = "mcp-session-objects") ],
+  durableObjectNamespaces = [
+    (className = "McpSessionObject", uniqueKey = "mcp-session-objects"),
+    (className = "McpTenantObject", uniqueKey = "mcp-tenant-objects"),
+  ],
   durableObjectStorage = (localDisk = "storage"),
-  bindings = [ (name = "MCP_SESSIONS", durableObjectNamespace = "McpSessionObject") ],
+  bindings = [
+    (name = "MCP_SESSIONS", durableObjectNamespace = "McpSessionObject"),
+    (name = "MCP_TENANTS", durableObjectNamespace = "McpTenantObject"),
+  ],
 );

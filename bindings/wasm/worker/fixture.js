@@ -35,7 +35,13 @@ async function elicit(ctx, params, prefix) {
   }
 }
 
-export function register(server) {
+/**
+ * Registers the fixture on `server`. `hooks.publishChange(ctx, change)` announces a data change
+ * to the other sessions of the caller's tenant; by default the server's own fan-out (all sessions
+ * in this isolate), in the worker a tenant directory spanning Durable Objects.
+ */
+export function register(server, hooks = {}) {
+  const publishChange = hooks.publishChange ?? ((ctx, change) => ctx.publishChange(change));
   // ---- conformance fixture: tools
   server.tool({ name: "test_simple_text", description: "Returns simple text content" }, async () =>
     text("This is a simple text response for testing."),
@@ -229,7 +235,7 @@ export function register(server) {
       inputSchema: object({ kind: { type: "string" }, reason: { type: "string" } }, ["kind"]),
     },
     async ({ kind, reason = "updated" }, ctx) => {
-      const told = await ctx.publishChange({ kind, reason });
+      const told = await publishChange(ctx, { kind, reason });
       return text(`notified ${told} other session(s)`);
     },
   );
