@@ -39,6 +39,7 @@ step "lint"
 cargo fmt --all --check
 cargo clippy --workspace --all-targets --all-features -- -D warnings
 cargo clippy -p mcp-session-wasm --all-targets --target wasm32-unknown-unknown -- -D warnings
+RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --all-features -p mcp-session
 
 step "native tests (tokio, async-std, smol)"
 cargo test --workspace --all-features

@@ -58,7 +58,7 @@ impl fmt::Display for Timestamp {
 ///
 /// The engine reads it once per operation and passes that instant down, so every decision in one
 /// call sees the same time. Implementations need not be monotonic: the engine never lets its own
-/// notion of "now" go backwards (see [`MonotonicNow`]).
+/// notion of "now" go backwards.
 pub trait Clock: Send + Sync + fmt::Debug {
     /// The current time.
     fn now(&self) -> Timestamp;

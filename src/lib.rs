@@ -1,6 +1,93 @@
-//! The server side of the Model Context Protocol over Streamable HTTP, as a sans-IO engine.
+//! The server side of the Model Context Protocol (MCP) over its Streamable HTTP transport, as a
+//! sans-IO engine: it owns the protocol and the session state machine, and never opens a socket,
+//! spawns a task on its own, or reads the operating system's clock.
 //!
-//! (Crate documentation is completed in the top-level module docs below.)
+//! # Layers
+//!
+//! - [`Sessions`]: the runtime-free core. Sessions with idle and absolute expiry, per-stream
+//!   bounded replay logs behind `Last-Event-ID`, live fan-out to the subscriber of each stream,
+//!   keep-alive heartbeats, metrics, all on an injected [`Clock`]. Storage sits behind the
+//!   [`Store`] trait (default [`session::MemoryStore`]).
+//! - [`Engine`]: MCP over Streamable HTTP on top of it: `http::Request<Bytes>` in,
+//!   `http::Response<Body>` out, where the [`Body`] is JSON or an SSE stream. It validates
+//!   headers, runs `initialize`, dispatches to the handlers of a [`Server`], routes
+//!   server-to-client requests and their answers, and decides JSON or SSE per request.
+//! - [`host`] (features `tokio`, `async-std`): thin HTTP/1.1 servers on hyper.
+//! - `bindings/wasm` (a separate crate): the same engine in a `fetch(Request) -> Response`
+//!   worker, sessions in Durable Objects.
+//!
+//! # The run loop
+//!
+//! A host calls [`Engine::handle`] for each request and drives the timers; everything else is
+//! the engine's. This is what [`host::tokio`] does, minus the sockets:
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//!
+//! use bytes::Bytes;
+//! use mcp_session::model::{CallToolResult, Tool};
+//! use mcp_session::{Engine, EngineConfig, EngineState, Server, Sessions, SpawnFn};
+//!
+//! # async fn serve(next_request: impl Fn() -> http::Request<Bytes>) {
+//! let sessions = Sessions::builder().build(); // SystemClock, 30 min idle, 4 h absolute
+//! let state = Arc::new(EngineState::new(sessions, EngineConfig::default()));
+//! let server = Server::builder("demo", "1.0.0")
+//!     .tool(Tool::new("echo", "Returns its text"), |args: serde_json::Value, _ctx| async move {
+//!         Ok(CallToolResult::text(args["text"].as_str().unwrap_or_default()))
+//!     })
+//!     .build();
+//! // Work that outlives a response (a call still running) goes to the host's executor.
+//! let engine = Engine::new(state.clone(), server, SpawnFn(|task| {
+//!     tokio::task::spawn_local(task);
+//! }));
+//!
+//! // For every HTTP request to the endpoint:
+//! let response = engine.handle(next_request()).await; // write status, headers, then the body
+//!
+//! // And once per process, the timers: sleep until the next deadline, then do what is due.
+//! loop {
+//!     let changed = state.sessions().deadline_changed(); // listen first: no change is missed
+//!     if let Some(at) = state.next_deadline() {
+//!         let wait = at.saturating_since(state.sessions().now());
+//!         tokio::select! { _ = tokio::time::sleep(wait) => {}, _ = changed => {} }
+//!     } else {
+//!         changed.await;
+//!     }
+//!     state.handle_timeout().await; // early or spurious calls do nothing
+//! }
+//! # }
+//! ```
+//!
+//! # Time
+//!
+//! Every decision about time reads the [`Clock`] given at construction, once per operation:
+//! [`SystemClock`] in production (through `web-time`, so it works on wasm), [`ManualClock`] in
+//! tests, which move time by hours in microseconds. Time is wall-clock milliseconds
+//! ([`Timestamp`]) so that records persisted in one process are judged by another. The engine
+//! never lets its own "now" go backwards, even if the system clock is stepped back.
+//!
+//! # Invariants
+//!
+//! 1. Event ids are unique across the streams of a session, strictly increasing per stream, and
+//!    name their stream (`3-17`: stream 3, message 17). A resume replays exactly the events of
+//!    the resumed stream after the given id, in order, once — or says exactly how many were lost
+//!    ([`StreamItem::Lagged`]); there is never a silent gap.
+//! 2. Every buffer is bounded: replay logs, live windows, logs per session, sessions in total and
+//!    per tenant, request bodies. A limit reached gives a typed outcome (a lagged notice, 413,
+//!    429, 503), never unbounded growth.
+//! 3. Expiry scans nothing: deadlines are kept ordered, so a sweep costs O(expired · log n) and
+//!    [`Sessions::next_deadline`] O(log n).
+//! 4. A session is served only to the tenant and principal that created it; ids carry 122 random
+//!    bits from the operating system's CSPRNG and are visible ASCII.
+//! 5. No input, however malformed, panics the engine or touches another session: bad requests
+//!    get a precise status and a JSON-RPC error body and change nothing.
+//! 6. The core never reads the OS clock, never depends on an async runtime and never spawns.
+//!
+//! # Panics
+//!
+//! Only on misuse that is a bug in the caller, documented where it can happen (a zero replay
+//! capacity in a configuration, publishing to a stream after finishing it, a [`ManualClock`]
+//! moved backwards).
 #![warn(missing_docs, unreachable_pub)]
 #![cfg_attr(docsrs, feature(doc_auto_cfg))]
 
@@ -28,3 +115,8 @@ pub use session::{Owner, Principal, SessionId, SessionIdGenerator, SessionRecord
 pub use sessions::{PublishError, Resume, Sessions, SessionsBuilder, SessionsConfig, SubscribeError, SubscribeOptions};
 pub use spawn::{Spawn, SpawnFn};
 pub use stream::{Event, EventId, StreamId, StreamItem, Subscription};
+
+/// The README's Rust example is compiled as a doc test.
+#[cfg(all(doctest, feature = "tokio"))]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

@@ -24,8 +24,13 @@ impl<T: Spawn + ?Sized> Spawn for Rc<T> {
 
 /// A [`Spawn`] from a closure.
 ///
-/// ```ignore
-/// let spawner = SpawnFn(|task| { tokio::task::spawn_local(task); });
+/// ```
+/// use mcp_session::SpawnFn;
+///
+/// let spawner = SpawnFn(|task| {
+///     tokio::task::spawn_local(task);
+/// });
+/// # let _ = spawner;
 /// ```
 pub struct SpawnFn<F>(pub F);
 
