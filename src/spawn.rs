@@ -25,12 +25,13 @@ impl<T: Spawn + ?Sized> Spawn for Rc<T> {
 /// A [`Spawn`] from a closure.
 ///
 /// ```
-/// use mcp_session::SpawnFn;
+/// use mcp_session::{Spawn, SpawnFn};
 ///
-/// let spawner = SpawnFn(|task| {
-///     tokio::task::spawn_local(task);
-/// });
-/// # let _ = spawner;
+/// fn on_tokio_local_set() -> impl Spawn {
+///     SpawnFn(|task| {
+///         tokio::task::spawn_local(task);
+///     })
+/// }
 /// ```
 pub struct SpawnFn<F>(pub F);
 
