@@ -13,13 +13,16 @@
 #   python-client     python_client.py (PyPI `mcp`, see requirements.txt)
 #   inspector         inspector-check.mjs (@modelcontextprotocol/inspector-cli)
 #   ts-client         ts-client.test.mjs (@modelcontextprotocol/sdk client), on a --test-clock server
+#   response-modes    conformance 0.1.16 again on servers started with --response-mode json and
+#                     --response-mode sse: 32/32 each (JSON mode upgrades to SSE when a handler
+#                     sends notifications or requests to the client, where the SDKs drop them)
 # Environment: E2E_ONLY=NAME,... (same as --only), E2E_KEEP=1 keeps the work directory (logs,
 # checks.json files), which is also kept whenever a check fails.
 set -uo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 NODE22="$HERE/node_modules/.bin/node"
-ALL_CHECKS="conformance,conformance-next,python-client,inspector,ts-client"
+ALL_CHECKS="conformance,conformance-next,python-client,inspector,ts-client,response-modes"
 ONLY=${E2E_ONLY:-}
 
 usage() {
@@ -224,6 +227,16 @@ for bin in "$@"; do
       selected inspector && run_check inspector 150 '^inspector:' "$NODE22" inspector-check.mjs "$SERVER_URL"
       stop_server
     fi
+  fi
+
+  if selected response-modes; then
+    for mode in json sse; do
+      if start_server "$mode-mode" "$bin" --response-mode "$mode"; then
+        run_check "conformance ($mode mode)" 300 'scenarios passed' \
+          "$NODE22" conformance.mjs suite "$SERVER_URL" --out "$(mktemp -d "$WORK/$LABEL.conformance-$mode.XXXX")"
+        stop_server
+      fi
+    done
   fi
 
   if selected ts-client; then
