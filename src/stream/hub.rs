@@ -237,6 +237,8 @@ impl Hub {
             if let Some(entry) = streams.iter_mut().find(|s| s.id == stream) {
                 if entry.current.as_ref().is_some_and(|c| Arc::ptr_eq(c, me)) {
                     entry.current = None;
+                    // Nobody reads any more: senders waiting for room may go on.
+                    entry.shared.room.notify(usize::MAX);
                 }
             }
         }
@@ -281,6 +283,9 @@ impl Hub {
     pub(crate) fn finish(&self, session: SessionId, stream: StreamId) {
         let mut live = self.lock();
         if let Some(streams) = live.sessions.get_mut(&session) {
+            for ended in streams.iter().filter(|s| s.id == stream) {
+                ended.shared.room.notify(usize::MAX);
+            }
             streams.retain(|s| s.id != stream);
             if streams.is_empty() {
                 live.sessions.remove(&session);
@@ -310,6 +315,7 @@ impl Hub {
     pub(crate) fn remove_session(&self, session: SessionId) {
         let removed = self.lock().sessions.remove(&session);
         for stream in removed.into_iter().flatten() {
+            stream.shared.room.notify(usize::MAX);
             if let Some(subscriber) = stream.current {
                 subscriber.kick();
             }

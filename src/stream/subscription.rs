@@ -94,8 +94,15 @@ impl Subscription {
 
     fn end(&mut self) {
         self.done = true;
-        if let Some(live) = self.live.take() {
-            self.hub.detach(self.session, self.stream, &live.me);
+        self.leave();
+    }
+
+    /// Leaves the live stream: the receiver goes first, so that a sender woken by the detach
+    /// finds the window no longer full.
+    fn leave(&mut self) {
+        if let Some(Attachment { rx, me, .. }) = self.live.take() {
+            drop(rx);
+            self.hub.detach(self.session, self.stream, &me);
         }
     }
 
@@ -180,8 +187,6 @@ impl Stream for Subscription {
 
 impl Drop for Subscription {
     fn drop(&mut self) {
-        if let Some(live) = self.live.take() {
-            self.hub.detach(self.session, self.stream, &live.me);
-        }
+        self.leave();
     }
 }

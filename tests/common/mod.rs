@@ -5,7 +5,6 @@
 //! Node when built for `wasm32-unknown-unknown`.
 #![allow(dead_code, unreachable_pub)]
 
-use std::future::Future;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -53,7 +52,7 @@ macro_rules! on_every_runtime {
 }
 
 #[cfg(not(target_family = "wasm"))]
-pub fn block_on_tokio<F: Future>(future: F) -> F::Output {
+pub fn block_on_tokio<F: std::future::Future>(future: F) -> F::Output {
     tokio::runtime::Builder::new_current_thread().enable_all().build().expect("tokio runtime").block_on(future)
 }
 
