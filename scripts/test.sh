@@ -48,8 +48,9 @@ step "native tests (tokio, async-std, smol)"
 cargo test --workspace --all-features
 
 step "core tests in Node (wasm32 + wasm-bindgen-test)"
+# --lib --tests: the doc examples use tokio, which is a native-only dev-dependency.
 CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner \
-  cargo test -p mcp-session --target wasm32-unknown-unknown
+  cargo test -p mcp-session --target wasm32-unknown-unknown --lib --tests
 
 step "benchmarks compile; idle memory per session"
 cargo bench -p mcp-session --all-features --no-run

@@ -345,14 +345,6 @@ pub fn test_server(latch: &Latch, seen: &Seen, (clock, state): (&ManualClock, &A
     let (seen1, seen2) = (seen.clone(), seen.clone());
     let (clock, state) = (clock.clone(), state.clone());
     Server::builder("http-tests", "0.0.0")
-        .tool(Tool::new("expire_everything", "Moves time a day ahead and expires sessions"), move |_, _| {
-            let (clock, state) = (clock.clone(), state.clone());
-            async move {
-                clock.advance(std::time::Duration::from_secs(24 * 60 * 60));
-                state.handle_timeout().await;
-                Ok(CallToolResult::text("expired"))
-            }
-        })
         .tool(Tool::new("echo", "Returns `text`"), |args: Value, _| async move {
             Ok(CallToolResult::text(args["text"].as_str().unwrap_or_default()))
         })
@@ -427,6 +419,14 @@ pub fn test_server(latch: &Latch, seen: &Seen, (clock, state): (&ManualClock, &A
         })
         .resource(Resource::new(WATCHED, "watched").mime_type("text/plain"), |uri, _| async move {
             Ok(ReadResourceResult { contents: vec![ResourceContents::text(uri, "text/plain", "watched")] })
+        })
+        .tool(Tool::new("expire_everything", "Moves time a day ahead and expires sessions"), move |_, _| {
+            let (clock, state) = (clock.clone(), state.clone());
+            async move {
+                clock.advance(std::time::Duration::from_secs(24 * 60 * 60));
+                state.handle_timeout().await;
+                Ok(CallToolResult::text("expired"))
+            }
         })
         .build()
 }
