@@ -14,15 +14,15 @@ use std::io;
 use std::net::TcpListener;
 use std::sync::Arc;
 
-use futures_util::future::{select, Either};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use smol_hyper::rt::FuturesIo;
 
-use super::{service, timers, Running, Stop};
+use super::worker::{self, LocalTask, Runtime};
+use super::{service, Running, Stop};
 use crate::server::McpSession;
 use crate::session::Store;
-use crate::{Engine, EngineState, Server, SpawnFn};
+use crate::{Engine, EngineState, Server};
 
 /// Serves `state` on `listener` with `workers` threads, each running async-std's executor on
 /// its own thread-local queue and building its own [`Server`] with `make_server`.
@@ -62,35 +62,25 @@ async fn worker<S, F>(
     F: Fn() -> Server,
 {
     let listener = async_std::net::TcpListener::from(listener);
-    if index == 0 {
-        async_std::task::spawn_local(timers::drive(state.clone(), async_std::task::sleep, stop.clone()));
-    }
-    let spawner = SpawnFn(|task| {
-        async_std::task::spawn_local(task);
-    });
-    let engine = Engine::new(state, make_server(), spawner);
-    let mut stopped = Box::pin(stop.wait());
-    loop {
-        let accepted = match select(Box::pin(listener.accept()), stopped.as_mut()).await {
-            Either::Left((accepted, _)) => accepted,
-            Either::Right(_) => return,
-        };
-        let tcp = match accepted {
-            Ok((tcp, _)) => tcp,
-            Err(error) => {
-                tracing::warn!(%error, "accept failed");
-                async_std::task::sleep(std::time::Duration::from_millis(10)).await;
-                continue;
-            }
-        };
-        let _ = tcp.set_nodelay(true);
-        let engine = engine.clone();
-        async_std::task::spawn_local(async move {
-            let service = service_fn(move |request| service::handle(engine.clone(), request));
-            let connection = http1::Builder::new().serve_connection(FuturesIo::new(tcp), service);
-            if let Err(error) = connection.await {
-                tracing::debug!(%error, "connection ended with an error");
-            }
-        });
-    }
+    let runtime = Runtime {
+        spawn: |task| {
+            async_std::task::spawn_local(task);
+        },
+        sleep: async_std::task::sleep,
+        accept: || async {
+            let (tcp, _) = listener.accept().await?;
+            let _ = tcp.set_nodelay(true);
+            Ok(tcp)
+        },
+        serve: |engine: Engine<S>, tcp| -> LocalTask {
+            Box::pin(async move {
+                let service = service_fn(move |request| service::handle(engine.clone(), request));
+                let connection = http1::Builder::new().serve_connection(FuturesIo::new(tcp), service);
+                if let Err(error) = connection.await {
+                    tracing::debug!(%error, "connection ended with an error");
+                }
+            })
+        },
+    };
+    worker::run(index, state, &*make_server, stop, runtime).await;
 }

@@ -10,6 +10,7 @@ mod service;
 mod timers;
 #[cfg(feature = "tokio")]
 pub mod tokio;
+mod worker;
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};

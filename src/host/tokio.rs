@@ -14,15 +14,15 @@ use std::io;
 use std::net::TcpListener;
 use std::sync::Arc;
 
-use futures_util::future::{select, Either};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
 
-use super::{service, timers, Running, Stop};
+use super::worker::{self, LocalTask, Runtime};
+use super::{service, Running, Stop};
 use crate::server::McpSession;
 use crate::session::Store;
-use crate::{Engine, EngineState, Server, SpawnFn};
+use crate::{Engine, EngineState, Server};
 
 /// Serves `state` on `listener` with `workers` threads, each building its own [`Server`] with
 /// `make_server` (handlers need not be `Send`). Returns once the threads run.
@@ -71,37 +71,26 @@ async fn worker<S, F>(
             return;
         }
     };
-    if index == 0 {
-        tokio::task::spawn_local(timers::drive(state.clone(), tokio::time::sleep, stop.clone()));
-    }
-    let spawner = SpawnFn(|task| {
-        tokio::task::spawn_local(task);
-    });
-    let engine = Engine::new(state, make_server(), spawner);
-    let mut stopped = Box::pin(stop.wait());
-    loop {
-        let accepted = match select(Box::pin(listener.accept()), stopped.as_mut()).await {
-            Either::Left((accepted, _)) => accepted,
-            Either::Right(_) => return,
-        };
-        let tcp = match accepted {
-            Ok((tcp, _)) => tcp,
-            Err(error) => {
-                // EMFILE and friends: back off instead of spinning.
-                tracing::warn!(%error, "accept failed");
-                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-                continue;
-            }
-        };
-        let _ = tcp.set_nodelay(true);
-        let engine = engine.clone();
-        tokio::task::spawn_local(async move {
-            let service = service_fn(move |request| service::handle(engine.clone(), request));
-            let connection =
-                http1::Builder::new().timer(TokioTimer::new()).serve_connection(TokioIo::new(tcp), service);
-            if let Err(error) = connection.await {
-                tracing::debug!(%error, "connection ended with an error");
-            }
-        });
-    }
+    let runtime = Runtime {
+        spawn: |task| {
+            tokio::task::spawn_local(task);
+        },
+        sleep: tokio::time::sleep,
+        accept: || async {
+            let (tcp, _) = listener.accept().await?;
+            let _ = tcp.set_nodelay(true);
+            Ok(tcp)
+        },
+        serve: |engine: Engine<S>, tcp| -> LocalTask {
+            Box::pin(async move {
+                let service = service_fn(move |request| service::handle(engine.clone(), request));
+                let connection =
+                    http1::Builder::new().timer(TokioTimer::new()).serve_connection(TokioIo::new(tcp), service);
+                if let Err(error) = connection.await {
+                    tracing::debug!(%error, "connection ended with an error");
+                }
+            })
+        },
+    };
+    worker::run(index, state, &*make_server, stop, runtime).await;
 }
