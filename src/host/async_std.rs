@@ -36,19 +36,10 @@ where
     S: Store<McpSession> + Send + Sync + 'static,
     F: Fn() -> Server + Send + Sync + 'static,
 {
-    let addr = listener.local_addr()?;
-    let stop = Arc::new(Stop::default());
     let make_server = Arc::new(make_server);
-    let mut threads = Vec::new();
-    for index in 0..workers.max(1) {
-        let listener = listener.try_clone()?;
-        let (state, stop, make_server) = (state.clone(), stop.clone(), make_server.clone());
-        let thread = std::thread::Builder::new()
-            .name(format!("mcp-async-std-{index}"))
-            .spawn(move || async_std::task::block_on(worker(index, listener, state, make_server, stop)))?;
-        threads.push(thread);
-    }
-    Ok(Running { addr, stop, threads })
+    super::start_threads(listener, "mcp-async-std", workers, move |index, listener, stop| {
+        async_std::task::block_on(worker(index, listener, state.clone(), make_server.clone(), stop))
+    })
 }
 
 async fn worker<S, F>(

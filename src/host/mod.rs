@@ -74,6 +74,30 @@ impl Stop {
     }
 }
 
+/// Starts `workers` threads named `<name>-<index>`, each running `thread(index, listener, stop)`
+/// on its own clone of the listening socket.
+pub(crate) fn start_threads<T>(
+    listener: std::net::TcpListener,
+    name: &str,
+    workers: usize,
+    thread: T,
+) -> std::io::Result<Running>
+where
+    T: Fn(usize, std::net::TcpListener, Arc<Stop>) + Send + Sync + 'static,
+{
+    let addr = listener.local_addr()?;
+    let stop = Arc::new(Stop::default());
+    let thread = Arc::new(thread);
+    let mut threads = Vec::new();
+    for index in 0..workers.max(1) {
+        let (listener, stop, thread) = (listener.try_clone()?, stop.clone(), thread.clone());
+        threads.push(
+            std::thread::Builder::new().name(format!("{name}-{index}")).spawn(move || thread(index, listener, stop))?,
+        );
+    }
+    Ok(Running { addr, stop, threads })
+}
+
 /// Number of worker threads a host starts by default: one per available core.
 pub fn default_workers() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())

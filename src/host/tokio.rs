@@ -37,21 +37,12 @@ where
     F: Fn() -> Server + Send + Sync + 'static,
 {
     listener.set_nonblocking(true)?;
-    let addr = listener.local_addr()?;
-    let stop = Arc::new(Stop::default());
     let make_server = Arc::new(make_server);
-    let mut threads = Vec::new();
-    for index in 0..workers.max(1) {
-        let listener = listener.try_clone()?;
-        let (state, stop, make_server) = (state.clone(), stop.clone(), make_server.clone());
-        let thread = std::thread::Builder::new().name(format!("mcp-tokio-{index}")).spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("tokio runtime");
-            let local = tokio::task::LocalSet::new();
-            local.block_on(&runtime, worker(index, listener, state, make_server, stop));
-        })?;
-        threads.push(thread);
-    }
-    Ok(Running { addr, stop, threads })
+    super::start_threads(listener, "mcp-tokio", workers, move |index, listener, stop| {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("tokio runtime");
+        let local = tokio::task::LocalSet::new();
+        local.block_on(&runtime, worker(index, listener, state.clone(), make_server.clone(), stop));
+    })
 }
 
 async fn worker<S, F>(
