@@ -5,6 +5,9 @@
 //! `session` (the record and stream counter), `ev:<stream>:<seq>` (one retained event each, hex,
 //! so keys sort in order), `fin:<stream>` (a finished stream).
 
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
 use bytes::Bytes;
 use js_sys::{Array, Map, Promise};
 use mcp_session::session::{
@@ -50,12 +53,19 @@ pub struct DurableStore {
     memory: MemoryStore<McpSession>,
     storage: Option<DurableObjectStorage>,
     restored: Option<SessionId>,
+    /// `last_seen` of the session as last written to storage.
+    saved_last_seen: AtomicU64,
 }
+
+/// A lookup only refreshes the stored `last_seen` when it moved at least this much: a busy
+/// session then costs one storage write per 10 s instead of one per request, and after a
+/// restart its idle timeout runs at most this much early.
+const TOUCH_WRITE_EVERY: Duration = Duration::from_secs(10);
 
 impl DurableStore {
     /// Memory only: sessions end with the isolate.
     pub fn in_memory(policy: StorePolicy) -> Self {
-        Self { memory: MemoryStore::new(policy), storage: None, restored: None }
+        Self { memory: MemoryStore::new(policy), storage: None, restored: None, saved_last_seen: AtomicU64::new(0) }
     }
 
     /// Reads back whatever `storage` holds (a session persisted before a restart) and writes
@@ -93,7 +103,9 @@ impl DurableStore {
             }
             memory.restore(session, logs).map_err(|e| JsValue::from_str(&e.to_string()))?;
         }
-        Ok(Self { memory, storage: Some(storage), restored })
+        let saved = restored.and_then(|id| memory.session(id)).map_or(Timestamp::EPOCH, |s| s.record.last_seen);
+        let saved_last_seen = AtomicU64::new(saved.as_millis());
+        Ok(Self { memory, storage: Some(storage), restored, saved_last_seen })
     }
 
     /// The session read back by [`DurableStore::load`], if storage held one.
@@ -114,11 +126,16 @@ impl DurableStore {
         }
     }
 
+    fn saved(&self) -> Timestamp {
+        Timestamp::from_millis(self.saved_last_seen.load(Ordering::Relaxed))
+    }
+
     async fn save_session(&self, id: SessionId) {
         if self.storage.is_none() {
             return;
         }
         if let Some(session) = self.memory.session(id) {
+            self.saved_last_seen.store(session.record.last_seen.as_millis(), Ordering::Relaxed);
             let text = serde_json::to_string(&session).expect("session records serialize");
             self.write(|s| s.put(SESSION_KEY, &text)).await;
         }
@@ -150,7 +167,10 @@ impl Store<McpSession> for DurableStore {
     ) -> Result<SessionRecord<McpSession>, LookupError> {
         let result = self.memory.lookup(id, owner, now).await;
         match &result {
-            Ok(_) => self.save_session(id).await,
+            Ok(record) if record.last_seen.saturating_since(self.saved()) >= TOUCH_WRITE_EVERY => {
+                self.save_session(id).await
+            }
+            Ok(_) => {}
             Err(LookupError::Expired) => self.write(DurableObjectStorage::delete_all).await,
             Err(_) => {}
         }

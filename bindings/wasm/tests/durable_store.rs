@@ -16,7 +16,8 @@ export function fakeStorage() {
   const map = new Map();
   return {
     map,
-    async put(key, value) { map.set(key, value); },
+    puts: 0,
+    async put(key, value) { this.puts += 1; map.set(key, value); },
     async delete(keys) { for (const k of keys) map.delete(k); return keys.length; },
     async list(options) {
       const prefix = (options && options.prefix) || "";
@@ -26,11 +27,14 @@ export function fakeStorage() {
   };
 }
 export function keyCount(storage) { return storage.map.size; }
+export function putCount(storage) { return storage.puts; }
 "#)]
 extern "C" {
     fn fakeStorage() -> DurableObjectStorage;
     #[wasm_bindgen(js_name = keyCount)]
     fn key_count(storage: &DurableObjectStorage) -> u32;
+    #[wasm_bindgen(js_name = putCount)]
+    fn put_count(storage: &DurableObjectStorage) -> u32;
 }
 
 fn policy(capacity: usize) -> StorePolicy {
@@ -102,4 +106,25 @@ async fn removing_or_expiring_the_session_empties_the_storage() {
     let empty = DurableStore::load(policy(4), storage_handle(&storage)).await.unwrap();
     assert_eq!(empty.restored(), None);
     assert!(empty.is_empty());
+}
+
+#[wasm_bindgen_test]
+async fn lookups_refresh_the_stored_last_seen_at_most_every_ten_seconds() {
+    let storage = fakeStorage();
+    let store = DurableStore::load(policy(4), storage_handle(&storage)).await.unwrap();
+    let rec = record(0);
+    let id = rec.id;
+    store.create(rec).await.unwrap();
+    let owner = Owner::anonymous();
+    let writes = put_count(&storage);
+    for at in [1_000, 5_000, 9_999] {
+        store.lookup(id, &owner, Timestamp::from_millis(at)).await.unwrap();
+    }
+    assert_eq!(put_count(&storage), writes, "touches within 10 s of the stored one are not written");
+    store.lookup(id, &owner, Timestamp::from_millis(10_000)).await.unwrap();
+    assert_eq!(put_count(&storage), writes + 1);
+    let restarted = DurableStore::load(policy(4), storage_handle(&storage)).await.unwrap();
+    let stored = restarted.lookup(id, &owner, Timestamp::from_millis(10_001)).await.unwrap();
+    assert_eq!(stored.created_at, Timestamp::from_millis(0));
+    assert_eq!(put_count(&storage), writes + 1, "the restored copy knows what storage holds");
 }
