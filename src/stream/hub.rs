@@ -50,10 +50,27 @@ struct Live {
 struct LiveStream {
     id: StreamId,
     tx: Sender<Event>,
-    /// Keeps the channel open while no subscriber is attached.
-    _idle: InactiveReceiver<Event>,
+    /// Keeps the channel open while no subscriber is attached; subscribers are made from it.
+    idle: InactiveReceiver<Event>,
     shared: Arc<StreamShared>,
     current: Option<Arc<Subscriber>>,
+}
+
+impl LiveStream {
+    /// A stream whose channel drops the oldest event for a subscriber that falls `capacity`
+    /// behind (it learns how many), and never makes a sender wait for a subscriber to attach.
+    fn new(id: StreamId, capacity: usize) -> Self {
+        let (mut tx, rx) = async_broadcast::broadcast(INITIAL_CHANNEL_CAPACITY.min(capacity));
+        tx.set_overflow(true);
+        tx.set_await_active(false);
+        Self { id, tx, idle: rx.deactivate(), shared: Arc::default(), current: None }
+    }
+}
+
+impl Live {
+    fn stream(&mut self, session: SessionId, stream: StreamId) -> Option<&mut LiveStream> {
+        self.sessions.get_mut(&session)?.iter_mut().find(|s| s.id == stream)
+    }
 }
 
 /// State of a live stream that its subscriber reads without the hub's lock.
@@ -154,15 +171,8 @@ impl Hub {
     /// published before the subscriber is first polled can be missed.
     pub(crate) fn open(&self, session: SessionId, stream: StreamId) -> Attachment {
         let mut live = self.lock();
-        let streams = live.sessions.entry(session).or_default();
-        let (mut tx, rx) = async_broadcast::broadcast(INITIAL_CHANNEL_CAPACITY.min(self.capacity));
-        tx.set_overflow(true);
-        tx.set_await_active(false);
-        let idle = rx.clone().deactivate();
-        streams.push(LiveStream { id: stream, tx, _idle: idle, shared: Arc::default(), current: None });
-        let shared = streams.last().expect("just pushed").shared.clone();
-        let me = self.register(&mut live, session, stream);
-        Attachment { rx, stream: shared, me }
+        live.sessions.entry(session).or_default().push(LiveStream::new(stream, self.capacity));
+        self.connect(&mut live, session, stream, false).expect("a new stream has no subscriber")
     }
 
     /// Attaches a subscriber to a live stream. The standalone stream is made live on first use;
@@ -176,33 +186,37 @@ impl Hub {
     ) -> Result<Option<Attachment>, Busy> {
         let mut live = self.lock();
         let streams = live.sessions.entry(session).or_default();
-        let index = match streams.iter().position(|s| s.id == stream) {
-            Some(index) => index,
-            None if stream.is_standalone() => {
-                let (mut tx, rx) = async_broadcast::broadcast(INITIAL_CHANNEL_CAPACITY.min(self.capacity));
-                tx.set_overflow(true);
-                tx.set_await_active(false);
-                let idle = rx.deactivate();
-                streams.push(LiveStream { id: stream, tx, _idle: idle, shared: Arc::default(), current: None });
-                streams.len() - 1
-            }
-            None => {
+        if !streams.iter().any(|s| s.id == stream) {
+            if !stream.is_standalone() {
                 if streams.is_empty() {
                     live.sessions.remove(&session);
                 }
                 return Ok(None);
             }
-        };
-        if let Some(current) = &streams[index].current {
+            streams.push(LiveStream::new(stream, self.capacity));
+        }
+        self.connect(&mut live, session, stream, exclusive).map(Some)
+    }
+
+    /// Makes a new subscriber the stream's current one (the stream exists).
+    fn connect(
+        &self,
+        live: &mut Live,
+        session: SessionId,
+        stream: StreamId,
+        exclusive: bool,
+    ) -> Result<Attachment, Busy> {
+        let entry = live.stream(session, stream).expect("caller made sure the stream is live");
+        if let Some(current) = &entry.current {
             if exclusive && !current.is_kicked() {
                 return Err(Busy);
             }
             current.kick();
         }
-        let rx = streams[index]._idle.activate_cloned();
-        let shared = streams[index].shared.clone();
-        let me = self.register(&mut live, session, stream);
-        Ok(Some(Attachment { rx, stream: shared, me }))
+        let rx = entry.idle.activate_cloned();
+        let shared = entry.shared.clone();
+        let me = self.register(live, session, stream);
+        Ok(Attachment { rx, stream: shared, me })
     }
 
     fn register(&self, live: &mut Live, session: SessionId, stream: StreamId) -> Arc<Subscriber> {
@@ -220,8 +234,7 @@ impl Hub {
             live.heartbeats.insert((at, me.serial), me.clone());
             self.note_deadline(at);
         }
-        let streams = live.sessions.get_mut(&session).expect("caller created the session's entry");
-        let entry = streams.iter_mut().find(|s| s.id == stream).expect("caller created the stream");
+        let entry = live.stream(session, stream).expect("caller made sure the stream is live");
         entry.current = Some(me.clone());
         me
     }
@@ -233,13 +246,11 @@ impl Hub {
         if at != u64::MAX {
             live.heartbeats.remove(&(Timestamp::from_millis(at), me.serial));
         }
-        if let Some(streams) = live.sessions.get_mut(&session) {
-            if let Some(entry) = streams.iter_mut().find(|s| s.id == stream) {
-                if entry.current.as_ref().is_some_and(|c| Arc::ptr_eq(c, me)) {
-                    entry.current = None;
-                    // Nobody reads any more: senders waiting for room may go on.
-                    entry.shared.room.notify(usize::MAX);
-                }
+        if let Some(entry) = live.stream(session, stream) {
+            if entry.current.as_ref().is_some_and(|c| Arc::ptr_eq(c, me)) {
+                entry.current = None;
+                // Nobody reads any more: senders waiting for room may go on.
+                entry.shared.room.notify(usize::MAX);
             }
         }
     }
@@ -247,8 +258,7 @@ impl Hub {
     /// Hands a freshly logged event to the stream's subscriber, if one is attached.
     pub(crate) fn deliver(&self, session: SessionId, event: &Event) {
         let mut live = self.lock();
-        let Some(streams) = live.sessions.get_mut(&session) else { return };
-        let Some(entry) = streams.iter_mut().find(|s| s.id == event.id().stream()) else { return };
+        let Some(entry) = live.stream(session, event.id().stream()) else { return };
         let tx = &mut entry.tx;
         if tx.is_full() && tx.capacity() < self.capacity {
             let grown = (tx.capacity() * 2).min(self.capacity);
@@ -256,7 +266,7 @@ impl Hub {
         }
         match tx.try_broadcast(event.clone()) {
             Ok(_) | Err(TrySendError::Inactive(_)) => {}
-            // Overflow mode never reports Full; Closed needs every receiver gone, but `_idle`
+            // Overflow mode never reports Full; Closed needs every receiver gone, but `idle`
             // lives as long as the entry.
             Err(TrySendError::Full(_) | TrySendError::Closed(_)) => {
                 unreachable!("overflow channel with a held inactive receiver")
@@ -267,8 +277,8 @@ impl Hub {
     /// If the stream's subscriber has a full window of undelivered events, a listener that fires
     /// when it takes one; `None` if a send may go ahead now.
     pub(crate) fn room(&self, session: SessionId, stream: StreamId) -> Option<EventListener> {
-        let live = self.lock();
-        let entry = live.sessions.get(&session)?.iter().find(|s| s.id == stream)?;
+        let mut live = self.lock();
+        let entry = live.stream(session, stream)?;
         let full = |tx: &Sender<Event>| tx.receiver_count() > 0 && tx.len() >= self.capacity;
         if !full(&entry.tx) {
             return None;
@@ -296,13 +306,8 @@ impl Hub {
     /// Ends the current subscriber of a stream without ending the stream: the client is expected
     /// to come back with `Last-Event-ID`.
     pub(crate) fn disconnect(&self, session: SessionId, stream: StreamId) -> bool {
-        let live = self.lock();
-        let current = live
-            .sessions
-            .get(&session)
-            .and_then(|streams| streams.iter().find(|s| s.id == stream))
-            .and_then(|s| s.current.as_ref());
-        match current {
+        let mut live = self.lock();
+        match live.stream(session, stream).and_then(|s| s.current.as_ref()) {
             Some(subscriber) => {
                 subscriber.kick();
                 true
