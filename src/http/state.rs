@@ -107,14 +107,12 @@ impl<S: Store<McpSession>> EngineState<S> {
     /// Announces an application change to the sessions of its tenant (see [`Bridge`]), except
     /// `except`, honouring each session's log level.
     pub async fn publish_change(&self, event: &ChangeEvent, except: Option<SessionId>) -> usize {
-        let info_passes = |state: &McpSession| crate::model::LogLevel::Info.passes(state.log_level);
-        self.bridge.forward(&self.sessions, event, except, info_passes).await
+        self.bridge.forward(&self.sessions, event, except, wants_info).await
     }
 
     /// Forwards every event of `source` to the sessions of its tenant until the source closes.
     pub async fn run_bridge(&self, source: async_broadcast::Receiver<ChangeEvent>) {
-        let info_passes = |state: &McpSession| crate::model::LogLevel::Info.passes(state.log_level);
-        self.bridge.run(&self.sessions, source, info_passes).await
+        self.bridge.run(&self.sessions, source, wants_info).await
     }
 
     /// Drops what the engine keeps about a session that ended.
@@ -137,6 +135,11 @@ impl<S: Store<McpSession>> EngineState<S> {
             watchers.entry(uri.clone()).or_default().insert(id);
         }
     }
+}
+
+/// Whether a session receives the bridge's `info` messages under its `logging/setLevel`.
+fn wants_info(state: &McpSession) -> bool {
+    crate::model::LogLevel::Info.passes(state.log_level)
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
