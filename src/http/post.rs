@@ -126,16 +126,17 @@ impl<S: Store<McpSession> + 'static> Engine<S> {
             return self.initialize(&parts, owner, id, params).await;
         }
         let session = if self.state.config.stateless { None } else { Some(self.session(&parts, &owner).await?) };
-        if batch {
-            let version = match &session {
-                Some(session) => session.state.protocol_version,
-                None => {
-                    protocol_header(&parts.headers).ok().flatten().unwrap_or(ProtocolVersion::ASSUMED_WITHOUT_HEADER)
-                }
-            };
-            if !version.allows_batches() {
-                return Err(Rejection::BatchNotAllowed);
-            }
+        let identity = match &session {
+            Some(session) => Identity {
+                session: Some(session.id),
+                protocol: session.state.protocol_version,
+                client: session.state.client,
+                log_level: session.state.log_level,
+            },
+            None => Identity::stateless(&parts),
+        };
+        if batch && !identity.protocol.allows_batches() {
+            return Err(Rejection::BatchNotAllowed);
         }
         let mut requests = Vec::new();
         for message in messages {
@@ -153,18 +154,8 @@ impl<S: Store<McpSession> + 'static> Engine<S> {
         if requests.is_empty() {
             return Ok(reply::status(StatusCode::ACCEPTED));
         }
-        let (identity, prime) = match &session {
-            Some(session) => (
-                Identity {
-                    session: Some(session.id),
-                    protocol: session.state.protocol_version,
-                    client: session.state.client,
-                    log_level: session.state.log_level,
-                },
-                session.state.protocol_version.primes_streams(),
-            ),
-            None => (Identity::stateless(&parts), false),
-        };
+        // Only session streams are primed: a stateless stream has nothing to resume.
+        let prime = identity.session.is_some() && identity.protocol.primes_streams();
         let slot = Rc::new(StreamSlot::new(identity.session, prime, requests.len()));
         let pending = requests
             .into_iter()
