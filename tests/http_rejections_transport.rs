@@ -217,7 +217,7 @@ on_every_runtime! {
         h.assert_unchanged(&before, &client);
 
         // What a host answers when it stops reading a body at the limit.
-        expect_refusal(h.engine.payload_too_large(), StatusCode::PAYLOAD_TOO_LARGE, "Request body too large");
+        expect_refusal(h.engine.reject(mcp_session::http::HostRejection::BodyTooLarge), StatusCode::PAYLOAD_TOO_LARGE, "Request body too large");
     }
 
     async fn other_methods_are_405_with_allow() {

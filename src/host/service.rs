@@ -6,7 +6,7 @@ use http_body_util::{BodyExt, LengthLimitError, Limited};
 use hyper::body::Incoming;
 use hyper::{Request, Response, StatusCode};
 
-use crate::http::Body;
+use crate::http::{Body, HostRejection};
 use crate::server::McpSession;
 use crate::session::Store;
 use crate::Engine;
@@ -18,7 +18,7 @@ pub(crate) async fn handle<S: Store<McpSession> + 'static>(
     let (parts, body) = request.into_parts();
     let bytes = match Limited::new(body, engine.max_body_bytes()).collect().await {
         Ok(collected) => collected.to_bytes(),
-        Err(error) if error.is::<LengthLimitError>() => return Ok(engine.payload_too_large()),
+        Err(error) if error.is::<LengthLimitError>() => return Ok(engine.reject(HostRejection::BodyTooLarge)),
         Err(_) => {
             let mut response = Response::new(Body::empty());
             *response.status_mut() = StatusCode::BAD_REQUEST;

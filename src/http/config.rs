@@ -61,6 +61,9 @@ pub struct EngineConfig {
     /// The SSE `retry` sent with priming events: how long a client waits before resuming a
     /// stream the server closed. Default 1 s.
     pub retry: Duration,
+    /// What temporary refusals (429, 503) tell the client in `Retry-After`, rounded down to
+    /// whole seconds (at least 1). Default 5 s.
+    pub retry_after: Duration,
     /// JSON or SSE replies.
     pub response_mode: ResponseMode,
     /// No sessions: every POST stands alone, GET and DELETE get 405, no `Mcp-Session-Id` is
@@ -78,6 +81,7 @@ impl Default for EngineConfig {
             origins: OriginPolicy::SameAsHost,
             max_body_bytes: 4 * 1024 * 1024,
             retry: Duration::from_secs(1),
+            retry_after: Duration::from_secs(5),
             response_mode: ResponseMode::Adaptive,
             stateless: false,
             bridge_logger: "changes".into(),

@@ -11,7 +11,7 @@ use http::{HeaderMap, Method, Request, Response, StatusCode};
 use super::body::Body;
 use super::guard::{self, Refusal};
 use super::headers::{accepts, LAST_EVENT_ID, MCP_PROTOCOL_VERSION, MCP_SESSION_ID};
-use super::rejection::Rejection;
+use super::rejection::{HostRejection, Rejection};
 use super::reply;
 use super::state::EngineState;
 use crate::model::ProtocolVersion;
@@ -25,7 +25,7 @@ use crate::stream::{EventId, StreamId};
 /// [`Server`] (handlers need not be `Send`), and a way to spawn local tasks. Cheap to clone.
 ///
 /// Call [`Engine::handle`] for every request to the endpoint, after reading the body (at most
-/// [`Engine::max_body_bytes`]; larger bodies get [`Engine::payload_too_large`]).
+/// [`Engine::max_body_bytes`]; larger bodies get [`Engine::reject`] with [`HostRejection::BodyTooLarge`]).
 pub struct Engine<S = MemoryStore<McpSession>> {
     pub(crate) state: Arc<EngineState<S>>,
     pub(crate) server: Rc<Server>,
@@ -66,9 +66,11 @@ impl<S: Store<McpSession> + 'static> Engine<S> {
         self.state.config.max_body_bytes
     }
 
-    /// The 413 answer for a body larger than [`Engine::max_body_bytes`].
-    pub fn payload_too_large(&self) -> Response<Body> {
-        Rejection::PayloadTooLarge.into_response()
+    /// The answer to a request the host refused while reading it (a body too large, too slow,
+    /// or over the hosts' budget; a header it cannot represent). Same status, headers and
+    /// JSON-RPC body as the engine's own refusals.
+    pub fn reject(&self, why: HostRejection) -> Response<Body> {
+        Rejection::from(why).into_response(self.state.config.retry_after)
     }
 
     /// Answers one HTTP request to the MCP endpoint.
@@ -90,7 +92,7 @@ impl<S: Store<McpSession> + 'static> Engine<S> {
                 }),
             },
         };
-        outcome.unwrap_or_else(Rejection::into_response)
+        outcome.unwrap_or_else(|rejection| rejection.into_response(config.retry_after))
     }
 
     /// Checks that apply to every method: path, DNS rebinding, protocol version.
@@ -100,8 +102,11 @@ impl<S: Store<McpSession> + 'static> Engine<S> {
             return Err(Rejection::PathNotFound);
         }
         guard::check(parts, &config.hosts, &config.origins).map_err(|refusal| match refusal {
+            Refusal::DuplicateHost => Rejection::DuplicateHost,
             Refusal::ForeignHost => Rejection::ForeignHost,
             Refusal::ForeignOrigin => Rejection::ForeignOrigin,
+            Refusal::MalformedHost => Rejection::MalformedHeader,
+            Refusal::MissingHost => Rejection::MissingHost,
         })?;
         protocol_header(&parts.headers).map(drop)
     }

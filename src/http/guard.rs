@@ -8,8 +8,33 @@ use super::config::{HostPolicy, OriginPolicy};
 /// Why a request was refused before anything else looked at it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Refusal {
+    /// Two `Host` headers: which one a proxy in front acted on is unknowable.
+    DuplicateHost,
     ForeignHost,
     ForeignOrigin,
+    /// A `Host` (or `Origin`) value that is not visible ASCII.
+    MalformedHost,
+    /// An HTTP/1.1 request with neither a `Host` header nor an absolute-form target
+    /// (RFC 9112 §3.2).
+    MissingHost,
+}
+
+/// The authority the request is addressed to: an absolute-form target's, which RFC 9112 §3.2.2
+/// says wins over any `Host` header, else the `Host` header's.
+fn authority(parts: &Parts) -> Result<Option<&str>, Refusal> {
+    let mut hosts = parts.headers.get_all(HOST).iter();
+    let header = hosts.next();
+    if hosts.next().is_some() {
+        return Err(Refusal::DuplicateHost);
+    }
+    if let Some(authority) = parts.uri.authority() {
+        return Ok(Some(authority.as_str()));
+    }
+    match header {
+        Some(value) => value.to_str().map(Some).map_err(|_| Refusal::MalformedHost),
+        None if parts.version == http::Version::HTTP_11 => Err(Refusal::MissingHost),
+        None => Ok(None),
+    }
 }
 
 /// The host name of a `Host` header or URI authority, without port or IPv6 brackets.
@@ -41,8 +66,7 @@ fn host_allowed(policy: &HostPolicy, host: &str) -> bool {
 }
 
 pub(crate) fn check(parts: &Parts, hosts: &HostPolicy, origins: &OriginPolicy) -> Result<(), Refusal> {
-    let authority =
-        parts.headers.get(HOST).and_then(|v| v.to_str().ok()).or_else(|| parts.uri.authority().map(|a| a.as_str()));
+    let authority = authority(parts)?;
     if !matches!(hosts, HostPolicy::Any) {
         let host = authority.map(host_name).ok_or(Refusal::ForeignHost)?;
         if !host_allowed(hosts, host) {
@@ -50,7 +74,7 @@ pub(crate) fn check(parts: &Parts, hosts: &HostPolicy, origins: &OriginPolicy) -
         }
     }
     let Some(origin) = parts.headers.get(ORIGIN) else { return Ok(()) };
-    let origin = origin.to_str().map_err(|_| Refusal::ForeignOrigin)?;
+    let origin = origin.to_str().map_err(|_| Refusal::MalformedHost)?;
     let allowed = match origins {
         OriginPolicy::Any => true,
         OriginPolicy::Only(list) => list.iter().any(|o| o.eq_ignore_ascii_case(origin)),
@@ -74,7 +98,11 @@ mod tests {
     use super::*;
 
     fn parts(host: Option<&str>, origin: Option<&str>) -> Parts {
-        let mut builder = http::Request::builder().uri("/mcp");
+        parts_for("/mcp", host, origin)
+    }
+
+    fn parts_for(target: &str, host: Option<&str>, origin: Option<&str>) -> Parts {
+        let mut builder = http::Request::builder().uri(target);
         if let Some(host) = host {
             builder = builder.header(HOST, host);
         }
@@ -94,7 +122,7 @@ mod tests {
         assert_eq!(ok(Some("evil.example.com"), Some("http://evil.example.com")), Err(Refusal::ForeignHost));
         assert_eq!(ok(Some("127.0.0.1:3000"), Some("http://evil.example.com")), Err(Refusal::ForeignOrigin));
         assert_eq!(ok(Some("127.0.0.1:3000"), Some("null")), Err(Refusal::ForeignOrigin));
-        assert_eq!(ok(None, None), Err(Refusal::ForeignHost));
+        assert_eq!(ok(None, None), Err(Refusal::MissingHost));
         assert_eq!(ok(Some("localhost.evil.com"), None), Err(Refusal::ForeignHost));
     }
 
@@ -118,5 +146,31 @@ mod tests {
             check(&parts(Some("a.com"), Some("https://b.com")), &HostPolicy::Any, &OriginPolicy::SameAsHost),
             Err(Refusal::ForeignOrigin)
         );
+    }
+
+    #[test]
+    fn an_absolute_form_target_is_what_is_checked() {
+        let policy = (&HostPolicy::Loopback, &OriginPolicy::SameAsHost);
+        let foreign = parts_for("http://evil.example.com/mcp", Some("127.0.0.1"), None);
+        assert_eq!(check(&foreign, policy.0, policy.1), Err(Refusal::ForeignHost), "the Host header does not win");
+        let local = parts_for("http://127.0.0.1:3000/mcp", Some("evil.example.com"), None);
+        assert_eq!(check(&local, policy.0, policy.1), Ok(()));
+        let origin = parts_for("http://localhost:3000/mcp", None, Some("http://localhost:3000"));
+        assert_eq!(check(&origin, &HostPolicy::Any, &OriginPolicy::SameAsHost), Ok(()));
+    }
+
+    #[test]
+    fn host_headers_must_be_one_and_readable() {
+        let mut two = parts(Some("localhost"), None);
+        two.headers.append(HOST, http::HeaderValue::from_static("localhost"));
+        assert_eq!(check(&two, &HostPolicy::Any, &OriginPolicy::Any), Err(Refusal::DuplicateHost));
+        let mut opaque = parts(None, None);
+        opaque.headers.insert(HOST, http::HeaderValue::from_bytes(b"caf\xe9").unwrap());
+        assert_eq!(check(&opaque, &HostPolicy::Any, &OriginPolicy::Any), Err(Refusal::MalformedHost));
+        let mut old = parts(None, None);
+        old.version = http::Version::HTTP_10;
+        assert_eq!(check(&old, &HostPolicy::Any, &OriginPolicy::Any), Ok(()), "HTTP/1.0 needs no Host");
+        assert_eq!(check(&old, &HostPolicy::Loopback, &OriginPolicy::Any), Err(Refusal::ForeignHost));
+        assert_eq!(check(&parts(None, None), &HostPolicy::Any, &OriginPolicy::Any), Err(Refusal::MissingHost));
     }
 }

@@ -16,5 +16,6 @@ pub use auth::{Anonymous, Authenticate, Unauthorized};
 pub use body::Body;
 pub use config::{EngineConfig, HostPolicy, OriginPolicy, ResponseMode};
 pub use engine::Engine;
+pub use rejection::HostRejection;
 pub use route::{session_route, SessionRoute};
 pub use state::EngineState;
