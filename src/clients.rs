@@ -26,7 +26,7 @@ pub(crate) struct Cancellation {
 }
 
 impl Cancellation {
-    fn cancel(&self, by_client: bool) {
+    pub(crate) fn cancel(&self, by_client: bool) {
         if by_client {
             self.by_client.store(true, Ordering::Release);
         }
@@ -57,17 +57,40 @@ impl Cancellation {
     }
 }
 
-type Key = (SessionId, Id);
+/// Requests in flight of one session, both directions.
+#[derive(Debug, Default)]
+struct SessionRequests {
+    /// The server's requests to the client, by id, with the handler waiting for each answer.
+    awaiting: HashMap<Id, oneshot::Sender<Result<Value, ErrorObject>>>,
+    /// The client's requests being answered, by id.
+    running: HashMap<Id, Arc<Cancellation>>,
+}
 
+impl SessionRequests {
+    fn is_empty(&self) -> bool {
+        self.awaiting.is_empty() && self.running.is_empty()
+    }
+}
+
+/// Why a client request could not start.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum StartError {
+    /// A request with the same id is still running in this session: JSON-RPC ids must be unique
+    /// among a session's requests in flight, or cancellation and answers would reach the wrong one.
+    Duplicate,
+    /// The session runs as many requests as it may.
+    TooMany,
+}
+
+/// Indexed by session first, so that ending a session costs O(its own requests).
 #[derive(Debug, Default)]
 pub(crate) struct ClientRequests {
     next_id: AtomicI64,
-    awaiting: Mutex<HashMap<Key, oneshot::Sender<Result<Value, ErrorObject>>>>,
-    inflight: Mutex<HashMap<Key, Arc<Cancellation>>>,
+    sessions: Mutex<HashMap<SessionId, SessionRequests>>,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    // Each critical section is a single map operation: a panic cannot leave it half done.
+    // Each critical section is a couple of map operations: a panic cannot leave it half done.
     mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
@@ -79,46 +102,123 @@ impl ClientRequests {
 
     pub(crate) fn expect(&self, session: SessionId, id: Id) -> oneshot::Receiver<Result<Value, ErrorObject>> {
         let (tx, rx) = oneshot::channel();
-        lock(&self.awaiting).insert((session, id), tx);
+        lock(&self.sessions).entry(session).or_default().awaiting.insert(id, tx);
         rx
     }
 
     pub(crate) fn forget(&self, session: SessionId, id: &Id) {
-        lock(&self.awaiting).remove(&(session, id.clone()));
+        let mut sessions = lock(&self.sessions);
+        if let Some(requests) = sessions.get_mut(&session) {
+            requests.awaiting.remove(id);
+            if requests.is_empty() {
+                sessions.remove(&session);
+            }
+        }
     }
 
     /// Hands the client's response to the waiting handler; false if nobody waits for it.
     pub(crate) fn resolve(&self, session: SessionId, id: Id, outcome: Result<Value, ErrorObject>) -> bool {
-        let waiting = lock(&self.awaiting).remove(&(session, id));
+        let waiting = {
+            let mut sessions = lock(&self.sessions);
+            let Some(requests) = sessions.get_mut(&session) else { return false };
+            let waiting = requests.awaiting.remove(&id);
+            if requests.is_empty() {
+                sessions.remove(&session);
+            }
+            waiting
+        };
         waiting.is_some_and(|tx| tx.send(outcome).is_ok())
     }
 
-    pub(crate) fn start(&self, session: SessionId, id: Id) -> Arc<Cancellation> {
+    /// Registers a client request as running, unless its id is already running in the session
+    /// or the session runs `limit` requests already.
+    pub(crate) fn start(&self, session: SessionId, id: Id, limit: usize) -> Result<Arc<Cancellation>, StartError> {
+        let mut sessions = lock(&self.sessions);
+        let requests = sessions.entry(session).or_default();
+        if requests.running.contains_key(&id) {
+            return Err(StartError::Duplicate);
+        }
+        if requests.running.len() >= limit {
+            if requests.is_empty() {
+                sessions.remove(&session);
+            }
+            return Err(StartError::TooMany);
+        }
         let cancellation = Arc::new(Cancellation::default());
-        lock(&self.inflight).insert((session, id), cancellation.clone());
-        cancellation
+        requests.running.insert(id, cancellation.clone());
+        Ok(cancellation)
+    }
+
+    /// How many client requests the session runs now.
+    pub(crate) fn running(&self, session: SessionId) -> usize {
+        lock(&self.sessions).get(&session).map_or(0, |r| r.running.len())
     }
 
     pub(crate) fn end(&self, session: SessionId, id: &Id) {
-        lock(&self.inflight).remove(&(session, id.clone()));
+        let mut sessions = lock(&self.sessions);
+        if let Some(requests) = sessions.get_mut(&session) {
+            requests.running.remove(id);
+            if requests.is_empty() {
+                sessions.remove(&session);
+            }
+        }
     }
 
     /// `notifications/cancelled`: true if the request was still running.
     pub(crate) fn cancel(&self, session: SessionId, id: Id) -> bool {
-        let running = lock(&self.inflight).get(&(session, id)).cloned();
+        let running = lock(&self.sessions).get(&session).and_then(|r| r.running.get(&id).cloned());
         running.map(|c| c.cancel(true)).is_some()
     }
 
     /// The session ended: cancel its running requests and fail its pending client requests.
     pub(crate) fn end_session(&self, session: SessionId) {
-        lock(&self.awaiting).retain(|(s, _), _| *s != session);
-        let cancelled: Vec<_> = {
-            let mut inflight = lock(&self.inflight);
-            let keys: Vec<Key> = inflight.keys().filter(|(s, _)| *s == session).cloned().collect();
-            keys.into_iter().filter_map(|k| inflight.remove(&k)).collect()
-        };
-        for c in cancelled {
-            c.cancel(false);
+        let Some(requests) = lock(&self.sessions).remove(&session) else { return };
+        // Dropping the senders fails the handlers waiting for an answer.
+        drop(requests.awaiting);
+        for cancellation in requests.running.into_values() {
+            cancellation.cancel(false);
         }
+    }
+
+    /// Whether anything of `session` is in flight.
+    pub(crate) fn knows(&self, session: SessionId) -> bool {
+        lock(&self.sessions).contains_key(&session)
+    }
+
+    /// `(client requests running, server requests awaiting an answer)`, over all sessions.
+    pub(crate) fn len(&self) -> (usize, usize) {
+        let sessions = lock(&self.sessions);
+        sessions.values().fold((0, 0), |(r, a), s| (r + s.running.len(), a + s.awaiting.len()))
+    }
+}
+
+/// A client request registered as running; ends its registration however the call ends
+/// (answered, cancelled, or its future dropped with the connection).
+pub(crate) struct Running {
+    clients: Arc<ClientRequests>,
+    session: SessionId,
+    id: Id,
+    cancellation: Arc<Cancellation>,
+}
+
+impl Running {
+    pub(crate) fn start(
+        clients: &Arc<ClientRequests>,
+        session: SessionId,
+        id: Id,
+        limit: usize,
+    ) -> Result<Self, StartError> {
+        let cancellation = clients.start(session, id.clone(), limit)?;
+        Ok(Self { clients: clients.clone(), session, id, cancellation })
+    }
+
+    pub(crate) fn cancellation(&self) -> &Arc<Cancellation> {
+        &self.cancellation
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.clients.end(self.session, &self.id);
     }
 }

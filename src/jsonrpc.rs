@@ -151,7 +151,16 @@ impl ParseError {
 /// A POST body: one message or a batch.
 pub(crate) enum Body<'a> {
     Single(Incoming<'a>),
-    Batch(Vec<Incoming<'a>>),
+    /// Each member parsed on its own: a bad member is answered alone, the others still run.
+    Batch(Vec<Result<Incoming<'a>, BadMember>>),
+}
+
+/// A batch member that is not a JSON-RPC message, with its id if one could be read (its error
+/// response carries it; otherwise `null`).
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct BadMember {
+    pub(crate) id: Option<Id>,
+    pub(crate) error: ParseError,
 }
 
 pub(crate) fn parse_body(bytes: &[u8]) -> Result<Body<'_>, ParseError> {
@@ -161,11 +170,23 @@ pub(crate) fn parse_body(bytes: &[u8]) -> Result<Body<'_>, ParseError> {
         if items.is_empty() {
             return Err(ParseError::Invalid("empty batch"));
         }
-        let messages = items.into_iter().map(|raw| parse_one(raw.get().as_bytes())).collect::<Result<_, _>>()?;
-        Ok(Body::Batch(messages))
+        let members = items
+            .into_iter()
+            .map(|raw| parse_one(raw.get().as_bytes()).map_err(|error| BadMember { id: readable_id(raw), error }))
+            .collect();
+        Ok(Body::Batch(members))
     } else {
         parse_one(bytes).map(Body::Single)
     }
+}
+
+/// The id of a member that failed to parse as a message, if it has a usable one.
+fn readable_id(raw: &RawValue) -> Option<Id> {
+    #[derive(Deserialize)]
+    struct JustId {
+        id: Option<Id>,
+    }
+    serde_json::from_str::<JustId>(raw.get()).ok()?.id
 }
 
 fn parse_one(bytes: &[u8]) -> Result<Incoming<'_>, ParseError> {
@@ -296,6 +317,18 @@ mod tests {
             panic!()
         };
         assert_eq!(items.len(), 2);
+        assert!(items.iter().all(Result::is_ok));
+    }
+
+    #[test]
+    fn a_bad_batch_member_is_told_apart_with_its_id() {
+        let body = br#"[{"jsonrpc":"2.0","id":1,"method":"a"},{"jsonrpc":"1.0","id":"x","method":"b"},7]"#;
+        let Body::Batch(items) = parse_body(body).unwrap() else { panic!() };
+        assert!(items[0].is_ok());
+        let bad = items[1].as_ref().unwrap_err();
+        assert_eq!(bad.id, Some(Id::String("x".into())));
+        assert_eq!(bad.error, ParseError::Invalid("jsonrpc must be \"2.0\""));
+        assert_eq!(items[2].as_ref().unwrap_err().id, None);
     }
 
     #[test]

@@ -94,6 +94,7 @@
 pub mod bridge;
 mod clients;
 pub mod clock;
+mod coop;
 #[cfg(any(feature = "tokio", feature = "async-std"))]
 pub mod host;
 pub mod http;
@@ -105,14 +106,18 @@ pub mod session;
 mod sessions;
 mod spawn;
 pub mod stream;
+mod watch;
 
 pub use bridge::{Bridge, ChangeEvent};
 pub use clock::{Clock, ManualClock, SystemClock, Timestamp};
-pub use http::{Body, Engine, EngineConfig, EngineState};
+pub use http::{Body, Engine, EngineConfig, EngineState, Occupancy};
 pub use metrics::MetricsSnapshot;
 pub use server::{McpSession, RequestContext, Server};
 pub use session::{Owner, Principal, SessionId, SessionIdGenerator, SessionRecord, Store, TenantId};
-pub use sessions::{PublishError, Resume, Sessions, SessionsBuilder, SessionsConfig, SubscribeError, SubscribeOptions};
+pub use sessions::{
+    Census, PublishError, Resume, SessionHold, Sessions, SessionsBuilder, SessionsConfig, SubscribeError,
+    SubscribeOptions,
+};
 pub use spawn::{Spawn, SpawnFn};
 pub use stream::{Event, EventId, StreamId, StreamItem, Subscription};
 

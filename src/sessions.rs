@@ -8,12 +8,13 @@ use bytes::Bytes;
 use event_listener::EventListener;
 
 use crate::clock::{Clock, MonotonicNow, SystemClock, Timestamp};
+use crate::coop;
 use crate::metrics::MetricsSnapshot;
 use crate::session::{
     CreateError, ExpiryPolicy, LookupError, MemoryStore, Owner, ReplayError, SessionId, SessionIdGenerator,
     SessionRecord, Store, StorePolicy, StreamError, TenantId,
 };
-use crate::stream::hub::Hub;
+use crate::stream::hub::{Hold, Hub, HubCensus};
 use crate::stream::{EventId, StreamId, Subscription};
 
 /// Sessions, their resumable event streams, and expiry — driven by an injected clock.
@@ -34,6 +35,8 @@ pub struct Sessions<D, S = MemoryStore<D>> {
     store: S,
     hub: Arc<Hub>,
     ids: Mutex<SessionIdGenerator>,
+    /// Serializes telling the store about activity transitions, so it hears them in order.
+    telling: async_lock::Mutex<()>,
     _data: std::marker::PhantomData<fn() -> D>,
 }
 
@@ -51,11 +54,17 @@ pub struct SessionsConfig {
     /// Interval of keep-alive heartbeats on an attached stream; `None` disables them.
     /// Default 15 seconds, below the idle cut-off of common proxies (Cloudflare: ~100 s).
     pub keep_alive: Option<Duration>,
+    /// Whether an attached stream (a GET, a POST's SSE reply) or a running call keeps its
+    /// session from going idle: the idle timeout then runs only while nothing is attached and
+    /// nothing runs, and starts when the last of them ends. The absolute timeout ends a session
+    /// however busy. Default `true`: a client that only listens, or waits for a long call, does
+    /// not lose its session. With `false` only requests count, as in the spec's letter.
+    pub activity_holds: bool,
 }
 
 impl Default for SessionsConfig {
     fn default() -> Self {
-        Self { ids: SessionIdGenerator::random(), keep_alive: Some(Duration::from_secs(15)) }
+        Self { ids: SessionIdGenerator::random(), keep_alive: Some(Duration::from_secs(15)), activity_holds: true }
     }
 }
 
@@ -74,7 +83,7 @@ impl SessionsBuilder {
         self
     }
 
-    /// Idle timeout: a session not used for this long expires. Default 30 minutes.
+    /// Idle timeout: a session idle for this long expires. Default 30 minutes.
     pub fn idle_timeout(mut self, idle: Duration) -> Self {
         self.policy.expiry.idle = idle;
         self
@@ -86,27 +95,47 @@ impl SessionsBuilder {
         self
     }
 
-    /// Both timeouts at once.
+    /// Initialization timeout: a session not used again after `initialize` expires this soon.
+    /// Default 60 seconds.
+    pub fn initialization_timeout(mut self, timeout: Duration) -> Self {
+        self.policy.expiry.initialization = timeout;
+        self
+    }
+
+    /// Every timeout at once.
     pub fn expiry(mut self, expiry: ExpiryPolicy) -> Self {
         self.policy.expiry = expiry;
         self
     }
 
-    /// Cap on sessions in total.
-    pub fn max_sessions(mut self, limit: usize) -> Self {
-        self.policy.max_sessions = Some(limit);
+    /// Cap on sessions in total (`None`: no cap). Default 100,000.
+    pub fn max_sessions(mut self, limit: impl Into<Option<usize>>) -> Self {
+        self.policy.max_sessions = limit.into();
         self
     }
 
-    /// Cap on sessions per tenant.
-    pub fn max_sessions_per_tenant(mut self, limit: usize) -> Self {
-        self.policy.max_sessions_per_tenant = Some(limit);
+    /// Cap on sessions per tenant (`None`: no cap). Default 25,000.
+    pub fn max_sessions_per_tenant(mut self, limit: impl Into<Option<usize>>) -> Self {
+        self.policy.max_sessions_per_tenant = limit.into();
         self
     }
 
-    /// Events retained per stream for replay, and the live fan-out window. Default 256.
+    /// Events retained per stream for replay, and a live subscriber's window. Default 256.
     pub fn replay_capacity(mut self, capacity: usize) -> Self {
-        self.policy.replay_capacity = capacity;
+        self.policy.log.events = capacity;
+        self
+    }
+
+    /// Bytes retained per stream for replay, and a live subscriber's window. Default 8 MiB.
+    pub fn max_stream_bytes(mut self, bytes: usize) -> Self {
+        self.policy.log.bytes = bytes;
+        self
+    }
+
+    /// Bytes of retained events across all sessions; the oldest go first beyond it. Default
+    /// 64 MiB (see [`StorePolicy::retained_bytes`]).
+    pub fn retained_bytes(mut self, bytes: usize) -> Self {
+        self.policy.retained_bytes = bytes;
         self
     }
 
@@ -119,6 +148,13 @@ impl SessionsBuilder {
     /// Keep-alive interval on attached streams; `None` disables heartbeats.
     pub fn keep_alive(mut self, every: Option<Duration>) -> Self {
         self.config.keep_alive = every;
+        self
+    }
+
+    /// Whether attached streams and running calls keep a session from going idle (see
+    /// [`SessionsConfig::activity_holds`]). Default `true`.
+    pub fn activity_holds(mut self, holds: bool) -> Self {
+        self.config.activity_holds = holds;
         self
     }
 
@@ -146,6 +182,10 @@ pub enum Resume {
     After(EventId),
     /// After the last message handed to any earlier subscriber of the stream: a new connection
     /// without `Last-Event-ID` gets what was published while nobody listened, and nothing twice.
+    /// What a process handed out is known only to that process: on a log read back from
+    /// storage (a restarted Durable Object), everything it holds counts as handed out, so the
+    /// new connection starts live. A client that saw events resumes with `Last-Event-ID` and
+    /// loses nothing either way.
     Undelivered,
 }
 
@@ -165,6 +205,10 @@ pub enum SubscribeError {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum PublishError {
+    /// The client hung up on a reply that cannot be resumed (a JSON-mode reply): nothing sent
+    /// for that request can reach it any more.
+    #[error("the client disconnected from a reply that cannot be resumed")]
+    Disconnected,
     /// The stream or session is gone or finished.
     #[error(transparent)]
     Stream(#[from] StreamError),
@@ -189,8 +233,14 @@ impl Sessions<()> {
 impl<D, S: Store<D>> Sessions<D, S> {
     /// An engine over `store`, reading time from `clock`.
     pub fn with_store(store: S, clock: Arc<dyn Clock>, config: SessionsConfig) -> Self {
-        let hub = Hub::new(MonotonicNow::new(clock), store.replay_capacity(), config.keep_alive);
-        Self { store, hub: Arc::new(hub), ids: Mutex::new(config.ids), _data: std::marker::PhantomData }
+        let hub = Hub::new(MonotonicNow::new(clock), store.log_limits(), config.keep_alive, config.activity_holds);
+        Self {
+            store,
+            hub: Arc::new(hub),
+            ids: Mutex::new(config.ids),
+            telling: async_lock::Mutex::new(()),
+            _data: std::marker::PhantomData,
+        }
     }
 
     /// The store behind the engine.
@@ -214,7 +264,7 @@ impl<D, S: Store<D>> Sessions<D, S> {
     /// picks the engine instance, such as a worker routing to a Durable Object).
     pub async fn create_with_id(&self, id: SessionId, owner: Owner, data: D) -> Result<(), CreateError> {
         let now = self.now();
-        let record = SessionRecord { id, owner, created_at: now, last_seen: now, data };
+        let record = SessionRecord { id, owner, created_at: now, last_seen: now, used: false, data };
         self.store.create(record).await?;
         self.hub.counters.session_created();
         if let Some(at) = self.store.next_deadline() {
@@ -227,6 +277,7 @@ impl<D, S: Store<D>> Sessions<D, S> {
     /// timeout. An expired session is removed (its streams end) and reported as
     /// [`LookupError::Expired`].
     pub async fn lookup(&self, id: SessionId, owner: &Owner) -> Result<SessionRecord<D>, LookupError> {
+        self.tell_activity().await;
         let result = self.store.lookup(id, owner, self.now()).await;
         if matches!(result, Err(LookupError::Expired)) {
             self.hub.remove_session(id);
@@ -254,17 +305,25 @@ impl<D, S: Store<D>> Sessions<D, S> {
     /// Opens a request stream with its subscriber attached from the start, so everything
     /// published to it (before the subscriber is first polled included) reaches it in order.
     pub async fn open_stream(&self, id: SessionId, init: bool) -> Result<Subscription, StreamError> {
+        let removals = self.hub.removals();
         let stream = self.store.open_stream(id).await?;
         let live = self.hub.open(id, stream);
         let empty = crate::stream::Replay::default();
-        Ok(Subscription::new(self.hub.clone(), id, stream, Some(live), 0, empty, init))
+        let subscription = Subscription::new(self.hub.clone(), id, stream, Some(live), 0, empty, init);
+        // A session removed while the store opened the stream would leave it live here for good.
+        if self.hub.removals() != removals && self.store.replay(id, stream, 0).await == Err(ReplayError::UnknownSession)
+        {
+            self.hub.remove_session(id);
+            return Err(StreamError::UnknownSession);
+        }
+        Ok(subscription)
     }
 
     /// Publishes a message to a stream without waiting: it lands in the replay log and goes to
     /// the attached subscriber, if any. A subscriber whose window is full loses the oldest
     /// undelivered event (and is told how many it lost).
     pub async fn publish(&self, id: SessionId, stream: StreamId, payload: Bytes) -> Result<EventId, PublishError> {
-        let (event, _evicted) = self.store.append(id, stream, payload).await?;
+        let event = self.store.append(id, stream, payload).await?;
         self.hub.deliver(id, &event);
         self.hub.counters.event_published();
         Ok(event.id())
@@ -273,7 +332,9 @@ impl<D, S: Store<D>> Sessions<D, S> {
     /// Publishes like [`Sessions::publish`], but first waits while the attached subscriber has a
     /// full window of undelivered events, so a fast producer (a handler streaming progress)
     /// is paced by its client instead of overrunning it. With no subscriber attached it never
-    /// waits: the client is away, and the event waits in the replay log.
+    /// waits: the client is away, and the event waits in the replay log. A subscriber that
+    /// leaves or is replaced (a resume) wakes every waiting sender, which then judges by the
+    /// subscriber attached now.
     pub async fn send(&self, id: SessionId, stream: StreamId, payload: Bytes) -> Result<EventId, PublishError> {
         while let Some(room) = self.hub.room(id, stream) {
             room.await;
@@ -295,9 +356,13 @@ impl<D, S: Store<D>> Sessions<D, S> {
         F: Fn(&D) -> bool,
     {
         let mut delivered = 0;
-        for (id, data) in self.store.sessions_of(tenant).await {
+        for (step, (id, data)) in self.store.sessions_of(tenant).await.into_iter().enumerate() {
             if Some(id) == except || !accept(&data) {
                 continue;
+            }
+            if step % coop::TURN as usize == coop::TURN as usize - 1 {
+                // A tenant of many sessions must not hold this thread for the whole fan-out.
+                coop::yield_now().await;
             }
             if self.publish(id, StreamId::STANDALONE, payload.clone()).await.is_ok() {
                 delivered += 1;
@@ -325,19 +390,35 @@ impl<D, S: Store<D>> Sessions<D, S> {
         options: SubscribeOptions,
     ) -> Result<Subscription, SubscribeError> {
         let live = self.hub.attach(id, stream, options.exclusive).map_err(|_| SubscribeError::Busy)?;
-        let after = match from {
+        let mut after = match from {
             Resume::After(event) => event.seq(),
             Resume::Undelivered => live.as_ref().map_or(0, |attachment| attachment.stream.delivered()),
         };
-        let replay = match self.store.replay(id, stream, after).await {
+        let mut replay = match self.store.replay(id, stream, after).await {
             Ok(replay) => replay,
             Err(error) => {
-                if let Some(attachment) = live {
-                    self.hub.detach(id, stream, &attachment.me);
+                if error == ReplayError::UnknownSession {
+                    // The session ended while we attached: nothing of it may stay live.
+                    self.hub.remove_session(id);
+                } else if let Some(attachment) = live {
+                    self.hub.abandon(id, stream, attachment);
                 }
                 return Err(error.into());
             }
         };
+        if from == Resume::Undelivered && replay.maybe_delivered > after {
+            // What an earlier process may have handed out is not sent again (see `Resume`).
+            after = replay.maybe_delivered;
+            match self.store.replay(id, stream, after).await {
+                Ok(again) => replay = again,
+                Err(error) => {
+                    if let Some(attachment) = live {
+                        self.hub.abandon(id, stream, attachment);
+                    }
+                    return Err(error.into());
+                }
+            }
+        }
         Ok(Subscription::new(self.hub.clone(), id, stream, live, after, replay, options.init))
     }
 
@@ -347,15 +428,17 @@ impl<D, S: Store<D>> Sessions<D, S> {
         self.hub.disconnect(id, stream)
     }
 
-    /// When the engine next needs [`Sessions::handle_timeout`]: the earliest session expiry or
-    /// keep-alive. `None` when nothing is scheduled.
+    /// When the engine next needs [`Sessions::handle_timeout`]: the earliest session expiry,
+    /// keep-alive, or activity change still to be told to the store (within a second of
+    /// happening). `None` when nothing is scheduled.
     ///
     /// The value can move earlier after a call that creates a session or attaches a subscriber;
     /// [`Sessions::deadline_changed`] fires when it does. O(log n).
     #[must_use]
     pub fn next_deadline(&self) -> Option<Timestamp> {
+        self.hub.arm_for_read();
         let sessions = self.store.next_deadline();
-        let heartbeats = self.hub.next_heartbeat();
+        let heartbeats = self.hub.next_heartbeat_or_tell();
         let next = match (sessions, heartbeats) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
@@ -374,6 +457,7 @@ impl<D, S: Store<D>> Sessions<D, S> {
     /// due keep-alives. Returns the sessions that expired. Calling it early or twice does
     /// nothing.
     pub async fn handle_timeout(&self) -> Vec<SessionId> {
+        self.tell_activity().await;
         let now = self.now();
         let expired = self.store.expire(now).await;
         self.hub.counters.sessions_expired(expired.len() as u64);
@@ -399,4 +483,71 @@ impl<D, S: Store<D>> Sessions<D, S> {
     pub fn metrics(&self) -> MetricsSnapshot {
         self.hub.counters.snapshot(self.store.len() as u64)
     }
+
+    /// Marks the session busy until the returned guard drops: its idle timeout does not run
+    /// meanwhile (when [`SessionsConfig::activity_holds`] is on). The HTTP engine holds a
+    /// session for each call it runs; attached subscriptions hold it by themselves.
+    pub fn hold(&self, id: SessionId) -> SessionHold {
+        SessionHold(self.hub.hold(id))
+    }
+
+    /// Tells the store which sessions started or stopped being held since it last heard, in
+    /// order. Runs before every decision the store makes on expiry (lookups, `handle_timeout`).
+    async fn tell_activity(&self) {
+        let _turn = self.telling.lock().await;
+        for transition in self.hub.take_transitions() {
+            self.store.set_held(transition.session, transition.held, transition.at).await;
+        }
+    }
+
+    /// What is live right now: sessions with streams or calls here, live streams, attached
+    /// subscribers. For gauges and leak checks.
+    pub fn census(&self) -> Census {
+        let HubCensus { sessions, streams, subscribers, activity, heartbeats } = self.hub.census();
+        Census {
+            sessions: self.store.len(),
+            live_sessions: sessions,
+            live_streams: streams,
+            subscribers,
+            activity,
+            heartbeats,
+            retained_bytes: self.store.retained_bytes(),
+        }
+    }
+
+    /// Whether anything of `id` is live in this process (streams, subscribers, holds).
+    pub fn is_live(&self, id: SessionId) -> bool {
+        self.hub.knows(id)
+    }
+}
+
+/// Keeps a session busy while it lives; see [`Sessions::hold`].
+#[must_use = "the session is held only while the guard lives"]
+pub struct SessionHold(#[allow(dead_code)] Hold);
+
+impl fmt::Debug for SessionHold {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SessionHold")
+    }
+}
+
+/// What the engine holds right now (see [`Sessions::census`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Census {
+    /// Sessions in the store.
+    pub sessions: usize,
+    /// Sessions with something live in this process (streams, subscribers, running calls).
+    pub live_sessions: usize,
+    /// Streams that can take a subscriber here (standalone streams used so far, request streams
+    /// not yet finished).
+    pub live_streams: usize,
+    /// Subscribers attached now.
+    pub subscribers: usize,
+    /// Attached subscribers plus running calls, over all sessions.
+    pub activity: u64,
+    /// Subscribers with a keep-alive scheduled.
+    pub heartbeats: usize,
+    /// Bytes of retained events in this process (see [`Store::retained_bytes`]).
+    pub retained_bytes: usize,
 }

@@ -43,7 +43,7 @@ on_every_runtime! {
     async fn run_forwards_until_the_source_closes_and_skips_a_lagging_source() {
         let clock = clock();
         let sessions = engine(&clock);
-        let id = sessions.create(owner("acme"), ()).await.unwrap();
+        let id = used(&sessions, owner("acme")).await;
         let mut get = sessions.subscribe(id, StreamId::STANDALONE, Resume::Undelivered, SubscribeOptions::default()).await.unwrap();
         let (mut tx, rx) = async_broadcast::broadcast(2);
         tx.set_overflow(true);
@@ -59,8 +59,8 @@ on_every_runtime! {
     async fn a_removed_session_hears_nothing_more() {
         let clock = clock();
         let sessions = engine(&clock);
-        let gone = sessions.create(owner("acme"), ()).await.unwrap();
-        let stays = sessions.create(owner("acme"), ()).await.unwrap();
+        let gone = used(&sessions, owner("acme")).await;
+        let stays = used(&sessions, owner("acme")).await;
         sessions.remove(gone).await;
         let told = Bridge::new("m").forward(&sessions, &change("cluster", "acme", 9), None, |_: &()| true).await;
         assert_eq!(told, 1);

@@ -13,7 +13,7 @@ use futures::{FutureExt, StreamExt};
 use mcp_session::session::{
     CreateError, LookupError, MemoryStore, ReplayError, SessionRecord, Store, StorePolicy, StreamError,
 };
-use mcp_session::stream::{Event, Replay};
+use mcp_session::stream::{Event, LogLimits, Replay};
 use mcp_session::{
     Owner, Resume, SessionId, Sessions, SessionsConfig, StreamId, StreamItem, SubscribeError, SubscribeOptions,
     TenantId, Timestamp,
@@ -48,7 +48,7 @@ impl Store<()> for RacingStore {
     async fn open_stream(&self, id: SessionId) -> Result<StreamId, StreamError> {
         self.inner.open_stream(id).await
     }
-    async fn append(&self, id: SessionId, stream: StreamId, payload: Bytes) -> Result<(Event, bool), StreamError> {
+    async fn append(&self, id: SessionId, stream: StreamId, payload: Bytes) -> Result<Event, StreamError> {
         self.inner.append(id, stream, payload).await
     }
     async fn finish(&self, id: SessionId, stream: StreamId) -> Result<(), StreamError> {
@@ -71,8 +71,11 @@ impl Store<()> for RacingStore {
     async fn sessions_of(&self, tenant: &TenantId) -> Vec<(SessionId, ())> {
         self.inner.sessions_of(tenant).await
     }
-    fn replay_capacity(&self) -> usize {
-        self.inner.replay_capacity()
+    async fn set_held(&self, id: SessionId, held: bool, at: Timestamp) {
+        self.inner.set_held(id, held, at).await
+    }
+    fn log_limits(&self) -> LogLimits {
+        self.inner.log_limits()
     }
     fn len(&self) -> usize {
         self.inner.len()
@@ -83,7 +86,7 @@ on_every_runtime! {
     async fn a_slow_subscriber_lags_with_the_exact_count_then_continues() {
         let clock = clock();
         let sessions = builder(&clock).replay_capacity(8).build::<()>();
-        let id = sessions.create(owner("t"), ()).await.unwrap();
+        let id = used(&sessions, owner("t")).await;
         let mut get = sessions.subscribe(id, StreamId::STANDALONE, Resume::Undelivered, SubscribeOptions::default()).await.unwrap();
         for n in 1..=20 {
             sessions.publish(id, StreamId::STANDALONE, msg(n)).await.unwrap();
@@ -100,7 +103,7 @@ on_every_runtime! {
     async fn the_live_window_grows_to_the_replay_capacity_before_anyone_lags() {
         let clock = clock();
         let sessions = engine(&clock); // default capacity 256
-        let id = sessions.create(owner("t"), ()).await.unwrap();
+        let id = used(&sessions, owner("t")).await;
         let mut get = sessions.subscribe(id, StreamId::STANDALONE, Resume::Undelivered, SubscribeOptions::default()).await.unwrap();
         for n in 1..=256 {
             sessions.publish(id, StreamId::STANDALONE, msg(n)).await.unwrap();
@@ -117,7 +120,7 @@ on_every_runtime! {
     async fn send_waits_for_a_full_subscriber_and_never_loses() {
         let clock = clock();
         let sessions = builder(&clock).replay_capacity(4).build::<()>();
-        let id = sessions.create(owner("t"), ()).await.unwrap();
+        let id = used(&sessions, owner("t")).await;
         let mut post = sessions.open_stream(id, false).await.unwrap();
         let stream = post.stream();
         for n in 1..=4 {
@@ -145,7 +148,7 @@ on_every_runtime! {
     async fn send_does_not_wait_when_nobody_listens() {
         let clock = clock();
         let sessions = builder(&clock).replay_capacity(4).build::<()>();
-        let id = sessions.create(owner("t"), ()).await.unwrap();
+        let id = used(&sessions, owner("t")).await;
         let post = sessions.open_stream(id, false).await.unwrap();
         let stream = post.stream();
         drop(post);
@@ -161,7 +164,7 @@ on_every_runtime! {
     async fn a_second_subscriber_takes_over_or_is_refused_when_exclusive() {
         let clock = clock();
         let sessions = engine(&clock);
-        let id = sessions.create(owner("t"), ()).await.unwrap();
+        let id = used(&sessions, owner("t")).await;
         let exclusive = SubscribeOptions { init: false, exclusive: true };
         let mut first = sessions.subscribe(id, StreamId::STANDALONE, Resume::Undelivered, exclusive).await.unwrap();
         let refused = sessions.subscribe(id, StreamId::STANDALONE, Resume::Undelivered, exclusive).await;
@@ -178,7 +181,7 @@ on_every_runtime! {
     async fn disconnect_ends_the_connection_but_not_the_stream() {
         let clock = clock();
         let sessions = engine(&clock);
-        let id = sessions.create(owner("t"), ()).await.unwrap();
+        let id = used(&sessions, owner("t")).await;
         let mut post = sessions.open_stream(id, true).await.unwrap();
         let stream = post.stream();
         let init = drain(&mut post)[0].id().unwrap();
@@ -194,14 +197,18 @@ on_every_runtime! {
     async fn ending_a_session_ends_its_subscribers() {
         let clock = clock();
         let sessions = engine(&clock);
-        let deleted = sessions.create(owner("t"), ()).await.unwrap();
-        let expired = sessions.create(owner("t"), ()).await.unwrap();
+        let deleted = used(&sessions, owner("t")).await;
+        let expired = used(&sessions, owner("t")).await;
         let mut a = sessions.subscribe(deleted, StreamId::STANDALONE, Resume::Undelivered, SubscribeOptions::default()).await.unwrap();
         let mut b = sessions.open_stream(expired, false).await.unwrap();
         sessions.remove(deleted).await;
         assert!(has_ended(&mut a));
         assert!(!has_ended(&mut b));
+        // The attached stream holds its session, so it takes the absolute timeout to end it.
         clock.advance(std::time::Duration::from_secs(30 * 60));
+        sessions.handle_timeout().await;
+        assert!(!has_ended(&mut b));
+        clock.advance(std::time::Duration::from_secs(4 * 3600));
         sessions.handle_timeout().await;
         assert!(has_ended(&mut b));
     }
@@ -216,7 +223,7 @@ on_every_runtime! {
         let config = SessionsConfig { ids: mcp_session::SessionIdGenerator::seeded(1), ..SessionsConfig::default() };
         let sessions = Rc::new(Sessions::with_store(store, Arc::new(clock.clone()), config));
         sessions.store().engine.set(Rc::downgrade(&sessions)).ok();
-        let id = sessions.create(owner("t"), ()).await.unwrap();
+        let id = used(&sessions, owner("t")).await;
 
         sessions.publish(id, StreamId::STANDALONE, msg(1)).await.unwrap(); // before: log only
         *sessions.store().publish_during_replay.borrow_mut() = Some(2); // during: log and channel

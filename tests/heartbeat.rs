@@ -24,8 +24,10 @@ on_every_runtime! {
     async fn heartbeats_follow_the_keep_alive_cadence_exactly() {
         let clock = clock();
         let sessions = engine(&clock);
-        let id = sessions.create(owner("t"), ()).await.unwrap();
+        let id = used(&sessions, owner("t")).await;
         let mut get = sessions.subscribe(id, StreamId::STANDALONE, Resume::Undelivered, SubscribeOptions::default()).await.unwrap();
+        assert_eq!(sessions.next_deadline(), Some(at(SECOND)), "first the store hears of the hold");
+        sessions.handle_timeout().await;
         assert_eq!(sessions.next_deadline(), Some(at(15 * SECOND)));
 
         for period in 1..=4u32 {
@@ -42,7 +44,7 @@ on_every_runtime! {
     async fn a_late_timeout_fires_once_and_keeps_the_cadence() {
         let clock = clock();
         let sessions = engine(&clock);
-        let id = sessions.create(owner("t"), ()).await.unwrap();
+        let id = used(&sessions, owner("t")).await;
         let mut get = sessions.subscribe(id, StreamId::STANDALONE, Resume::Undelivered, SubscribeOptions::default()).await.unwrap();
         clock.advance(50 * SECOND);
         sessions.handle_timeout().await;
@@ -53,7 +55,7 @@ on_every_runtime! {
     async fn heartbeat_ids_resume_exactly_after_the_last_message() {
         let clock = clock();
         let sessions = engine(&clock);
-        let id = sessions.create(owner("t"), ()).await.unwrap();
+        let id = used(&sessions, owner("t")).await;
         let mut get = sessions.subscribe(id, StreamId::STANDALONE, Resume::Undelivered, SubscribeOptions::default()).await.unwrap();
         sessions.publish(id, StreamId::STANDALONE, msg(1)).await.unwrap();
         sessions.publish(id, StreamId::STANDALONE, msg(2)).await.unwrap();
@@ -76,7 +78,7 @@ on_every_runtime! {
     async fn heartbeat_ids_are_unique_even_without_messages_between() {
         let clock = clock();
         let sessions = engine(&clock);
-        let id = sessions.create(owner("t"), ()).await.unwrap();
+        let id = used(&sessions, owner("t")).await;
         let options = SubscribeOptions { init: true, exclusive: false };
         let mut get = sessions.subscribe(id, StreamId::STANDALONE, Resume::Undelivered, options).await.unwrap();
         let mut ids = Vec::new();
@@ -93,28 +95,39 @@ on_every_runtime! {
     async fn dropping_the_subscriber_stops_its_heartbeats() {
         let clock = clock();
         let sessions = engine(&clock);
-        let id = sessions.create(owner("t"), ()).await.unwrap();
+        let id = used(&sessions, owner("t")).await;
         let get = sessions.subscribe(id, StreamId::STANDALONE, Resume::Undelivered, SubscribeOptions::default()).await.unwrap();
+        sessions.handle_timeout().await;
         assert_eq!(sessions.next_deadline(), Some(at(15 * SECOND)));
+        clock.advance(5 * SECOND);
         drop(get);
-        assert_eq!(sessions.next_deadline(), Some(at(30 * 60 * SECOND)), "only the session's expiry remains");
+        sessions.handle_timeout().await;
+        assert_eq!(
+            sessions.next_deadline(),
+            Some(at(5 * SECOND + 30 * 60 * SECOND)),
+            "only the session's expiry remains, idle from the moment the stream closed"
+        );
     }
 
     async fn no_heartbeats_when_keep_alive_is_off() {
         let clock = clock();
         let sessions = builder(&clock).keep_alive(None).build::<()>();
-        let id = sessions.create(owner("t"), ()).await.unwrap();
+        let id = used(&sessions, owner("t")).await;
         let mut get = sessions.subscribe(id, StreamId::STANDALONE, Resume::Undelivered, SubscribeOptions::default()).await.unwrap();
         clock.advance(60 * SECOND);
         sessions.handle_timeout().await;
         assert!(drain(&mut get).is_empty());
-        assert_eq!(sessions.next_deadline(), Some(at(30 * 60 * SECOND)));
+        assert_eq!(
+            sessions.next_deadline(),
+            Some(at(4 * 3600 * SECOND)),
+            "the attached stream holds the session: only its absolute timeout is scheduled"
+        );
     }
 
     async fn request_streams_get_heartbeats_too() {
         let clock = clock();
         let sessions = engine(&clock);
-        let id = sessions.create(owner("t"), ()).await.unwrap();
+        let id = used(&sessions, owner("t")).await;
         let mut post = sessions.open_stream(id, true).await.unwrap();
         let first = drain(&mut post);
         assert!(matches!(first.as_slice(), [StreamItem::Init(_)]), "{first:?}");

@@ -16,6 +16,12 @@ fn idle_harness() -> Harness {
     harness().sessions(|b| b.idle_timeout(IDLE)).build()
 }
 
+/// Only requests count as use (`activity_holds(false)`): open streams and running calls do not
+/// keep a session alive, so expiry can end them. (By default they do: see `tests/liveness.rs`.)
+fn requests_only_harness() -> Harness {
+    harness().sessions(|b| b.idle_timeout(IDLE).activity_holds(false)).build()
+}
+
 on_every_runtime! {
     async fn an_idle_session_expires() {
         let h = idle_harness();
@@ -53,7 +59,7 @@ on_every_runtime! {
     }
 
     async fn handle_timeout_ends_the_streams_of_expired_sessions() {
-        let h = idle_harness();
+        let h = requests_only_harness();
         let doomed = h.connect(V2025_11_25);
         let kept = h.connect(V2025_11_25);
         let mut standalone = expect_sse(h.send(doomed.get()));
@@ -97,14 +103,14 @@ on_every_runtime! {
     }
 
     async fn a_request_that_finds_its_session_expired_ends_its_streams() {
-        let h = idle_harness();
+        let h = requests_only_harness();
         let client = h.connect(V2025_11_25);
         let mut standalone = expect_sse(h.send(client.get()));
         let mut call = expect_sse(h.send(client.post(&tool_call(1, "until_cancelled", json!({})))));
         h.read(&mut standalone);
         h.read(&mut call);
         h.seen.take();
-        // An open stream is not use: the session still expires when idle.
+        // With activity holds off, an open stream is not use: the session still expires.
         h.clock.advance(IDLE);
         expect_session_not_found(h.send(client.post(&request(2, "ping", None))));
         assert_eq!(h.read(&mut standalone), []);
@@ -119,7 +125,7 @@ on_every_runtime! {
     }
 
     async fn a_call_waiting_for_the_client_ends_when_its_session_expires() {
-        let h = idle_harness();
+        let h = requests_only_harness();
         let client = h.connect_with(V2025_11_25, json!({ "sampling": {} }), None);
         let mut call = expect_sse(h.send(client.post(&tool_call(1, "sample", json!({})))));
         let frames = h.read(&mut call);

@@ -48,9 +48,29 @@ on_every_runtime! {
             expect_refusal(h.send(init), StatusCode::FORBIDDEN, refused);
             h.assert_unchanged(&before, &client);
         }
+        // RFC 9112 §3.2.2: an absolute-form target's authority is the one that counts.
+        let before = h.snapshot();
+        let absolute = client.post(&ping(1)).uri("http://evil.example.com/mcp");
+        expect_refusal(h.send(absolute), StatusCode::FORBIDDEN, "Forbidden: Host not allowed");
+        h.assert_unchanged(&before, &client);
+        let response = h.send(client.post(&ping(1)).uri("http://127.0.0.1:3000/mcp").header("host", "evil.example.com"));
+        assert_eq!(expect_json(response, StatusCode::OK)["id"], json!(1));
+    }
+
+    async fn a_missing_or_doubled_host_is_400() {
+        let h = harness().build();
+        let client = h.connect(V2025_11_25);
         let before = h.snapshot();
         let response = h.send(client.post(&ping(1)).remove("host"));
-        expect_refusal(response, StatusCode::FORBIDDEN, "Forbidden: Host not allowed");
+        expect_refusal(response, StatusCode::BAD_REQUEST, "Bad Request: an HTTP/1.1 request needs a Host header");
+        h.assert_unchanged(&before, &client);
+        let mut doubled = client.post(&ping(1)).build();
+        doubled.headers_mut().append("host", http::HeaderValue::from_static("localhost:3000"));
+        let response = h.run(h.engine.handle(doubled));
+        expect_refusal(response, StatusCode::BAD_REQUEST, "Bad Request: more than one Host header");
+        h.assert_unchanged(&before, &client);
+        let opaque = client.post(&ping(1)).header_bytes("host", b"caf\xe9:3000");
+        expect_refusal(h.send(opaque), StatusCode::BAD_REQUEST, "Bad Request: malformed request header");
         h.assert_unchanged(&before, &client);
     }
 

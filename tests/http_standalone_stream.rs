@@ -177,6 +177,7 @@ on_every_runtime! {
         let client = h.connect(V2025_11_25);
         let mut standalone = expect_sse(h.send(client.get()));
         assert_priming(&h.read(&mut standalone)[0], 0, RETRY_MS);
+        h.run(h.state.handle_timeout()); // the store hears of the hold
         assert_eq!(h.state.next_deadline(), Some(common::at(std::time::Duration::from_secs(15))));
         h.clock.advance(std::time::Duration::from_secs(15));
         h.run(h.state.handle_timeout());

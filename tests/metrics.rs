@@ -11,9 +11,9 @@ on_every_runtime! {
     async fn every_counter_moves_with_its_event() {
         let clock = clock();
         let sessions = builder(&clock).replay_capacity(2).build::<()>();
-        let a = sessions.create(owner("t"), ()).await.unwrap();
-        let b = sessions.create(owner("t"), ()).await.unwrap();
-        let _c = sessions.create(owner("t"), ()).await.unwrap();
+        let a = used(&sessions, owner("t")).await;
+        let b = used(&sessions, owner("t")).await;
+        let _c = used(&sessions, owner("t")).await;
         sessions.remove(b).await;
         for n in 1..=5 {
             sessions.publish(a, StreamId::STANDALONE, msg(n)).await.unwrap();

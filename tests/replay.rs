@@ -16,7 +16,7 @@ on_every_runtime! {
     async fn resume_at_every_position_of_the_buffer() {
         let clock = clock();
         let sessions = builder(&clock).replay_capacity(8).build::<()>();
-        let id = sessions.create(owner("t"), ()).await.unwrap();
+        let id = used(&sessions, owner("t")).await;
         for n in 1..=20 {
             sessions.publish(id, StreamId::STANDALONE, msg(n)).await.unwrap();
         }
@@ -43,7 +43,7 @@ on_every_runtime! {
     async fn init_comes_first_and_resuming_from_it_replays_everything_after() {
         let clock = clock();
         let sessions = engine(&clock);
-        let id = sessions.create(owner("t"), ()).await.unwrap();
+        let id = used(&sessions, owner("t")).await;
         sessions.publish(id, StreamId::STANDALONE, msg(1)).await.unwrap();
         let options = SubscribeOptions { init: true, exclusive: false };
         let mut sub = sessions.subscribe(id, StreamId::STANDALONE, Resume::Undelivered, options).await.unwrap();
@@ -58,7 +58,7 @@ on_every_runtime! {
     async fn a_resume_never_sees_another_streams_events() {
         let clock = clock();
         let sessions = engine(&clock);
-        let id = sessions.create(owner("t"), ()).await.unwrap();
+        let id = used(&sessions, owner("t")).await;
         let a = sessions.open_stream(id, false).await.unwrap();
         let b = sessions.open_stream(id, false).await.unwrap();
         let (sa, sb) = (a.stream(), b.stream());
@@ -87,7 +87,7 @@ on_every_runtime! {
     async fn a_finished_stream_replays_its_tail_then_ends() {
         let clock = clock();
         let sessions = engine(&clock);
-        let id = sessions.create(owner("t"), ()).await.unwrap();
+        let id = used(&sessions, owner("t")).await;
         let mut post = sessions.open_stream(id, false).await.unwrap();
         let stream = post.stream();
         for n in 1..=5 {
@@ -105,7 +105,7 @@ on_every_runtime! {
     async fn resuming_a_call_still_running_loses_and_duplicates_nothing() {
         let clock = clock();
         let sessions = engine(&clock);
-        let id = sessions.create(owner("t"), ()).await.unwrap();
+        let id = used(&sessions, owner("t")).await;
         let mut post = sessions.open_stream(id, true).await.unwrap();
         let stream = post.stream();
         let mut seen = Vec::new();
@@ -135,7 +135,7 @@ on_every_runtime! {
     async fn a_new_connection_without_last_event_id_gets_only_what_nobody_received() {
         let clock = clock();
         let sessions = engine(&clock);
-        let id = sessions.create(owner("t"), ()).await.unwrap();
+        let id = used(&sessions, owner("t")).await;
         sessions.publish(id, StreamId::STANDALONE, msg(1)).await.unwrap();
         let mut get = sessions.subscribe(id, StreamId::STANDALONE, Resume::Undelivered, SubscribeOptions::default()).await.unwrap();
         sessions.publish(id, StreamId::STANDALONE, msg(2)).await.unwrap();
@@ -149,7 +149,7 @@ on_every_runtime! {
     async fn impossible_positions_are_typed_errors() {
         let clock = clock();
         let sessions = engine(&clock);
-        let id = sessions.create(owner("t"), ()).await.unwrap();
+        let id = used(&sessions, owner("t")).await;
         sessions.publish(id, StreamId::STANDALONE, msg(1)).await.unwrap();
         let ahead = Resume::After(EventId::message(StreamId::STANDALONE, 5));
         let refused = sessions.subscribe(id, StreamId::STANDALONE, ahead, SubscribeOptions::default()).await.unwrap_err();

@@ -14,7 +14,7 @@ proptest! {
     /// `ReplayLog::after` agrees with a `Vec` of every event ever pushed, trimmed to capacity.
     #[test]
     fn log_agrees_with_a_vec_of_all_events(capacity in 1usize..12, pushes in 0u64..40, positions in prop::collection::vec(0u64..45, 1..10)) {
-        let mut log = ReplayLog::new(StreamId::new(1), capacity);
+        let mut log = ReplayLog::new(StreamId::new(1), mcp_session::stream::LogLimits { events: capacity, ..Default::default() });
         let mut model: Vec<u64> = Vec::new();
         for n in 1..=pushes {
             log.push(Bytes::from(n.to_string()));

@@ -133,9 +133,32 @@ fn put_id(out: &mut BytesMut, id: EventId) {
     out.put_u8(b'\n');
 }
 
+/// Writes `payload` as `data:` lines. A payload with line breaks (a pre-serialized reply
+/// pretty-printed, say) becomes one `data:` line per line, which every SSE reader joins back
+/// with `\n`; a bare `\r` or `\r\n` would otherwise end the field early and corrupt the frame.
+fn put_data(out: &mut BytesMut, payload: &[u8]) {
+    let mut rest = payload;
+    loop {
+        out.put_slice(b"data: ");
+        match memchr::memchr2(b'\n', b'\r', rest) {
+            None => {
+                out.put_slice(rest);
+                out.put_u8(b'\n');
+                return;
+            }
+            Some(at) => {
+                out.put_slice(&rest[..at]);
+                out.put_u8(b'\n');
+                let crlf = rest[at] == b'\r' && rest.get(at + 1) == Some(&b'\n');
+                rest = &rest[at + if crlf { 2 } else { 1 }..];
+            }
+        }
+    }
+}
+
 /// Writes one SSE frame.
 ///
-/// - a message: `id: <id>\ndata: <json>\n\n`;
+/// - a message: `id: <id>\ndata: <json>\n\n` (one `data:` line per line of the payload);
 /// - priming: `id: <id>\nretry: <ms>\ndata:\n\n` (an id and empty data, which clients record
 ///   without treating it as a message);
 /// - heartbeat: `id: <id>\ndata:\n\n` (resumable from, ignored as a message);
@@ -147,9 +170,8 @@ pub(crate) fn encode(out: &mut BytesMut, item: SseItem, retry_ms: u64) {
         SseItem::Session(StreamItem::Event(event)) => {
             out.reserve(event.payload().len() + 32);
             put_id(out, event.id());
-            out.put_slice(b"data: ");
-            out.put_slice(event.payload());
-            out.put_slice(b"\n\n");
+            put_data(out, event.payload());
+            out.put_u8(b'\n');
         }
         SseItem::Session(StreamItem::Init(id)) => {
             put_id(out, id);
@@ -163,9 +185,8 @@ pub(crate) fn encode(out: &mut BytesMut, item: SseItem, retry_ms: u64) {
             write!(out, "event: lagged\ndata: {{\"dropped\":{dropped}}}\n\n").expect("writing to BytesMut cannot fail");
         }
         SseItem::Bare(payload) => {
-            out.put_slice(b"data: ");
-            out.put_slice(&payload);
-            out.put_slice(b"\n\n");
+            put_data(out, &payload);
+            out.put_u8(b'\n');
         }
     }
 }
@@ -229,5 +250,31 @@ mod tests {
             "event: lagged\ndata: {\"dropped\":4}\n\n"
         );
         assert_eq!(frame(SseItem::Bare(Bytes::from_static(b"{}"))), "data: {}\n\n");
+    }
+
+    /// What an SSE reader (WHATWG's algorithm) makes of the data lines of one frame.
+    fn read_data(frame: &str) -> String {
+        let mut data = Vec::new();
+        for line in frame.trim_end_matches('\n').split('\n') {
+            if let Some(value) = line.strip_prefix("data:") {
+                data.push(value.strip_prefix(' ').unwrap_or(value));
+            }
+        }
+        data.join("\n")
+    }
+
+    #[test]
+    fn payloads_with_line_breaks_stay_one_frame_and_read_back_whole() {
+        for payload in ["{\n  \"a\": 1\n}", "a\r\nb", "a\rb", "\n", "x\n", "\r\n\r\n", "  lead"] {
+            let event = Event::new(EventId::message(StreamId::new(1), 1), Bytes::from(payload));
+            let text = frame(SseItem::Session(StreamItem::Event(event)));
+            assert!(!text.contains('\r'), "{text:?}");
+            assert_eq!(text.matches("\n\n").count(), 1, "one frame: {text:?}");
+            assert!(text.ends_with("\n\n"));
+            let expected = payload.replace("\r\n", "\n").replace('\r', "\n");
+            assert_eq!(read_data(&text), expected, "{payload:?} -> {text:?}");
+            let bare = frame(SseItem::Bare(Bytes::from(payload)));
+            assert_eq!(read_data(&bare), expected);
+        }
     }
 }

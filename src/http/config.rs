@@ -71,6 +71,15 @@ pub struct EngineConfig {
     pub stateless: bool,
     /// Logger name of change-event notifications. Default `"changes"`.
     pub bridge_logger: String,
+    /// Messages a JSON-RPC batch may hold (2025-03-26 sessions); a longer batch gets 400.
+    /// Default 64.
+    pub max_batch: usize,
+    /// Client requests one session may have running at once, in every response mode; beyond it
+    /// a POST gets 429 with `Retry-After`. Default 64.
+    pub max_calls_per_session: usize,
+    /// Resource URIs one session may subscribe to; beyond it `resources/subscribe` gets a
+    /// JSON-RPC error. Default 128.
+    pub max_resource_subscriptions: usize,
 }
 
 impl Default for EngineConfig {
@@ -85,6 +94,9 @@ impl Default for EngineConfig {
             response_mode: ResponseMode::Adaptive,
             stateless: false,
             bridge_logger: "changes".into(),
+            max_batch: 64,
+            max_calls_per_session: 64,
+            max_resource_subscriptions: 128,
         }
     }
 }

@@ -18,4 +18,4 @@ pub use config::{EngineConfig, HostPolicy, OriginPolicy, ResponseMode};
 pub use engine::Engine;
 pub use rejection::HostRejection;
 pub use route::{session_route, SessionRoute};
-pub use state::EngineState;
+pub use state::{EngineState, Occupancy};

@@ -21,19 +21,42 @@ use super::engine::{protocol_header, Engine, Session};
 use super::headers::{accepts, is_json, MCP_SESSION_ID};
 use super::rejection::Rejection;
 use super::reply;
-use crate::clients::Cancellation;
-use crate::jsonrpc::{self, ErrorObject, Id, Incoming};
+use crate::clients::{Cancellation, Running, StartError};
+use crate::jsonrpc::{self, BadMember, ErrorCode, ErrorObject, Id, Incoming};
 use crate::model::ProtocolVersion;
 use crate::server::{
     dispatch, Call, CallIdentity, ClientCapabilities, HandlerFuture, McpSession, Reply, RequestContext, StreamSlot,
 };
 use crate::session::{CreateError, Owner, SessionId, Store, StreamError};
+use crate::sessions::SessionHold;
 
 /// One request of a POST, dispatched and not yet answered.
 struct Pending {
-    id: Id,
+    /// `None` only for a batch member whose id could not be read (answered with `id: null`).
+    id: Option<Id>,
     reply: HandlerFuture,
-    cancellation: Arc<Cancellation>,
+    /// The request's registration in its session; dropping it (answered, or the future dropped
+    /// with its connection) ends the registration.
+    running: Option<Running>,
+    /// Keeps the session from going idle while the request runs.
+    _hold: Option<SessionHold>,
+}
+
+impl Pending {
+    /// A request answered with `error` without running anything.
+    fn refused(id: Option<Id>, error: ErrorObject) -> Self {
+        Self { id, reply: ready(Err(error)).boxed_local(), running: None, _hold: None }
+    }
+
+    fn is_cancelled_by_client(&self) -> bool {
+        self.running.as_ref().is_some_and(|r| r.cancellation().is_cancelled_by_client())
+    }
+}
+
+/// A message of a POST that asks for an answer.
+enum Ask<'a> {
+    Request { id: Id, method: std::borrow::Cow<'a, str>, params: Option<&'a RawValue> },
+    Bad(BadMember),
 }
 
 #[derive(Deserialize)]
@@ -113,14 +136,18 @@ impl<S: Store<McpSession> + 'static> Engine<S> {
             return Err(Rejection::PayloadTooLarge);
         }
         let owner = self.authenticate(&parts)?;
-        let (messages, batch) = match jsonrpc::parse_body(&body) {
-            Ok(jsonrpc::Body::Single(message)) => (vec![message], false),
-            Ok(jsonrpc::Body::Batch(messages)) => (messages, true),
+        let (members, batch) = match jsonrpc::parse_body(&body) {
+            Ok(jsonrpc::Body::Single(message)) => (vec![Ok(message)], false),
+            Ok(jsonrpc::Body::Batch(members)) => (members, true),
             Err(error) => return Ok(reply::error(StatusCode::BAD_REQUEST, None, &error.into_error_object())),
         };
-        let is_initialize = |m: &Incoming<'_>| matches!(m, Incoming::Request { method, .. } if method == "initialize");
-        if messages.iter().any(is_initialize) {
-            let Some(Incoming::Request { id, params, .. }) = messages.into_iter().next().filter(|_| !batch) else {
+        if members.len() > self.state.config.max_batch {
+            return Err(Rejection::BatchTooLong);
+        }
+        let is_initialize =
+            |m: &Result<Incoming<'_>, _>| matches!(m, Ok(Incoming::Request { method, .. }) if method == "initialize");
+        if members.iter().any(is_initialize) {
+            let Some(Ok(Incoming::Request { id, params, .. })) = members.into_iter().next().filter(|_| !batch) else {
                 return Err(Rejection::InitializeInBatch);
             };
             return self.initialize(&parts, owner, id, params).await;
@@ -138,35 +165,73 @@ impl<S: Store<McpSession> + 'static> Engine<S> {
         if batch && !identity.protocol.allows_batches() {
             return Err(Rejection::BatchNotAllowed);
         }
-        let mut requests = Vec::new();
-        for message in messages {
-            match message {
-                Incoming::Request { id, method, params } => requests.push((id, method, params)),
-                Incoming::Notification { method, params } => self.notification(session.as_ref(), &method, params).await,
-                Incoming::Response { id, outcome } => {
+        let mut asks = Vec::new();
+        for member in members {
+            match member {
+                Ok(Incoming::Request { id, method, params }) => asks.push(Ask::Request { id, method, params }),
+                Ok(Incoming::Notification { method, params }) => {
+                    self.notification(session.as_ref(), &method, params).await
+                }
+                Ok(Incoming::Response { id, outcome }) => {
                     if let Some(session) = &session {
                         // An answer nobody waits for (the handler gave up) is accepted and dropped.
                         self.state.clients.resolve(session.id, id, outcome);
                     }
                 }
+                Err(bad) => asks.push(Ask::Bad(bad)),
             }
         }
-        if requests.is_empty() {
+        if asks.is_empty() {
             return Ok(reply::status(StatusCode::ACCEPTED));
+        }
+        if let Some(session) = identity.session {
+            let requests = asks.iter().filter(|a| matches!(a, Ask::Request { .. })).count();
+            if self.state.clients.running(session) + requests > self.state.config.max_calls_per_session {
+                return Err(Rejection::CallLimit);
+            }
         }
         // Only session streams are primed: a stateless stream has nothing to resume.
         let prime = identity.session.is_some() && identity.protocol.primes_streams();
-        let slot = Rc::new(StreamSlot::new(identity.session, prime, requests.len()));
-        let pending = requests
-            .into_iter()
-            .map(|(id, method, params)| {
-                let ctx = self.context(&identity, &owner, &id, progress_token(params), &slot);
-                let cancellation = ctx.call.cancellation.clone();
-                let reply = dispatch(&self.server, ctx, &method, params);
-                Pending { id, reply, cancellation }
-            })
-            .collect();
-        self.answer(identity.session, pending, slot, batch).await
+        let slot = Rc::new(StreamSlot::new(identity.session, prime, asks.len()));
+        let pending = asks.into_iter().map(|ask| self.start(ask, &identity, &owner, &slot)).collect();
+        self.answer(pending, slot, batch).await
+    }
+
+    /// Registers a request in its session and sets its handler going (not yet polled); a bad
+    /// message or a duplicate id is answered with an error of its own.
+    fn start(&self, ask: Ask<'_>, identity: &Identity, owner: &Owner, slot: &Rc<StreamSlot>) -> Pending {
+        let (id, method, params) = match ask {
+            Ask::Bad(bad) => return Pending::refused(bad.id, bad.error.into_error_object()),
+            Ask::Request { id, method, params } => (id, method, params),
+        };
+        let (running, hold) = match identity.session {
+            None => (None, None),
+            Some(session) => {
+                let limit = self.state.config.max_calls_per_session;
+                match Running::start(&self.state.clients, session, id.clone(), limit) {
+                    Ok(running) => (Some(running), Some(self.state.sessions.hold(session))),
+                    Err(StartError::Duplicate) => {
+                        let error = ErrorObject::new(
+                            ErrorCode::INVALID_REQUEST,
+                            format!("Invalid Request: request id {id} is already in use by a request still running"),
+                        );
+                        return Pending::refused(Some(id), error);
+                    }
+                    Err(StartError::TooMany) => {
+                        // Another POST of the session started requests since the check above.
+                        let error = ErrorObject::new(
+                            ErrorCode::INVALID_REQUEST,
+                            format!("Too many requests running in this session (limit {limit})"),
+                        );
+                        return Pending::refused(Some(id), error);
+                    }
+                }
+            }
+        };
+        let cancellation = running.as_ref().map_or_else(Arc::default, |r| r.cancellation().clone());
+        let ctx = self.context(identity, owner, &id, progress_token(params), slot, cancellation);
+        let reply = dispatch(&self.server, ctx, &method, params);
+        Pending { id: Some(id), reply, running, _hold: hold }
     }
 
     fn context(
@@ -176,11 +241,8 @@ impl<S: Store<McpSession> + 'static> Engine<S> {
         id: &Id,
         progress_token: Option<Value>,
         slot: &Rc<StreamSlot>,
+        cancellation: Arc<Cancellation>,
     ) -> RequestContext {
-        let cancellation = match identity.session {
-            Some(session) => self.state.clients.start(session, id.clone()),
-            None => Arc::default(),
-        };
         RequestContext {
             call: Rc::new(Call {
                 outlet: self.state.clone(),
@@ -259,13 +321,9 @@ impl<S: Store<McpSession> + 'static> Engine<S> {
             result["instructions"] = json!(instructions);
         }
         let result = Reply::json(&result);
-        let cancellation = match session {
-            Some(session) => self.state.clients.start(session, id.clone()),
-            None => Arc::default(),
-        };
-        let pending = vec![Pending { id, reply: ready(result).boxed_local(), cancellation }];
+        let pending = vec![Pending { id: Some(id), reply: ready(result).boxed_local(), running: None, _hold: None }];
         let slot = Rc::new(StreamSlot::new(session, version.primes_streams(), 1));
-        let response = self.answer(session, pending, slot, false).await?;
+        let response = self.answer(pending, slot, false).await?;
         Ok(match session {
             Some(session) => reply::with_session(response, session),
             None => response,
@@ -275,7 +333,6 @@ impl<S: Store<McpSession> + 'static> Engine<S> {
     /// Runs a POST's requests and answers them in the form [`ResponseMode`] asks for.
     async fn answer(
         &self,
-        session: Option<SessionId>,
         pending: Vec<Pending>,
         slot: Rc<StreamSlot>,
         batch: bool,
@@ -290,9 +347,7 @@ impl<S: Store<McpSession> + 'static> Engine<S> {
         let mut running = Vec::new();
         for (index, mut call) in pending.into_iter().enumerate() {
             match futures_util::poll!(&mut call.reply) {
-                Poll::Ready(outcome) => {
-                    gate.settle(index, self.conclude(session, &call.id, &call.cancellation, outcome))
-                }
+                Poll::Ready(outcome) => gate.settle(index, conclude(call, outcome)),
                 Poll::Pending => running.push((index, call)),
             }
         }
@@ -306,22 +361,22 @@ impl<S: Store<McpSession> + 'static> Engine<S> {
         if choice == Choice::Sse {
             // Open before anything runs on: a refused stream must not leave handlers working for
             // a client that was told no.
+            // (Dropping `running` on the way out ends the requests' registrations.)
             if let Err(error) = slot.open(&*self.state).await {
-                for (_, call) in &running {
-                    self.abandon(session, &call.id);
-                }
                 return Err(match error {
                     StreamError::TooManyStreams { .. } => Rejection::StreamLimit,
                     _ => Rejection::SessionNotFound,
                 });
             }
         }
+        let cancellations: Vec<Arc<Cancellation>> =
+            running.iter().filter_map(|(_, call)| call.running.as_ref().map(|r| r.cancellation().clone())).collect();
         for (index, call) in running {
             let (engine, gate, slot) = (self.clone(), gate.clone(), slot.clone());
             self.spawner.spawn(Box::pin(async move {
-                let Pending { id, reply, cancellation } = call;
-                let outcome = reply.await;
-                let message = engine.conclude(session, &id, &cancellation, outcome);
+                let mut call = call;
+                let outcome = (&mut call.reply).await;
+                let message = conclude(call, outcome);
                 if gate.choice.get() == Choice::Sse {
                     engine.deliver(&slot, message).await;
                 } else {
@@ -331,6 +386,9 @@ impl<S: Store<McpSession> + 'static> Engine<S> {
         }
         if gate.choice.get() == Choice::Undecided {
             // JSON mode: wait until every request is answered (JSON) or one opens a stream (SSE).
+            // A client that hangs up meanwhile drops this future: a JSON reply cannot be resumed,
+            // so its requests are cancelled and whatever their handlers send fails at once.
+            let _abandon = AbandonUnanswered { gate: &gate, slot: &slot, cancellations };
             let choice = poll_fn(|cx| {
                 if slot.is_open() {
                     Poll::Ready(Choice::Sse)
@@ -362,34 +420,6 @@ impl<S: Store<McpSession> + 'static> Engine<S> {
         Ok(reply::sse(stream, self.retry_ms()))
     }
 
-    /// A request dropped before it ran on: nothing will answer it.
-    fn abandon(&self, session: Option<SessionId>, id: &Id) {
-        if let Some(session) = session {
-            self.state.clients.end(session, id);
-        }
-    }
-
-    /// Turns a handler's outcome into the response message (none if the client cancelled the
-    /// request: the spec says a cancelled request gets no response).
-    fn conclude(
-        &self,
-        session: Option<SessionId>,
-        id: &Id,
-        cancellation: &Cancellation,
-        outcome: Result<Reply, ErrorObject>,
-    ) -> Option<Bytes> {
-        if let Some(session) = session {
-            self.state.clients.end(session, id);
-        }
-        if cancellation.is_cancelled_by_client() {
-            return None;
-        }
-        Some(match outcome {
-            Ok(result) => jsonrpc::result_message(id, result.as_bytes()),
-            Err(error) => jsonrpc::error_message(Some(id), &error),
-        })
-    }
-
     /// Sends one request's answer on the POST's stream; the last answer finishes the stream.
     async fn deliver(&self, slot: &StreamSlot, message: Option<Bytes>) {
         if let Some(message) = message {
@@ -397,6 +427,42 @@ impl<S: Store<McpSession> + 'static> Engine<S> {
             let _ = slot.emit(&*self.state, message).await;
         }
         slot.answered(&*self.state).await;
+    }
+}
+
+/// Turns a handler's outcome into the response message (none if the client cancelled the
+/// request: the spec says a cancelled request gets no response), ending its registration.
+fn conclude(call: Pending, outcome: Result<Reply, ErrorObject>) -> Option<Bytes> {
+    if call.is_cancelled_by_client() {
+        return None;
+    }
+    Some(match outcome {
+        Ok(result) => match &call.id {
+            Some(id) => jsonrpc::result_message(id, result.as_bytes()),
+            // Only refusals lack an id, and refusals are errors.
+            None => jsonrpc::error_message(None, &ErrorObject::internal("result without a request id")),
+        },
+        Err(error) => jsonrpc::error_message(call.id.as_ref(), &error),
+    })
+}
+
+/// Cancels the requests of a JSON-mode POST whose reply was not chosen yet when the POST's
+/// future is dropped (the client hung up).
+struct AbandonUnanswered<'a> {
+    gate: &'a Gate,
+    slot: &'a StreamSlot,
+    cancellations: Vec<Arc<Cancellation>>,
+}
+
+impl Drop for AbandonUnanswered<'_> {
+    fn drop(&mut self) {
+        if self.gate.choice.get() != Choice::Undecided {
+            return;
+        }
+        self.slot.abandon();
+        for cancellation in &self.cancellations {
+            cancellation.cancel(true);
+        }
     }
 }
 

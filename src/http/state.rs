@@ -1,12 +1,11 @@
 //! What all threads of a server share: sessions, settings, and requests in flight.
 
 use std::fmt;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 
 use bytes::Bytes;
 use futures_util::future::LocalBoxFuture;
 use futures_util::FutureExt;
-use hashbrown::{HashMap, HashSet};
 use serde_json::json;
 
 use super::auth::{Anonymous, Authenticate};
@@ -15,10 +14,11 @@ use crate::bridge::{Bridge, ChangeEvent};
 use crate::clients::ClientRequests;
 use crate::jsonrpc;
 use crate::metrics::MetricsSnapshot;
-use crate::server::{McpSession, Outlet};
+use crate::server::{McpSession, Outlet, ResourceSubscribeError};
 use crate::session::{LookupError, MemoryStore, SessionId, Store, StreamError};
-use crate::sessions::{PublishError, Sessions};
+use crate::sessions::{Census, PublishError, Sessions};
 use crate::stream::{StreamId, Subscription};
+use crate::watch::WatchIndex;
 use crate::Timestamp;
 
 /// The state every thread of an MCP server shares: the sessions and their streams, the
@@ -28,10 +28,26 @@ pub struct EngineState<S = MemoryStore<McpSession>> {
     pub(crate) sessions: Sessions<McpSession, S>,
     pub(crate) config: EngineConfig,
     pub(crate) auth: Box<dyn Authenticate>,
-    pub(crate) clients: ClientRequests,
+    pub(crate) clients: Arc<ClientRequests>,
     /// Who subscribed to which resource URI.
-    watchers: Mutex<HashMap<Arc<str>, HashSet<SessionId>>>,
+    watchers: WatchIndex,
     bridge: Bridge,
+}
+
+/// What an engine holds right now, for gauges and leak checks (see [`EngineState::occupancy`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Occupancy {
+    /// Sessions, streams and subscribers (see [`Census`]).
+    pub sessions: Census,
+    /// Client requests running.
+    pub calls: usize,
+    /// Requests to clients awaiting their answer.
+    pub awaiting_clients: usize,
+    /// Resource URIs some session watches.
+    pub watched_uris: usize,
+    /// `(session, URI)` watch pairs.
+    pub watches: usize,
 }
 
 impl<S> fmt::Debug for EngineState<S> {
@@ -48,8 +64,8 @@ impl<S: Store<McpSession>> EngineState<S> {
             sessions,
             config,
             auth: Box::new(Anonymous),
-            clients: ClientRequests::default(),
-            watchers: Mutex::new(HashMap::new()),
+            clients: Arc::default(),
+            watchers: WatchIndex::default(),
             bridge,
         }
     }
@@ -88,14 +104,30 @@ impl<S: Store<McpSession>> EngineState<S> {
         self.sessions.metrics()
     }
 
+    /// What the engine holds right now. Costs O(sessions with something in flight): for gauges
+    /// scraped now and then, and for leak checks in tests.
+    pub fn occupancy(&self) -> Occupancy {
+        let (calls, awaiting_clients) = self.clients.len();
+        let (watched_uris, watches) = self.watchers.len();
+        Occupancy { sessions: self.sessions.census(), calls, awaiting_clients, watched_uris, watches }
+    }
+
+    /// Whether anything of session `id` is left in this process: live streams or subscribers,
+    /// requests in flight, resource watches. False for every session that ended.
+    pub fn holds_anything_of(&self, id: SessionId) -> bool {
+        self.sessions.is_live(id) || self.clients.knows(id) || self.watchers.knows(id)
+    }
+
     /// Sends `notifications/resources/updated` to every session subscribed to `uri`, on its
     /// standalone stream. Returns how many sessions were told.
     pub async fn notify_resource_updated(&self, uri: &str) -> usize {
-        let subscribers: Vec<SessionId> =
-            lock(&self.watchers).get(uri).map(|ids| ids.iter().copied().collect()).unwrap_or_default();
+        let subscribers = self.watchers.watchers(uri);
         let payload = jsonrpc::notification_message("notifications/resources/updated", &json!({ "uri": uri }));
         let mut told = 0;
-        for id in subscribers {
+        for (step, id) in subscribers.into_iter().enumerate() {
+            if step % crate::coop::TURN as usize == crate::coop::TURN as usize - 1 {
+                crate::coop::yield_now().await;
+            }
             match self.sessions.publish(id, StreamId::STANDALONE, payload.clone()).await {
                 Ok(_) => told += 1,
                 Err(_) => self.forget(id),
@@ -118,21 +150,15 @@ impl<S: Store<McpSession>> EngineState<S> {
     /// Drops what the engine keeps about a session that ended.
     pub(crate) fn forget(&self, id: SessionId) {
         self.clients.end_session(id);
-        lock(&self.watchers).retain(|_, ids| {
-            ids.remove(&id);
-            !ids.is_empty()
-        });
+        self.watchers.forget(id);
     }
 
     /// Makes sure a session's persisted resource subscriptions are in the index (after a
     /// restart that kept the session but not this process's memory).
     pub(crate) fn reindex(&self, id: SessionId, state: &McpSession) {
-        if state.subscriptions.is_empty() {
-            return;
-        }
-        let mut watchers = lock(&self.watchers);
         for uri in state.subscriptions.iter() {
-            watchers.entry(uri.clone()).or_default().insert(id);
+            // The persisted list was admitted under the limit when it was made.
+            let _ = self.watchers.watch(id, uri.clone(), usize::MAX);
         }
     }
 }
@@ -140,11 +166,6 @@ impl<S: Store<McpSession>> EngineState<S> {
 /// Whether a session receives the bridge's `info` messages under its `logging/setLevel`.
 fn wants_info(state: &McpSession) -> bool {
     crate::model::LogLevel::Info.passes(state.log_level)
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    // Single map operations: a panic cannot leave the index half updated.
-    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 impl<S: Store<McpSession>> Outlet for EngineState<S> {
@@ -187,23 +208,44 @@ impl<S: Store<McpSession>> Outlet for EngineState<S> {
         self.sessions.update(session, change).boxed_local()
     }
 
-    fn subscribe_resource(&self, session: SessionId, uri: Arc<str>) -> LocalBoxFuture<'_, Result<(), LookupError>> {
+    fn subscribe_resource(
+        &self,
+        session: SessionId,
+        uri: Arc<str>,
+    ) -> LocalBoxFuture<'_, Result<(), ResourceSubscribeError>> {
         async move {
+            // Index first, then record: a session that ends in between fails the record, and its
+            // entry is taken out again; one that ends after is forgotten with its entry in it.
+            let limit = self.config.max_resource_subscriptions;
+            let added = self
+                .watchers
+                .watch(session, uri.clone(), limit)
+                .map_err(|e| ResourceSubscribeError::TooMany { limit: e.limit })?;
             let recorded = uri.clone();
-            self.sessions
+            let outcome = self
+                .sessions
                 .update(session, move |state| {
                     if !state.is_subscribed(&recorded) {
                         state.subscriptions = state.subscriptions.iter().cloned().chain([recorded]).collect();
                     }
                 })
-                .await?;
-            lock(&self.watchers).entry(uri).or_default().insert(session);
+                .await;
+            if let Err(error) = outcome {
+                if added {
+                    self.watchers.unwatch(session, &uri);
+                }
+                return Err(error.into());
+            }
             Ok(())
         }
         .boxed_local()
     }
 
-    fn unsubscribe_resource(&self, session: SessionId, uri: Arc<str>) -> LocalBoxFuture<'_, Result<(), LookupError>> {
+    fn unsubscribe_resource(
+        &self,
+        session: SessionId,
+        uri: Arc<str>,
+    ) -> LocalBoxFuture<'_, Result<(), ResourceSubscribeError>> {
         async move {
             let removed = uri.clone();
             self.sessions
@@ -212,13 +254,7 @@ impl<S: Store<McpSession>> Outlet for EngineState<S> {
                         state.subscriptions.iter().filter(|s| s[..] != removed[..]).cloned().collect();
                 })
                 .await?;
-            let mut watchers = lock(&self.watchers);
-            if let Some(ids) = watchers.get_mut(&uri) {
-                ids.remove(&session);
-                if ids.is_empty() {
-                    watchers.remove(&uri);
-                }
-            }
+            self.watchers.unwatch(session, &uri);
             Ok(())
         }
         .boxed_local()
@@ -237,6 +273,6 @@ impl<S: Store<McpSession>> Outlet for EngineState<S> {
     }
 
     fn window(&self) -> usize {
-        self.sessions.store().replay_capacity()
+        self.sessions.store().log_limits().events
     }
 }

@@ -17,6 +17,7 @@ use super::outlet::Outlet;
 use super::state::ClientCapabilities;
 use crate::bridge::ChangeEvent;
 use crate::clients::Cancellation;
+use crate::coop;
 use crate::jsonrpc::{self, ErrorObject, Id};
 use crate::model::{LogLevel, ProtocolVersion};
 use crate::session::{Owner, SessionId, StreamError};
@@ -72,6 +73,10 @@ pub(crate) struct StreamSlot {
     outstanding: Cell<usize>,
     /// Woken when the stream opens (a JSON-mode reply waiting to learn whether to upgrade).
     on_open: RefCell<Option<Waker>>,
+    /// The client hung up on a JSON-mode reply: nothing sent any more can reach it.
+    abandoned: Cell<bool>,
+    /// Emits are spread over executor turns (see [`coop`]).
+    budget: coop::Budget,
 }
 
 enum Opened {
@@ -96,7 +101,15 @@ impl StreamSlot {
             response: RefCell::new(None),
             outstanding: Cell::new(requests),
             on_open: RefCell::new(None),
+            abandoned: Cell::new(false),
+            budget: coop::Budget::default(),
         }
+    }
+
+    /// The client went away before a JSON-mode reply was chosen: from now on sending fails at
+    /// once instead of opening a stream nobody will read.
+    pub(crate) fn abandon(&self) {
+        self.abandoned.set(true);
     }
 
     pub(crate) fn is_open(&self) -> bool {
@@ -148,6 +161,11 @@ impl StreamSlot {
 
     /// Sends one message on the stream, opening it if needed; waits while the client is behind.
     pub(crate) async fn emit(&self, outlet: &dyn Outlet, payload: Bytes) -> Result<(), PublishError> {
+        if self.abandoned.get() {
+            return Err(PublishError::Disconnected);
+        }
+        // A handler emitting a burst gives its thread back now and then.
+        self.budget.spend().await;
         self.open(outlet).await?;
         match (self.opened.get().expect("opened above"), self.session) {
             (Opened::Session(stream), Some(session)) => outlet.send(session, *stream, payload).await,
@@ -352,7 +370,7 @@ impl RequestContext {
     /// would not come back).
     pub async fn close_stream(&self) -> Result<(), StreamError> {
         let Some(session) = self.call.identity.session else { return Ok(()) };
-        if !self.call.identity.protocol.primes_streams() {
+        if !self.call.identity.protocol.primes_streams() || self.call.slot.abandoned.get() {
             return Ok(());
         }
         self.call.slot.open(self.outlet()).await?;

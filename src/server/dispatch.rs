@@ -14,6 +14,7 @@ use serde_json::{json, Value};
 
 use super::context::RequestContext;
 use super::handler::{CompletionReference, CompletionRequest, HandlerFuture, Reply, Variables};
+use super::outlet::ResourceSubscribeError;
 use super::Server;
 use crate::jsonrpc::{ErrorCode, ErrorObject};
 use crate::model::{match_template, LogLevel};
@@ -236,7 +237,12 @@ fn subscription(server: &Rc<Server>, ctx: RequestContext, uri: String, subscribe
         } else {
             outlet.unsubscribe_resource(session, uri_arc).await
         };
-        recorded.map_err(|e| ErrorObject::internal(e.to_string()))?;
+        recorded.map_err(|e| match e {
+            ResourceSubscribeError::TooMany { limit } => {
+                ErrorObject::new(ErrorCode::INVALID_REQUEST, e.to_string()).with_data(json!({ "limit": limit }))
+            }
+            ResourceSubscribeError::Session(_) => ErrorObject::internal(e.to_string()),
+        })?;
         if let Some(hook) = hook {
             hook.subscribed(uri, ctx).await;
         }

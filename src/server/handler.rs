@@ -33,12 +33,10 @@ impl Reply {
             .map_err(|e| ErrorObject::internal(format!("unserializable result: {e}")))
     }
 
-    /// A result that is already JSON text: one JSON value without raw line breaks (what
-    /// `JSON.stringify` and `serde_json::to_string` produce). It is sent as is.
+    /// A result that is already JSON text (one JSON value). It is sent as is; pretty-printed
+    /// JSON is fine, its line breaks become separate SSE `data:` lines.
     pub fn raw(json: impl Into<Bytes>) -> Self {
-        let bytes = json.into();
-        debug_assert!(!bytes.contains(&b'\n'), "raw replies are single-line JSON");
-        Self(bytes)
+        Self(json.into())
     }
 
     /// The JSON text.

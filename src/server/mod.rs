@@ -19,7 +19,7 @@ pub use handler::{
     CompletionHandler, CompletionReference, CompletionRequest, HandlerFuture, IntoReply, PromptHandler, Reply,
     ResourceHandler, SubscribeHandler, ToolHandler, Variables,
 };
-pub(crate) use outlet::Outlet;
+pub(crate) use outlet::{Outlet, ResourceSubscribeError};
 pub use state::{ClientCapabilities, McpSession};
 
 use crate::model::{Prompt, Resource, ResourceTemplate, Tool};

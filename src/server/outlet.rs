@@ -34,11 +34,30 @@ pub(crate) trait Outlet {
         session: SessionId,
         change: Box<dyn FnOnce(&mut McpSession)>,
     ) -> LocalBoxFuture<'_, Result<(), LookupError>>;
-    fn subscribe_resource(&self, session: SessionId, uri: Arc<str>) -> LocalBoxFuture<'_, Result<(), LookupError>>;
-    fn unsubscribe_resource(&self, session: SessionId, uri: Arc<str>) -> LocalBoxFuture<'_, Result<(), LookupError>>;
+    fn subscribe_resource(
+        &self,
+        session: SessionId,
+        uri: Arc<str>,
+    ) -> LocalBoxFuture<'_, Result<(), ResourceSubscribeError>>;
+    fn unsubscribe_resource(
+        &self,
+        session: SessionId,
+        uri: Arc<str>,
+    ) -> LocalBoxFuture<'_, Result<(), ResourceSubscribeError>>;
     fn forward_change(&self, event: ChangeEvent, except: Option<SessionId>) -> LocalBoxFuture<'_, usize>;
     fn notify_resource_updated(&self, uri: String) -> LocalBoxFuture<'_, usize>;
     fn clients(&self) -> &ClientRequests;
     /// Window of a stateless request's local channel (the replay capacity of stateful streams).
     fn window(&self) -> usize;
+}
+
+/// Why a resource subscription could not be recorded.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum ResourceSubscribeError {
+    /// The session subscribed to as many resources as it may.
+    #[error("this session already subscribed to {limit} resources")]
+    TooMany { limit: usize },
+    /// The session ended.
+    #[error(transparent)]
+    Session(#[from] LookupError),
 }

@@ -6,7 +6,7 @@ use super::id::SessionId;
 use super::owner::{Owner, TenantId};
 use super::record::SessionRecord;
 use crate::clock::Timestamp;
-use crate::stream::{AheadOfStream, Event, Replay, StreamId};
+use crate::stream::{AheadOfStream, Event, LogLimits, Replay, StreamId};
 
 /// Persistent session state: records, the expiry index, and the per-stream replay logs.
 ///
@@ -23,8 +23,8 @@ pub trait Store<D> {
     async fn create(&self, record: SessionRecord<D>) -> Result<(), CreateError>;
 
     /// Returns the session if it exists, is not expired at `now` and belongs to `owner`, and
-    /// marks it used at `now` (refreshing the idle timeout). An expired session is removed.
-    /// A session of another owner is left untouched.
+    /// marks it used at `now` (refreshing the idle timeout, and ending the initialization
+    /// timeout). An expired session is removed. A session of another owner is left untouched.
     async fn lookup(&self, id: SessionId, owner: &Owner, now: Timestamp) -> Result<SessionRecord<D>, LookupError>;
 
     /// Changes a session's application state.
@@ -37,15 +37,22 @@ pub trait Store<D> {
     async fn open_stream(&self, id: SessionId) -> Result<StreamId, StreamError>;
 
     /// Appends a message to a stream's replay log (the standalone stream's log is created on
-    /// first use). Returns the event with its assigned id, and whether the log dropped its oldest
-    /// event to make room.
-    async fn append(&self, id: SessionId, stream: StreamId, payload: Bytes) -> Result<(Event, bool), StreamError>;
+    /// first use) and returns it with its assigned id. To stay within its limits the store drops
+    /// the oldest retained events, of this log or (under a budget shared by many logs) of others;
+    /// sequence numbers stay dense, so a resume reports exactly what was dropped.
+    async fn append(&self, id: SessionId, stream: StreamId, payload: Bytes) -> Result<Event, StreamError>;
 
     /// Marks a stream as complete: its final message has been appended.
     async fn finish(&self, id: SessionId, stream: StreamId) -> Result<(), StreamError>;
 
     /// The events of a stream after message `after`.
     async fn replay(&self, id: SessionId, stream: StreamId, after: u64) -> Result<Replay, ReplayError>;
+
+    /// Says whether something in this process holds the session: an attached stream or a running
+    /// call. While held, only the absolute timeout runs; when released, the idle timeout starts
+    /// from `at`. The engine calls it only when its own count goes from 0 to 1 and back, in
+    /// order. An unknown session is ignored.
+    async fn set_held(&self, id: SessionId, held: bool, at: Timestamp);
 
     /// Removes every session whose deadline is at or before `now`; returns their ids.
     /// Costs O(expired · log n): the store keeps deadlines ordered.
@@ -58,9 +65,14 @@ pub trait Store<D> {
     /// touch them.
     async fn sessions_of(&self, tenant: &TenantId) -> Vec<(SessionId, D)>;
 
-    /// How many events each stream's replay log retains. The engine sizes its live fan-out to
-    /// match, so that a subscriber lags exactly when the log would have dropped its events.
-    fn replay_capacity(&self) -> usize;
+    /// How much each stream's replay log retains. The engine sizes a live subscriber's window
+    /// to match, so that a subscriber lags exactly when the log would have dropped its events.
+    fn log_limits(&self) -> LogLimits;
+
+    /// Bytes of retained events held in this process (0 for a store that keeps them elsewhere).
+    fn retained_bytes(&self) -> usize {
+        0
+    }
 
     /// Number of sessions held (expired ones not yet removed included).
     fn len(&self) -> usize;

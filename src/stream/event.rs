@@ -42,10 +42,9 @@ fn payload_from_str<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Bytes,
 }
 
 impl Event {
-    /// An event with this id carrying `payload`, which must be UTF-8 JSON without raw line breaks
-    /// (what `serde_json::to_vec` produces) so that it fits one SSE `data:` line.
+    /// An event with this id carrying `payload`, one serialized JSON-RPC message (UTF-8). Line
+    /// breaks in it are allowed: the SSE encoder writes one `data:` line per line.
     pub fn new(id: EventId, payload: Bytes) -> Self {
-        debug_assert!(!payload.contains(&b'\n') && !payload.contains(&b'\r'), "payload spans lines");
         Self { id: EventIdRepr(id), payload }
     }
 

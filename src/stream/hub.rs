@@ -1,36 +1,39 @@
-//! Live fan-out: the subscriber currently attached to each stream, and the keep-alive schedule.
+//! Live fan-out: the subscriber currently attached to each stream, what keeps each session
+//! busy, and the keep-alive schedule.
 //!
 //! The replay log (in the store) is the record of what was published; the hub only carries
-//! events to whoever is connected right now. Each stream has an `async-broadcast` channel in
-//! overflow mode sized like the replay log, so a subscriber that falls behind learns exactly how
-//! many events it missed, and a stream has at most one subscriber at a time (a client resuming a
-//! stream replaces the connection it lost).
+//! events to whoever is connected right now. A stream has at most one subscriber at a time (a
+//! client resuming a stream replaces the connection it lost), and each subscriber has its own
+//! bounded window of events handed to it and not yet taken, with the replay log's limits: a
+//! subscriber that falls behind loses the oldest of them and, because sequence numbers are
+//! dense, learns exactly how many. A replaced subscriber's window is no longer fed, so it can
+//! never hold a sender back.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::Waker;
 use std::time::Duration;
 
-use async_broadcast::{InactiveReceiver, Receiver, Sender, TrySendError};
 use event_listener::{Event as Notify, EventListener};
 use futures_util::task::AtomicWaker;
 use hashbrown::HashMap;
 
 use super::event::Event;
 use super::id::StreamId;
+use super::log::{event_cost, LogLimits};
 use crate::clock::{MonotonicNow, Timestamp};
 use crate::metrics::Counters;
 use crate::session::SessionId;
 
-/// Channels start this small and double up to the replay capacity as a slow subscriber falls
-/// behind, so an idle connected stream costs a few hundred bytes rather than the full window.
-const INITIAL_CHANNEL_CAPACITY: usize = 8;
-
 pub(crate) struct Hub {
     live: Mutex<Live>,
     clock: MonotonicNow,
-    capacity: usize,
+    limits: LogLimits,
     keep_alive: Option<Duration>,
+    /// Whether attached streams and running calls hold their session (see
+    /// [`crate::SessionsConfig::activity_holds`]).
+    holds: bool,
     pub(crate) counters: Counters,
     /// Markers (priming, heartbeats) take ticks from here: strictly increasing and at least the
     /// current time in milliseconds, so ids stay unique even across a restart.
@@ -38,45 +41,109 @@ pub(crate) struct Hub {
     /// The earliest deadline a host has been told about; an earlier new one wakes it.
     armed: AtomicU64,
     deadline_changed: Notify,
+    /// Sessions removed so far: a stream opened while one was removed checks its session again.
+    removals: AtomicU64,
 }
 
 #[derive(Default)]
 struct Live {
-    sessions: HashMap<SessionId, Vec<LiveStream>>,
+    sessions: HashMap<SessionId, SessionLive>,
     heartbeats: BTreeMap<(Timestamp, u64), Arc<Subscriber>>,
     next_serial: u64,
+    /// Sessions whose activity went from none to some or back, for the store, in order.
+    transitions: Vec<Transition>,
+}
+
+/// Transitions are told to the store this soon at the latest (by a host's `handle_timeout`), and
+/// sooner by any lookup. Batching them keeps a busy server from waking its timer per call; the
+/// store still learns the exact instant of each, so no expiry decision is affected, and a
+/// released session is expired on time unless its idle timeout is shorter than this.
+pub(crate) const TELL_WITHIN: Duration = Duration::from_secs(1);
+
+#[derive(Default)]
+struct SessionLive {
+    streams: Vec<LiveStream>,
+    /// Attached subscribers plus running calls.
+    activity: u32,
+}
+
+impl SessionLive {
+    fn is_unused(&self) -> bool {
+        self.streams.is_empty() && self.activity == 0
+    }
 }
 
 struct LiveStream {
     id: StreamId,
-    tx: Sender<Event>,
-    /// Keeps the channel open while no subscriber is attached; subscribers are made from it.
-    idle: InactiveReceiver<Event>,
     shared: Arc<StreamShared>,
     current: Option<Arc<Subscriber>>,
 }
 
 impl LiveStream {
-    /// A stream whose channel drops the oldest event for a subscriber that falls `capacity`
-    /// behind (it learns how many), and never makes a sender wait for a subscriber to attach.
-    fn new(id: StreamId, capacity: usize) -> Self {
-        let (mut tx, rx) = async_broadcast::broadcast(INITIAL_CHANNEL_CAPACITY.min(capacity));
-        tx.set_overflow(true);
-        tx.set_await_active(false);
-        Self { id, tx, idle: rx.deactivate(), shared: Arc::default(), current: None }
+    fn new(id: StreamId) -> Self {
+        Self { id, shared: Arc::default(), current: None }
     }
 }
 
 impl Live {
     fn stream(&mut self, session: SessionId, stream: StreamId) -> Option<&mut LiveStream> {
-        self.sessions.get_mut(&session)?.iter_mut().find(|s| s.id == stream)
+        self.sessions.get_mut(&session)?.streams.iter_mut().find(|s| s.id == stream)
+    }
+
+    /// One more thing keeps `session` busy. Returns whether a transition was queued first in
+    /// line (the host must hear of the deadline to tell it).
+    fn busy(&mut self, session: SessionId, now: Timestamp, holds: bool) -> bool {
+        let entry = self.sessions.entry(session).or_default();
+        entry.activity += 1;
+        entry.activity == 1 && holds && self.queue(Transition { session, held: true, at: now })
+    }
+
+    /// One thing less keeps `session` busy; forgets the session once nothing is left of it.
+    fn idle(&mut self, session: SessionId, now: Timestamp, holds: bool) -> bool {
+        let Some(entry) = self.sessions.get_mut(&session) else { return false };
+        entry.activity = entry.activity.saturating_sub(1);
+        let released = entry.activity == 0;
+        if entry.is_unused() {
+            self.sessions.remove(&session);
+        }
+        if !released || !holds {
+            return false;
+        }
+        // The store has not heard of the hold yet: it need not hear of it at all. A hold that
+        // ended in the instant it began (a quick call) changes nothing; a longer one is a touch
+        // at its end, which is what the release alone tells.
+        let untold = self.transitions.iter().rposition(|t| t.session == session);
+        if let Some(index) = untold {
+            let hold = self.transitions[index];
+            if hold.held {
+                self.transitions.remove(index);
+                if hold.at == now {
+                    return false;
+                }
+            }
+        }
+        self.queue(Transition { session, held: false, at: now })
+    }
+
+    fn queue(&mut self, transition: Transition) -> bool {
+        self.transitions.push(transition);
+        self.transitions.len() == 1
     }
 }
 
-/// State of a live stream that its subscriber reads without the hub's lock.
+/// A session started or stopped being held by something in this process.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Transition {
+    pub(crate) session: SessionId,
+    pub(crate) held: bool,
+    pub(crate) at: Timestamp,
+}
+
+/// State of a live stream shared by its successive subscribers.
 #[derive(Debug, Default)]
 pub(crate) struct StreamShared {
-    /// Woken when a subscriber takes an event off a full channel (senders that wait for room).
+    /// Woken when the current subscriber takes an event, and whenever a subscriber leaves or is
+    /// replaced (senders waiting for room).
     room: Notify,
     /// Highest message sequence number handed to any subscriber of this stream.
     delivered: AtomicU64,
@@ -97,12 +164,25 @@ impl StreamShared {
 #[derive(Debug)]
 pub(crate) struct Subscriber {
     serial: u64,
+    limits: LogLimits,
     /// Set when the subscriber must end: replaced, disconnected by the server, session removed.
     kicked: AtomicBool,
+    /// Set when its stream finished: once the window is empty, nothing more comes.
+    finished: AtomicBool,
     heartbeat_due: AtomicBool,
     waker: AtomicWaker,
     /// Next heartbeat, in the hub's schedule; `u64::MAX` when not scheduled.
     next_heartbeat: AtomicU64,
+    window: Mutex<Window>,
+}
+
+/// Events handed to a subscriber and not yet taken, within the log's limits.
+#[derive(Debug, Default)]
+struct Window {
+    events: VecDeque<Event>,
+    bytes: usize,
+    /// Sequence number of the newest event ever handed over (taken or dropped).
+    newest: u64,
 }
 
 impl Subscriber {
@@ -110,42 +190,117 @@ impl Subscriber {
         self.kicked.load(Ordering::Acquire)
     }
 
+    pub(crate) fn is_finished(&self) -> bool {
+        self.finished.load(Ordering::Acquire)
+    }
+
     pub(crate) fn take_heartbeat(&self) -> bool {
         self.heartbeat_due.swap(false, Ordering::AcqRel)
     }
 
-    pub(crate) fn register(&self, waker: &std::task::Waker) {
+    pub(crate) fn register(&self, waker: &Waker) {
         self.waker.register(waker);
+    }
+
+    fn window(&self) -> MutexGuard<'_, Window> {
+        // Single queue operations: a panic cannot leave the window half updated.
+        self.window.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The oldest event not yet taken, and the sequence number of the newest ever handed over.
+    pub(crate) fn take(&self) -> (Option<Event>, u64) {
+        let mut window = self.window();
+        let event = window.events.pop_front();
+        if let Some(event) = &event {
+            window.bytes -= event_cost(event.payload().len());
+            if window.events.is_empty() && window.events.capacity() > 32 {
+                // A subscriber that caught up after lagging gives its burst allocation back.
+                window.events = VecDeque::new();
+            }
+        }
+        (event, window.newest)
+    }
+
+    fn push(&self, event: Event) {
+        let mut window = self.window();
+        window.newest = window.newest.max(event.id().seq());
+        window.bytes += event_cost(event.payload().len());
+        window.events.push_back(event);
+        while window.events.len() > self.limits.events || window.bytes > self.limits.bytes {
+            let Some(dropped) = window.events.pop_front() else { break };
+            window.bytes -= event_cost(dropped.payload().len());
+        }
+        drop(window);
+        self.waker.wake();
+    }
+
+    fn is_full(&self) -> bool {
+        let window = self.window();
+        window.events.len() >= self.limits.events || window.bytes >= self.limits.bytes
     }
 
     fn kick(&self) {
         self.kicked.store(true, Ordering::Release);
         self.waker.wake();
     }
+
+    fn finish(&self) {
+        self.finished.store(true, Ordering::Release);
+        self.waker.wake();
+    }
 }
 
 /// A subscriber's attachment to a live stream.
 pub(crate) struct Attachment {
-    pub(crate) rx: Receiver<Event>,
     pub(crate) stream: Arc<StreamShared>,
     pub(crate) me: Arc<Subscriber>,
+    /// The attach made the stream live (nothing was attached to it before in this process).
+    created: bool,
 }
 
 /// A stream already has a subscriber and the caller asked not to replace it.
 #[derive(Debug)]
 pub(crate) struct Busy;
 
+/// Keeps a session busy while it lives (a call running); see [`Hub::hold`].
+pub(crate) struct Hold {
+    hub: Arc<Hub>,
+    session: SessionId,
+}
+
+impl Drop for Hold {
+    fn drop(&mut self) {
+        let now = self.hub.now();
+        let first = self.hub.lock().idle(self.session, now, self.hub.holds);
+        if first {
+            self.hub.note_deadline(now.saturating_add(TELL_WITHIN));
+        }
+    }
+}
+
+/// How much the hub holds, for leak checks and gauges.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct HubCensus {
+    pub(crate) sessions: usize,
+    pub(crate) streams: usize,
+    pub(crate) subscribers: usize,
+    pub(crate) activity: u64,
+    pub(crate) heartbeats: usize,
+}
+
 impl Hub {
-    pub(crate) fn new(clock: MonotonicNow, capacity: usize, keep_alive: Option<Duration>) -> Self {
+    pub(crate) fn new(clock: MonotonicNow, limits: LogLimits, keep_alive: Option<Duration>, holds: bool) -> Self {
         Self {
             live: Mutex::new(Live::default()),
             clock,
-            capacity,
+            limits,
             keep_alive,
+            holds,
             counters: Counters::default(),
             tick: AtomicU64::new(0),
             armed: AtomicU64::new(u64::MAX),
             deadline_changed: Notify::new(),
+            removals: AtomicU64::new(0),
         }
     }
 
@@ -167,12 +322,19 @@ impl Hub {
         previous.saturating_add(1).max(now)
     }
 
+    /// How many sessions were removed so far (see [`Hub::remove_session`]).
+    pub(crate) fn removals(&self) -> u64 {
+        self.removals.load(Ordering::Acquire)
+    }
+
     /// Opens a live stream with a subscriber attached from the start, so that nothing
     /// published before the subscriber is first polled can be missed.
     pub(crate) fn open(&self, session: SessionId, stream: StreamId) -> Attachment {
         let mut live = self.lock();
-        live.sessions.entry(session).or_default().push(LiveStream::new(stream, self.capacity));
-        self.connect(&mut live, session, stream, false).expect("a new stream has no subscriber")
+        live.sessions.entry(session).or_default().streams.push(LiveStream::new(stream));
+        let mut attachment = self.connect(&mut live, session, stream, false).expect("a new stream has no subscriber");
+        attachment.created = true;
+        attachment
     }
 
     /// Attaches a subscriber to a live stream. The standalone stream is made live on first use;
@@ -185,17 +347,18 @@ impl Hub {
         exclusive: bool,
     ) -> Result<Option<Attachment>, Busy> {
         let mut live = self.lock();
-        let streams = live.sessions.entry(session).or_default();
-        if !streams.iter().any(|s| s.id == stream) {
+        let known = live.stream(session, stream).is_some();
+        if !known {
             if !stream.is_standalone() {
-                if streams.is_empty() {
-                    live.sessions.remove(&session);
-                }
                 return Ok(None);
             }
-            streams.push(LiveStream::new(stream, self.capacity));
+            live.sessions.entry(session).or_default().streams.push(LiveStream::new(stream));
         }
-        self.connect(&mut live, session, stream, exclusive).map(Some)
+        let mut attachment = self.connect(&mut live, session, stream, exclusive);
+        if let Ok(attachment) = &mut attachment {
+            attachment.created = !known;
+        }
+        attachment.map(Some)
     }
 
     /// Makes a new subscriber the stream's current one (the stream exists).
@@ -213,34 +376,39 @@ impl Hub {
             }
             current.kick();
         }
-        let rx = entry.idle.activate_cloned();
+        // Senders paced by the replaced subscriber judge again, by the new one.
+        entry.shared.room.notify(usize::MAX);
         let shared = entry.shared.clone();
-        let me = self.register(live, session, stream);
-        Ok(Attachment { rx, stream: shared, me })
-    }
-
-    fn register(&self, live: &mut Live, session: SessionId, stream: StreamId) -> Arc<Subscriber> {
         live.next_serial += 1;
         let me = Arc::new(Subscriber {
             serial: live.next_serial,
+            limits: self.limits,
             kicked: AtomicBool::new(false),
+            finished: AtomicBool::new(false),
             heartbeat_due: AtomicBool::new(false),
             waker: AtomicWaker::new(),
             next_heartbeat: AtomicU64::new(u64::MAX),
+            window: Mutex::new(Window::default()),
         });
+        let now = self.now();
         if let Some(every) = self.keep_alive {
-            let at = self.now().saturating_add(every);
+            let at = now.saturating_add(every);
             me.next_heartbeat.store(at.as_millis(), Ordering::Relaxed);
             live.heartbeats.insert((at, me.serial), me.clone());
             self.note_deadline(at);
         }
-        let entry = live.stream(session, stream).expect("caller made sure the stream is live");
-        entry.current = Some(me.clone());
-        me
+        live.stream(session, stream).expect("found above").current = Some(me.clone());
+        if live.busy(session, now, self.holds) {
+            self.note_deadline(now.saturating_add(TELL_WITHIN));
+        }
+        Ok(Attachment { stream: shared, me, created: false })
     }
 
-    /// Called when a subscription ends: stops its heartbeats and frees the stream's slot.
+    /// Called once when a subscription ends: stops its heartbeats, frees the stream's slot if it
+    /// still holds it, and wakes every sender waiting for room (whichever subscriber left, the
+    /// window they wait on may be gone).
     pub(crate) fn detach(&self, session: SessionId, stream: StreamId, me: &Arc<Subscriber>) {
+        let now = self.now();
         let mut live = self.lock();
         let at = me.next_heartbeat.swap(u64::MAX, Ordering::Relaxed);
         if at != u64::MAX {
@@ -249,8 +417,27 @@ impl Hub {
         if let Some(entry) = live.stream(session, stream) {
             if entry.current.as_ref().is_some_and(|c| Arc::ptr_eq(c, me)) {
                 entry.current = None;
-                // Nobody reads any more: senders waiting for room may go on.
-                entry.shared.room.notify(usize::MAX);
+            }
+            entry.shared.room.notify(usize::MAX);
+        }
+        if live.idle(session, now, self.holds) {
+            drop(live);
+            self.note_deadline(now.saturating_add(TELL_WITHIN));
+        }
+    }
+
+    /// Called instead of [`Hub::detach`] when a subscription could not be completed: also
+    /// forgets the stream if the attach made it live, so a refused subscribe leaves nothing.
+    pub(crate) fn abandon(&self, session: SessionId, stream: StreamId, attachment: Attachment) {
+        self.detach(session, stream, &attachment.me);
+        if !attachment.created {
+            return;
+        }
+        let mut live = self.lock();
+        if let Some(entry) = live.sessions.get_mut(&session) {
+            entry.streams.retain(|s| s.id != stream || s.current.is_some());
+            if entry.is_unused() {
+                live.sessions.remove(&session);
             }
         }
     }
@@ -259,47 +446,38 @@ impl Hub {
     pub(crate) fn deliver(&self, session: SessionId, event: &Event) {
         let mut live = self.lock();
         let Some(entry) = live.stream(session, event.id().stream()) else { return };
-        let tx = &mut entry.tx;
-        if tx.is_full() && tx.capacity() < self.capacity {
-            let grown = (tx.capacity() * 2).min(self.capacity);
-            tx.set_capacity(grown);
-        }
-        match tx.try_broadcast(event.clone()) {
-            Ok(_) | Err(TrySendError::Inactive(_)) => {}
-            // Overflow mode never reports Full; Closed needs every receiver gone, but `idle`
-            // lives as long as the entry.
-            Err(TrySendError::Full(_) | TrySendError::Closed(_)) => {
-                unreachable!("overflow channel with a held inactive receiver")
-            }
+        if let Some(current) = &entry.current {
+            current.push(event.clone());
         }
     }
 
-    /// If the stream's subscriber has a full window of undelivered events, a listener that fires
-    /// when it takes one; `None` if a send may go ahead now.
+    /// If the stream's current subscriber has a full window of events not yet taken, a listener
+    /// that fires when that may have changed; `None` if a send may go ahead now.
     pub(crate) fn room(&self, session: SessionId, stream: StreamId) -> Option<EventListener> {
         let mut live = self.lock();
         let entry = live.stream(session, stream)?;
-        let full = |tx: &Sender<Event>| tx.receiver_count() > 0 && tx.len() >= self.capacity;
-        if !full(&entry.tx) {
+        let full = |entry: &LiveStream| entry.current.as_ref().is_some_and(|c| !c.is_kicked() && c.is_full());
+        if !full(entry) {
             return None;
         }
         let listener = entry.shared.room.listen();
-        // Re-check after listening so a take between the check and `listen` is not missed.
-        full(&entry.tx).then_some(listener)
+        // Taking an event notifies without the hub's lock: check again now that we listen.
+        full(entry).then_some(listener)
     }
 
-    /// Ends a request stream: its subscriber receives what was already delivered to the
-    /// channel, then the end.
+    /// Ends a request stream: its subscriber receives what its window holds, then the end.
     pub(crate) fn finish(&self, session: SessionId, stream: StreamId) {
         let mut live = self.lock();
-        if let Some(streams) = live.sessions.get_mut(&session) {
-            for ended in streams.iter().filter(|s| s.id == stream) {
-                ended.shared.room.notify(usize::MAX);
+        let Some(entry) = live.sessions.get_mut(&session) else { return };
+        for ended in entry.streams.iter().filter(|s| s.id == stream) {
+            ended.shared.room.notify(usize::MAX);
+            if let Some(current) = &ended.current {
+                current.finish();
             }
-            streams.retain(|s| s.id != stream);
-            if streams.is_empty() {
-                live.sessions.remove(&session);
-            }
+        }
+        entry.streams.retain(|s| s.id != stream);
+        if entry.is_unused() {
+            live.sessions.remove(&session);
         }
     }
 
@@ -316,10 +494,12 @@ impl Hub {
         }
     }
 
-    /// Drops every live stream of a session and ends their subscribers.
+    /// Drops everything live of a session and ends its subscribers. Holds of the session
+    /// ([`Hold`]s, subscribers not yet dropped) count for nothing from here on.
     pub(crate) fn remove_session(&self, session: SessionId) {
+        self.removals.fetch_add(1, Ordering::AcqRel);
         let removed = self.lock().sessions.remove(&session);
-        for stream in removed.into_iter().flatten() {
+        for stream in removed.into_iter().flat_map(|s| s.streams) {
             stream.shared.room.notify(usize::MAX);
             if let Some(subscriber) = stream.current {
                 subscriber.kick();
@@ -327,8 +507,47 @@ impl Hub {
         }
     }
 
-    pub(crate) fn next_heartbeat(&self) -> Option<Timestamp> {
-        self.lock().heartbeats.first_key_value().map(|(&(at, _), _)| at)
+    /// Marks `session` busy until the returned guard drops (a call running).
+    pub(crate) fn hold(self: &Arc<Self>, session: SessionId) -> Hold {
+        let now = self.now();
+        if self.lock().busy(session, now, self.holds) {
+            self.note_deadline(now.saturating_add(TELL_WITHIN));
+        }
+        Hold { hub: self.clone(), session }
+    }
+
+    /// The activity transitions not yet told to the store, oldest first.
+    pub(crate) fn take_transitions(&self) -> Vec<Transition> {
+        let mut live = self.lock();
+        if live.transitions.is_empty() {
+            return Vec::new();
+        }
+        std::mem::take(&mut live.transitions)
+    }
+
+    /// Whether anything of `session` is live here (streams, subscribers, holds).
+    pub(crate) fn knows(&self, session: SessionId) -> bool {
+        self.lock().sessions.contains_key(&session)
+    }
+
+    pub(crate) fn census(&self) -> HubCensus {
+        let live = self.lock();
+        let streams = live.sessions.values().map(|s| s.streams.len()).sum();
+        let subscribers = live.sessions.values().flat_map(|s| &s.streams).filter(|s| s.current.is_some()).count();
+        let activity = live.sessions.values().map(|s| u64::from(s.activity)).sum();
+        HubCensus { sessions: live.sessions.len(), streams, subscribers, activity, heartbeats: live.heartbeats.len() }
+    }
+
+    /// The earliest of the next heartbeat and the time by which queued transitions are due at
+    /// the store.
+    pub(crate) fn next_heartbeat_or_tell(&self) -> Option<Timestamp> {
+        let live = self.lock();
+        let heartbeat = live.heartbeats.first_key_value().map(|(&(at, _), _)| at);
+        let tell = live.transitions.first().map(|t| t.at.saturating_add(TELL_WITHIN));
+        match (heartbeat, tell) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     /// Marks every subscriber whose keep-alive is due and wakes it; schedules the next one on the
@@ -353,14 +572,22 @@ impl Hub {
         }
     }
 
-    /// Remembers that a host was told `at` is the next deadline.
+    /// A host is about to read the next deadline: from now on, any new deadline wakes it.
+    /// Arming before reading closes the window in which a deadline noted between the read and
+    /// the arm would be compared with a stale value and lost.
+    pub(crate) fn arm_for_read(&self) {
+        self.armed.store(u64::MAX, Ordering::SeqCst);
+    }
+
+    /// Remembers that a host was told `at` is the next deadline (keeping an earlier one noted
+    /// while it read).
     pub(crate) fn arm(&self, at: Option<Timestamp>) {
-        self.armed.store(at.map_or(u64::MAX, Timestamp::as_millis), Ordering::Release);
+        self.armed.fetch_min(at.map_or(u64::MAX, Timestamp::as_millis), Ordering::SeqCst);
     }
 
     /// A new deadline exists; wake the host if it is earlier than what the host sleeps until.
     pub(crate) fn note_deadline(&self, at: Timestamp) {
-        let previous = self.armed.fetch_min(at.as_millis(), Ordering::AcqRel);
+        let previous = self.armed.fetch_min(at.as_millis(), Ordering::SeqCst);
         if at.as_millis() < previous {
             self.deadline_changed.notify(usize::MAX);
         }

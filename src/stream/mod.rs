@@ -8,5 +8,7 @@ mod subscription;
 
 pub use event::{Event, StreamItem};
 pub use id::{EventId, MalformedEventId, StreamId};
-pub use log::{AheadOfStream, Replay, ReplayLog, RestoreError};
+pub use log::{
+    event_cost, AheadOfStream, LogLimits, Pushed, Recovery, Replay, ReplayLog, RestoreError, EVENT_OVERHEAD_BYTES,
+};
 pub use subscription::Subscription;

@@ -6,7 +6,6 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use async_broadcast::RecvError;
 use futures_core::Stream;
 
 use super::event::StreamItem;
@@ -33,8 +32,6 @@ pub struct Subscription {
     pending: VecDeque<StreamItem>,
     /// Sequence number of the last message yielded, or the resume position.
     position: u64,
-    /// The live channel dropped events; the next received event tells how many were ours.
-    overflowed: Option<u64>,
     done: bool,
 }
 
@@ -73,8 +70,14 @@ impl Subscription {
         }
         pending.extend(replay.events.into_iter().map(StreamItem::Event));
         // A finished stream has nothing live to wait for; neither has one that is no longer live.
-        let live = if replay.finished { None } else { live };
-        Self { hub, session, stream, live, pending, position: after, overflowed: None, done: false }
+        let live = match live {
+            Some(attachment) if replay.finished => {
+                hub.detach(session, stream, &attachment.me);
+                None
+            }
+            live => live,
+        };
+        Self { hub, session, stream, live, pending, position: after, done: false }
     }
 
     /// The session this subscription belongs to.
@@ -97,12 +100,10 @@ impl Subscription {
         self.leave();
     }
 
-    /// Leaves the live stream: the receiver goes first, so that a sender woken by the detach
-    /// finds the window no longer full.
+    /// Leaves the live stream (once).
     fn leave(&mut self) {
-        if let Some(Attachment { rx, me, .. }) = self.live.take() {
-            drop(rx);
-            self.hub.detach(self.session, self.stream, &me);
+        if let Some(attachment) = self.live.take() {
+            self.hub.detach(self.session, self.stream, &attachment.me);
         }
     }
 
@@ -130,7 +131,7 @@ impl Stream for Subscription {
         if let Some(item) = this.pending.pop_front() {
             return this.yield_event(item);
         }
-        let Some(live) = &mut this.live else {
+        let Some(live) = &this.live else {
             this.end();
             return Poll::Ready(None);
         };
@@ -140,41 +141,40 @@ impl Stream for Subscription {
             return Poll::Ready(None);
         }
         loop {
-            match Pin::new(&mut live.rx).poll_recv(cx) {
-                Poll::Ready(Some(Ok(event))) => {
+            // Read the finish mark before the window: an event handed over before the finish is
+            // then seen by the `take` that follows.
+            let finished = live.me.is_finished();
+            let (event, newest) = live.me.take();
+            match event {
+                Some(event) => {
                     let seq = event.id().seq();
                     if seq <= this.position {
                         // Already yielded from the replay snapshot.
                         continue;
                     }
-                    if this.overflowed.take().is_some() {
-                        // Sequence numbers are dense: the gap is exactly what this subscriber lost.
-                        let dropped = seq - this.position - 1;
-                        if dropped > 0 {
-                            this.hub.counters.subscriber_lagged(dropped);
-                            this.pending.push_back(StreamItem::Event(event));
-                            return Poll::Ready(Some(StreamItem::Lagged { dropped }));
-                        }
+                    // Sequence numbers are dense: a gap is exactly what this subscriber lost.
+                    let dropped = seq - this.position - 1;
+                    if dropped > 0 {
+                        this.hub.counters.subscriber_lagged(dropped);
+                        this.position = seq - 1;
+                        this.pending.push_back(StreamItem::Event(event));
+                        return Poll::Ready(Some(StreamItem::Lagged { dropped }));
                     }
                     return this.yield_event(StreamItem::Event(event));
                 }
-                Poll::Ready(Some(Err(RecvError::Overflowed(missed)))) => {
-                    this.overflowed = Some(missed);
-                }
-                Poll::Ready(Some(Err(RecvError::Closed)) | None) => {
-                    let missed = this.overflowed.take();
+                None if finished => {
+                    // Events dropped from the end of the window have no later event to reveal
+                    // the gap: the newest handed over says how many.
+                    let dropped = newest.saturating_sub(this.position);
                     this.end();
-                    return match missed {
-                        // The stream ended right after an overflow: the channel's count is all
-                        // there is to report.
-                        Some(dropped) => {
-                            this.hub.counters.subscriber_lagged(dropped);
-                            Poll::Ready(Some(StreamItem::Lagged { dropped }))
-                        }
-                        None => Poll::Ready(None),
-                    };
+                    if dropped > 0 {
+                        this.hub.counters.subscriber_lagged(dropped);
+                        this.position = newest;
+                        return Poll::Ready(Some(StreamItem::Lagged { dropped }));
+                    }
+                    return Poll::Ready(None);
                 }
-                Poll::Pending => break,
+                None => break,
             }
         }
         if live.me.take_heartbeat() {

@@ -75,6 +75,14 @@ pub fn owner(tenant: &str) -> Owner {
     Owner::new(TenantId::new(tenant), Principal::anonymous())
 }
 
+/// A session as the HTTP engine makes one: created, then used by a request (so the idle timeout,
+/// not the initialization timeout, applies).
+pub async fn used<S: mcp_session::Store<()>>(sessions: &Sessions<(), S>, owner: Owner) -> mcp_session::SessionId {
+    let id = sessions.create(owner.clone(), ()).await.expect("a session");
+    sessions.lookup(id, &owner).await.expect("the session just made");
+    id
+}
+
 pub fn at(offset: Duration) -> Timestamp {
     START.saturating_add(offset)
 }
@@ -106,4 +114,93 @@ pub fn drain(subscription: &mut Subscription) -> Vec<StreamItem> {
 /// Whether the subscription has ended (yields `None` now).
 pub fn has_ended(subscription: &mut Subscription) -> bool {
     matches!(subscription.next().now_or_never(), Some(None))
+}
+
+/// A [`MemoryStore`](mcp_session::session::MemoryStore) with a hook that runs right after
+/// `next_deadline` has read the store, to stage what another thread could do at that moment.
+pub struct HookedStore {
+    pub inner: mcp_session::session::MemoryStore<()>,
+    pub after_next_deadline: std::cell::RefCell<Option<Box<dyn FnOnce()>>>,
+}
+
+impl HookedStore {
+    pub fn new(policy: mcp_session::session::StorePolicy) -> Self {
+        Self { inner: mcp_session::session::MemoryStore::new(policy), after_next_deadline: Default::default() }
+    }
+}
+
+impl mcp_session::Store<()> for HookedStore {
+    async fn create(&self, record: mcp_session::SessionRecord<()>) -> Result<(), mcp_session::session::CreateError> {
+        self.inner.create(record).await
+    }
+    async fn lookup(
+        &self,
+        id: mcp_session::SessionId,
+        owner: &Owner,
+        now: Timestamp,
+    ) -> Result<mcp_session::SessionRecord<()>, mcp_session::session::LookupError> {
+        self.inner.lookup(id, owner, now).await
+    }
+    async fn update<F: FnOnce(&mut ())>(
+        &self,
+        id: mcp_session::SessionId,
+        change: F,
+    ) -> Result<(), mcp_session::session::LookupError> {
+        self.inner.update(id, change).await
+    }
+    async fn remove(&self, id: mcp_session::SessionId) -> bool {
+        self.inner.remove(id).await
+    }
+    async fn open_stream(
+        &self,
+        id: mcp_session::SessionId,
+    ) -> Result<mcp_session::StreamId, mcp_session::session::StreamError> {
+        self.inner.open_stream(id).await
+    }
+    async fn append(
+        &self,
+        id: mcp_session::SessionId,
+        stream: mcp_session::StreamId,
+        payload: Bytes,
+    ) -> Result<mcp_session::Event, mcp_session::session::StreamError> {
+        self.inner.append(id, stream, payload).await
+    }
+    async fn finish(
+        &self,
+        id: mcp_session::SessionId,
+        stream: mcp_session::StreamId,
+    ) -> Result<(), mcp_session::session::StreamError> {
+        self.inner.finish(id, stream).await
+    }
+    async fn replay(
+        &self,
+        id: mcp_session::SessionId,
+        stream: mcp_session::StreamId,
+        after: u64,
+    ) -> Result<mcp_session::stream::Replay, mcp_session::session::ReplayError> {
+        self.inner.replay(id, stream, after).await
+    }
+    async fn set_held(&self, id: mcp_session::SessionId, held: bool, at: Timestamp) {
+        self.inner.set_held(id, held, at).await
+    }
+    async fn expire(&self, now: Timestamp) -> Vec<mcp_session::SessionId> {
+        self.inner.expire(now).await
+    }
+    fn next_deadline(&self) -> Option<Timestamp> {
+        let read = self.inner.next_deadline();
+        let hook = self.after_next_deadline.borrow_mut().take();
+        if let Some(hook) = hook {
+            hook();
+        }
+        read
+    }
+    async fn sessions_of(&self, tenant: &TenantId) -> Vec<(mcp_session::SessionId, ())> {
+        self.inner.sessions_of(tenant).await
+    }
+    fn log_limits(&self) -> mcp_session::stream::LogLimits {
+        self.inner.log_limits()
+    }
+    fn len(&self) -> usize {
+        self.inner.len()
+    }
 }

@@ -9,7 +9,7 @@ use js_sys::Function;
 use mcp_session::http::{Authenticate, EngineConfig, HostPolicy, OriginPolicy, ResponseMode, Unauthorized};
 use mcp_session::model::{Prompt, PromptArgument, Resource, ResourceTemplate, Tool};
 use mcp_session::server::{ServerBuilder, Variables};
-use mcp_session::session::{ExpiryPolicy, StorePolicy};
+use mcp_session::session::StorePolicy;
 use mcp_session::{
     ChangeEvent, Engine, EngineState, Owner, Principal, Server, SessionId, SessionIdGenerator, Sessions,
     SessionsConfig, SpawnFn, SystemClock, TenantId,
@@ -179,18 +179,19 @@ impl Inner {
     }
 
     fn store_policy(&self) -> StorePolicy {
-        let defaults = StorePolicy::default();
+        let mut policy = StorePolicy::default();
         let o = &self.options;
-        StorePolicy {
-            expiry: ExpiryPolicy {
-                idle: o.idle_timeout_ms.map_or(defaults.expiry.idle, Duration::from_millis),
-                absolute: o.absolute_timeout_ms.map_or(defaults.expiry.absolute, Duration::from_millis),
-            },
-            max_sessions: o.max_sessions,
-            max_sessions_per_tenant: o.max_sessions_per_tenant,
-            replay_capacity: o.replay_capacity.unwrap_or(defaults.replay_capacity).max(1),
-            ..defaults
+        let expiry = &mut policy.expiry;
+        expiry.idle = o.idle_timeout_ms.map_or(expiry.idle, Duration::from_millis);
+        expiry.absolute = o.absolute_timeout_ms.map_or(expiry.absolute, Duration::from_millis);
+        if o.max_sessions.is_some() {
+            policy.max_sessions = o.max_sessions;
         }
+        if o.max_sessions_per_tenant.is_some() {
+            policy.max_sessions_per_tenant = o.max_sessions_per_tenant;
+        }
+        policy.log.events = o.replay_capacity.unwrap_or(policy.log.events).max(1);
+        policy
     }
 
     fn engine_config(&self) -> EngineConfig {
@@ -223,7 +224,11 @@ impl Inner {
             Some(ms) => Some(Duration::from_millis(ms)),
             None => Some(Duration::from_secs(15)),
         };
-        let sessions = Sessions::with_store(store, Arc::new(SystemClock), SessionsConfig { ids, keep_alive });
+        let sessions = Sessions::with_store(
+            store,
+            Arc::new(SystemClock),
+            SessionsConfig { ids, keep_alive, ..SessionsConfig::default() },
+        );
         let state = Arc::new(EngineState::new(sessions, self.engine_config()).with_authenticator(ExtensionOwner));
         let spawner = SpawnFn(wasm_bindgen_futures::spawn_local);
         let engine = Engine::new(state, server, spawner);

@@ -5,7 +5,10 @@
 //! `session` (the record and stream counter), `ev:<stream>:<seq>` (one retained event each, hex,
 //! so keys sort in order), `fin:<stream>` (a finished stream).
 
+use std::collections::BTreeMap;
+use std::ops::Range;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -13,7 +16,7 @@ use js_sys::{Array, Map, Promise};
 use mcp_session::session::{
     CreateError, LookupError, MemoryStore, ReplayError, SessionRecord, StorePolicy, StoredSession, StreamError,
 };
-use mcp_session::stream::{Event, Replay, ReplayLog};
+use mcp_session::stream::{Event, LogLimits, Replay, ReplayLog};
 use mcp_session::{McpSession, Owner, SessionId, Store, StreamId, TenantId, Timestamp};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
@@ -55,6 +58,9 @@ pub struct DurableStore {
     restored: Option<SessionId>,
     /// `last_seen` of the session as last written to storage.
     saved_last_seen: AtomicU64,
+    /// Sequence numbers whose events are in storage, per stream: what to delete when the
+    /// in-memory log drops its oldest.
+    persisted: Mutex<BTreeMap<StreamId, Range<u64>>>,
 }
 
 /// A lookup only refreshes the stored `last_seen` when it moved at least this much: a busy
@@ -65,47 +71,88 @@ const TOUCH_WRITE_EVERY: Duration = Duration::from_secs(10);
 impl DurableStore {
     /// Memory only: sessions end with the isolate.
     pub fn in_memory(policy: StorePolicy) -> Self {
-        Self { memory: MemoryStore::new(policy), storage: None, restored: None, saved_last_seen: AtomicU64::new(0) }
+        Self {
+            memory: MemoryStore::new(policy),
+            storage: None,
+            restored: None,
+            saved_last_seen: AtomicU64::new(0),
+            persisted: Mutex::default(),
+        }
     }
 
     /// Reads back whatever `storage` holds (a session persisted before a restart) and writes
     /// through to it from now on.
+    ///
+    /// Storage is not trusted: a write that failed before the restart may have left a gap in a
+    /// stream's events, or a record that no longer parses. The object still serves: a log keeps
+    /// its newest unbroken run of events (a client resuming from before the gap is told exactly
+    /// how many it lost) and the unusable keys are deleted; an unreadable record is dropped with
+    /// everything else, and its client re-initializes (404).
     pub async fn load(policy: StorePolicy, storage: DurableObjectStorage) -> Result<Self, JsValue> {
-        let capacity = policy.replay_capacity;
+        let limits = policy.log;
         let memory = MemoryStore::new(policy);
         let entries: Map = JsFuture::from(storage.list(&js_sys::Object::new())?).await?.unchecked_into();
         let mut session: Option<StoredSession<McpSession>> = None;
+        let mut unreadable = false;
         let mut events: Vec<Event> = Vec::new();
         let mut finished = Vec::new();
+        let mut stray = Vec::new();
         for entry in entries.entries() {
             let pair: Array = entry?.unchecked_into();
             let (Some(key), Some(value)) = (pair.get(0).as_string(), pair.get(1).as_string()) else { continue };
             if key == SESSION_KEY {
-                session = Some(serde_json::from_str(&value).map_err(|e| JsValue::from_str(&e.to_string()))?);
+                match serde_json::from_str(&value) {
+                    Ok(parsed) => session = Some(parsed),
+                    Err(_) => unreadable = true,
+                }
             } else if key.starts_with("ev:") {
-                events.push(serde_json::from_str(&value).map_err(|e| JsValue::from_str(&e.to_string()))?);
+                match serde_json::from_str::<Event>(&value) {
+                    Ok(event) if key == event_key(event.id().stream(), event.id().seq()) => events.push(event),
+                    _ => stray.push(key),
+                }
             } else if let Some(stream) = key.strip_prefix("fin:") {
-                let number = u32::from_str_radix(stream, 16).map_err(|e| JsValue::from_str(&e.to_string()))?;
-                finished.push(StreamId::new(number));
+                match u32::from_str_radix(stream, 16) {
+                    Ok(number) => finished.push(StreamId::new(number)),
+                    Err(_) => stray.push(key),
+                }
             }
         }
-        let restored = session.as_ref().map(|s| s.record.id);
-        if let Some(session) = session {
-            // Keys sort by stream then sequence, but do not rely on the storage's listing order.
-            events.sort_by_key(|e| (e.id().stream(), e.id().seq()));
-            let mut logs = Vec::new();
-            for retained in events.chunk_by(|a, b| a.id().stream() == b.id().stream()) {
-                let stream = retained[0].id().stream();
-                let latest = retained.last().map_or(0, |e| e.id().seq());
-                let log = ReplayLog::restore(stream, capacity, latest, retained.to_vec(), finished.contains(&stream))
-                    .map_err(|e| JsValue::from_str(&e.to_string()))?;
-                logs.push(log);
+        let store = Self {
+            memory,
+            storage: Some(storage),
+            restored: None,
+            saved_last_seen: AtomicU64::new(0),
+            persisted: Mutex::default(),
+        };
+        let Some(session) = session.filter(|_| !unreadable) else {
+            if unreadable || !events.is_empty() {
+                web_sys_console_error("mcp-session: the stored session cannot be read; starting empty");
+                store.write(DurableObjectStorage::delete_all).await;
             }
-            memory.restore(session, logs).map_err(|e| JsValue::from_str(&e.to_string()))?;
+            return Ok(store);
+        };
+        events.sort_by_key(|e| (e.id().stream(), e.id().seq()));
+        let mut logs = Vec::new();
+        let mut dropped = 0;
+        for retained in events.chunk_by(|a, b| a.id().stream() == b.id().stream()) {
+            let stream = retained[0].id().stream();
+            let (log, recovery) = ReplayLog::recover(stream, limits, 0, retained.to_vec(), finished.contains(&stream));
+            dropped += recovery.dropped;
+            let kept = log.oldest_seq().unwrap_or(log.latest_seq() + 1);
+            stray.extend(retained.iter().filter(|e| e.id().seq() < kept).map(|e| event_key(stream, e.id().seq())));
+            store.persisted().insert(stream, kept..log.latest_seq() + 1);
+            logs.push(log);
         }
-        let saved = restored.and_then(|id| memory.session(id)).map_or(Timestamp::EPOCH, |s| s.record.last_seen);
-        let saved_last_seen = AtomicU64::new(saved.as_millis());
-        Ok(Self { memory, storage: Some(storage), restored, saved_last_seen })
+        if dropped > 0 {
+            let text = format!("mcp-session: {dropped} stored events sat before a gap and were dropped");
+            web_sys_console_error(&text);
+        }
+        let id = session.record.id;
+        let last_seen = session.record.last_seen;
+        store.memory.restore(session, logs).map_err(|e| JsValue::from_str(&e.to_string()))?;
+        store.delete(stray).await;
+        store.saved_last_seen.store(last_seen.as_millis(), Ordering::Relaxed);
+        Ok(Self { restored: Some(id), ..store })
     }
 
     /// The session read back by [`DurableStore::load`], if storage held one.
@@ -198,24 +245,23 @@ impl Store<McpSession> for DurableStore {
         // Opening may have dropped the oldest finished log to stay within the cap.
         let after = self.memory.streams(id);
         for dropped in before.into_iter().filter(|s| !after.contains(s)) {
+            self.persisted().remove(&dropped);
             self.forget_stream(dropped).await;
         }
         Ok(stream)
     }
 
-    async fn append(&self, id: SessionId, stream: StreamId, payload: Bytes) -> Result<(Event, bool), StreamError> {
-        let (event, evicted) = self.memory.append(id, stream, payload).await?;
+    async fn append(&self, id: SessionId, stream: StreamId, payload: Bytes) -> Result<Event, StreamError> {
+        let event = self.memory.append(id, stream, payload).await?;
         if self.storage.is_some() {
             let text = serde_json::to_string(&event).expect("events serialize");
             let key = event_key(stream, event.id().seq());
             self.write(|s| s.put(&key, &text)).await;
-            if evicted {
-                let gone = event.id().seq() - self.memory.replay_capacity() as u64;
-                let keys: Array = [JsValue::from(event_key(stream, gone))].into_iter().collect();
-                self.write(|s| s.delete_keys(&keys)).await;
-            }
+            let seq = event.id().seq();
+            self.persisted().entry(stream).or_insert(seq..seq).end = seq + 1;
+            self.delete_dropped(id).await;
         }
-        Ok((event, evicted))
+        Ok(event)
     }
 
     async fn finish(&self, id: SessionId, stream: StreamId) -> Result<(), StreamError> {
@@ -245,8 +291,20 @@ impl Store<McpSession> for DurableStore {
         self.memory.sessions_of(tenant).await
     }
 
-    fn replay_capacity(&self) -> usize {
-        self.memory.replay_capacity()
+    async fn set_held(&self, id: SessionId, held: bool, at: Timestamp) {
+        self.memory.set_held(id, held, at).await;
+        if !held {
+            // The idle timeout now counts from `at`: a restart must not count from earlier.
+            self.save_session(id).await;
+        }
+    }
+
+    fn log_limits(&self) -> LogLimits {
+        self.memory.log_limits()
+    }
+
+    fn retained_bytes(&self) -> usize {
+        self.memory.retained_bytes()
     }
 
     fn len(&self) -> usize {
@@ -255,6 +313,35 @@ impl Store<McpSession> for DurableStore {
 }
 
 impl DurableStore {
+    fn persisted(&self) -> MutexGuard<'_, BTreeMap<StreamId, Range<u64>>> {
+        // Single map operations: a panic cannot leave the map half updated.
+        self.persisted.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Deletes stored events the in-memory logs no longer retain (their own limits or the
+    /// budget dropped them).
+    async fn delete_dropped(&self, id: SessionId) {
+        let mut gone = Vec::new();
+        {
+            let mut persisted = self.persisted();
+            for (stream, oldest) in self.memory.oldest_retained(id) {
+                let Some(range) = persisted.get_mut(&stream) else { continue };
+                let keep_from = oldest.unwrap_or(range.end).min(range.end);
+                gone.extend((range.start..keep_from).map(|seq| event_key(stream, seq)));
+                range.start = range.start.max(keep_from);
+            }
+        }
+        self.delete(gone).await;
+    }
+
+    /// Deletes `keys`, at most 128 per call as the storage API allows.
+    async fn delete(&self, keys: Vec<String>) {
+        for chunk in keys.chunks(128) {
+            let batch: Array = chunk.iter().map(|k| JsValue::from(k.as_str())).collect();
+            self.write(|s| s.delete_keys(&batch)).await;
+        }
+    }
+
     /// Deletes a dropped stream's events and finished mark.
     async fn forget_stream(&self, stream: StreamId) {
         let Some(storage) = &self.storage else { return };

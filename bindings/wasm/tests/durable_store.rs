@@ -38,11 +38,11 @@ extern "C" {
 }
 
 fn policy(capacity: usize) -> StorePolicy {
-    StorePolicy {
-        expiry: ExpiryPolicy { idle: Duration::from_secs(60), absolute: Duration::from_secs(600) },
-        replay_capacity: capacity,
-        ..StorePolicy::default()
-    }
+    let mut policy = StorePolicy::default();
+    policy.expiry =
+        ExpiryPolicy { idle: Duration::from_secs(60), absolute: Duration::from_secs(600), ..ExpiryPolicy::default() };
+    policy.log.events = capacity;
+    policy
 }
 
 fn record(at: u64) -> SessionRecord<McpSession> {
@@ -52,6 +52,7 @@ fn record(at: u64) -> SessionRecord<McpSession> {
         owner: Owner::anonymous(),
         created_at: Timestamp::from_millis(at),
         last_seen: Timestamp::from_millis(at),
+        used: true,
         data: session,
     }
 }
