@@ -341,8 +341,8 @@ fn failed(error: impl std::fmt::Display) -> mcp_session::jsonrpc::ErrorObject {
 /// or move the clock past every session's idle timeout and run expiry (the caller's own session
 /// included).
 pub fn test_server(latch: &Latch, seen: &Seen, (clock, state): (&ManualClock, &Arc<EngineState>)) -> Server {
-    let (latch1, latch2) = (latch.clone(), latch.clone());
-    let (seen1, seen2) = (seen.clone(), seen.clone());
+    let (latch1, latch2, latch3) = (latch.clone(), latch.clone(), latch.clone());
+    let (seen1, seen2, seen3) = (seen.clone(), seen.clone(), seen.clone());
     let (clock, state) = (clock.clone(), state.clone());
     Server::builder("http-tests", "0.0.0")
         .tool(Tool::new("echo", "Returns `text`"), |args: Value, _| async move {
@@ -416,6 +416,24 @@ pub fn test_server(latch: &Latch, seen: &Seen, (clock, state): (&ManualClock, &A
                 guard.seen.note("flood done");
                 Ok(CallToolResult::text(format!("sent {count}")))
             }
+        })
+        .tool(Tool::new("wait_then_flood", "Waits for the latch, then logs `count` messages"), move |args: Value, ctx: RequestContext| {
+            let latch = latch3.clone();
+            let mut guard = Unfinished { seen: seen3.clone(), done: false };
+            async move {
+                latch.wait().await;
+                let count = args["count"].as_u64().unwrap_or(0);
+                for i in 0..count {
+                    ctx.log(LogLevel::Info, Some("test"), json!(i)).await.map_err(failed)?;
+                }
+                guard.done = true;
+                guard.seen.note("flood done");
+                Ok(CallToolResult::text(format!("sent {count}")))
+            }
+        })
+        .tool(Tool::new("pretty", "Answers with pre-serialized, pretty-printed JSON"), |_, _| async move {
+            let text = "{\r\n  \"content\": [\n    {\"type\": \"text\", \"text\": \"line one\\nline two\"}\r  ]\n}";
+            Ok(mcp_session::server::Reply::raw(text))
         })
         .resource(Resource::new(WATCHED, "watched").mime_type("text/plain"), |uri, _| async move {
             Ok(ReadResourceResult { contents: vec![ResourceContents::text(uri, "text/plain", "watched")] })
@@ -652,6 +670,12 @@ pub fn expect_empty(response: Response<Body>, status: StatusCode) {
 #[track_caller]
 pub fn expect_refusal(response: Response<Body>, status: StatusCode, message: &str) {
     assert!(response.headers().get(MCP_SESSION_ID).is_none());
+    let temporary = matches!(status, StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE);
+    let retry_after = response.headers().get(http::header::RETRY_AFTER).map(|v| v.to_str().unwrap().to_owned());
+    assert_eq!(retry_after.is_some(), temporary, "Retry-After on {status} ({message}): {retry_after:?}");
+    if let Some(seconds) = retry_after {
+        assert!(seconds.parse::<u64>().is_ok_and(|s| s >= 1), "whole seconds: {seconds}");
+    }
     let body = expect_json(response, status);
     assert_eq!(body, json!({ "jsonrpc": "2.0", "id": null, "error": { "code": -32000, "message": message } }));
 }

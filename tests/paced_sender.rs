@@ -1,0 +1,85 @@
+//! A sender paced by its reader (`Sessions::send`) is judged by the subscriber attached now and
+//! woken whenever that may have changed: a reader replaced by a resume, any reader leaving.
+//!
+//! Regression: a replaced reader that the client had abandoned (neither read nor dropped) still
+//! counted towards "full", and leaving woke senders only if the leaver was the current reader,
+//! so a handler stayed parked until its session ended.
+
+mod common;
+
+use common::*;
+use futures::{FutureExt, StreamExt};
+use mcp_session::{EventId, Resume, SubscribeOptions};
+
+on_every_runtime! {
+    async fn a_resume_wakes_a_sender_parked_by_the_replaced_reader() {
+        let clock = clock();
+        let sessions = builder(&clock).replay_capacity(4).build::<()>();
+        let id = used(&sessions, owner("t")).await;
+        let abandoned = sessions.open_stream(id, false).await.unwrap();
+        let stream = abandoned.stream();
+        let mut produce = Box::pin(async {
+            for n in 1..=20 {
+                sessions.send(id, stream, msg(n)).await.unwrap();
+            }
+            sessions.finish(id, stream).await.unwrap();
+        });
+        assert!(futures::poll!(&mut produce).is_pending(), "four sent, then the window is full");
+
+        // The client resumes on a new connection; the old one is neither read nor dropped.
+        let from = EventId::message(stream, 2);
+        let mut resumed = sessions.subscribe(id, stream, Resume::After(from), SubscribeOptions::default()).await.unwrap();
+        let mut seen = Vec::new();
+        let mut done = false;
+        loop {
+            done = done || futures::poll!(&mut produce).is_ready();
+            let items = drain(&mut resumed);
+            assert!(items.iter().all(|i| n_of(i).is_some()), "paced: nothing lost, {items:?}");
+            seen.extend(items.iter().filter_map(n_of));
+            if done && items.is_empty() {
+                break;
+            }
+            assert!(seen.len() <= 20, "the loop ends");
+        }
+        assert_eq!(seen, (3..=20).collect::<Vec<_>>());
+        assert!(has_ended(&mut resumed));
+        drop(abandoned);
+    }
+
+    async fn a_reader_leaving_wakes_the_sender_even_if_it_was_not_current() {
+        let clock = clock();
+        let sessions = builder(&clock).replay_capacity(4).build::<()>();
+        let id = used(&sessions, owner("t")).await;
+        let first = sessions.open_stream(id, false).await.unwrap();
+        let stream = first.stream();
+        let mut produce = Box::pin(async {
+            for n in 1..=10 {
+                sessions.send(id, stream, msg(n)).await.unwrap();
+            }
+        });
+        assert!(futures::poll!(&mut produce).is_pending());
+        let second = sessions.subscribe(id, stream, Resume::After(EventId::message(stream, 0)), SubscribeOptions::default()).await.unwrap();
+        assert!(futures::poll!(&mut produce).is_pending(), "the new reader's window fills too");
+        drop(first); // not current: its leaving must still wake the sender, which re-judges
+        assert!(futures::poll!(&mut produce).is_pending(), "the current reader is still full");
+        drop(second); // nobody reads now: sends go to the log without waiting
+        assert!(futures::poll!(&mut produce).is_ready());
+        let mut later = sessions.subscribe(id, stream, Resume::After(EventId::message(stream, 6)), SubscribeOptions::default()).await.unwrap();
+        assert_eq!(drain(&mut later).iter().filter_map(n_of).collect::<Vec<_>>(), vec![7, 8, 9, 10]);
+    }
+
+    async fn a_kicked_reader_never_holds_a_sender_back() {
+        let clock = clock();
+        let sessions = builder(&clock).replay_capacity(2).build::<()>();
+        let id = used(&sessions, owner("t")).await;
+        let mut post = sessions.open_stream(id, false).await.unwrap();
+        let stream = post.stream();
+        for n in 1..=2 {
+            sessions.send(id, stream, msg(n)).await.unwrap();
+        }
+        assert!(sessions.send(id, stream, msg(3)).now_or_never().is_none(), "full");
+        assert!(sessions.disconnect(id, stream), "the server ends the connection (SSE polling)");
+        assert!(sessions.send(id, stream, msg(3)).now_or_never().is_some(), "a kicked reader counts for nothing");
+        assert!(post.next().now_or_never() == Some(None), "and it ends");
+    }
+}
