@@ -336,7 +336,8 @@ impl<D, S: Store<D>> Sessions<D, S> {
     /// leaves or is replaced (a resume) wakes every waiting sender, which then judges by the
     /// subscriber attached now.
     pub async fn send(&self, id: SessionId, stream: StreamId, payload: Bytes) -> Result<EventId, PublishError> {
-        while let Some(room) = self.hub.room(id, stream) {
+        let cost = crate::stream::event_cost(payload.len());
+        while let Some(room) = self.hub.room(id, stream, cost) {
             room.await;
         }
         self.publish(id, stream, payload).await
@@ -397,11 +398,12 @@ impl<D, S: Store<D>> Sessions<D, S> {
         let mut replay = match self.store.replay(id, stream, after).await {
             Ok(replay) => replay,
             Err(error) => {
+                if let Some(attachment) = live {
+                    self.hub.abandon(attachment);
+                }
                 if error == ReplayError::UnknownSession {
                     // The session ended while we attached: nothing of it may stay live.
                     self.hub.remove_session(id);
-                } else if let Some(attachment) = live {
-                    self.hub.abandon(id, stream, attachment);
                 }
                 return Err(error.into());
             }
@@ -413,7 +415,7 @@ impl<D, S: Store<D>> Sessions<D, S> {
                 Ok(again) => replay = again,
                 Err(error) => {
                     if let Some(attachment) = live {
-                        self.hub.abandon(id, stream, attachment);
+                        self.hub.abandon(attachment);
                     }
                     return Err(error.into());
                 }
@@ -494,6 +496,13 @@ impl<D, S: Store<D>> Sessions<D, S> {
     /// Tells the store which sessions started or stopped being held since it last heard, in
     /// order. Runs before every decision the store makes on expiry (lookups, `handle_timeout`).
     async fn tell_activity(&self) {
+        if !self.hub.has_untold() {
+            // Nothing to tell; but if someone is telling now, wait for them, so that this
+            // caller's decision sees what they tell.
+            if let Some(_free) = self.telling.try_lock() {
+                return;
+            }
+        }
         let _turn = self.telling.lock().await;
         for transition in self.hub.take_transitions() {
             self.store.set_held(transition.session, transition.held, transition.at).await;

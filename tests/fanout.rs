@@ -145,6 +145,27 @@ on_every_runtime! {
         assert_eq!(seen, (1..=50).collect::<Vec<_>>());
     }
 
+    async fn a_loss_reported_by_the_replay_is_not_reported_again_live() {
+        // Regression (found by the simulation): everything after the resume position was dropped
+        // from the log, the replay said so, and the next live event reported the gap again.
+        let clock = clock();
+        let small = mcp_session::stream::event_cost(msg(1).len());
+        let sessions = builder(&clock).max_stream_bytes(2 * small).build::<()>();
+        let id = used(&sessions, owner("t")).await;
+        let post = sessions.open_stream(id, false).await.unwrap();
+        let stream = post.stream();
+        drop(post);
+        sessions.publish(id, stream, msg(1)).await.unwrap();
+        let huge = Bytes::from(format!(r#"{{"n":2,"pad":"{}"}}"#, "x".repeat(4 * small)));
+        sessions.publish(id, stream, huge).await.unwrap(); // too big to keep: the log is now empty
+        let from = mcp_session::EventId::message(stream, 0);
+        let mut resumed = sessions.subscribe(id, stream, Resume::After(from), SubscribeOptions::default()).await.unwrap();
+        sessions.publish(id, stream, msg(3)).await.unwrap();
+        let items = drain(&mut resumed);
+        assert_eq!(items, vec![StreamItem::Lagged { dropped: 2 }, items[1].clone()], "{items:?}");
+        assert_eq!(events(&items[1..]), vec![3], "then the live event, with no second notice");
+    }
+
     async fn send_does_not_wait_when_nobody_listens() {
         let clock = clock();
         let sessions = builder(&clock).replay_capacity(4).build::<()>();

@@ -358,19 +358,14 @@ impl<S: Store<McpSession> + 'static> Engine<S> {
             ResponseMode::Json => Choice::Undecided,
         };
         gate.choice.set(choice);
-        if choice == Choice::Sse {
-            // Open before anything runs on: a refused stream must not leave handlers working for
-            // a client that was told no.
-            // (Dropping `running` on the way out ends the requests' registrations.)
-            if let Err(error) = slot.open(&*self.state).await {
-                return Err(match error {
-                    StreamError::TooManyStreams { .. } => Rejection::StreamLimit,
-                    _ => Rejection::SessionNotFound,
-                });
-            }
-        }
         let cancellations: Vec<Arc<Cancellation>> =
             running.iter().filter_map(|(_, call)| call.running.as_ref().map(|r| r.cancellation().clone())).collect();
+        // Until a response is returned nobody holds anything to resume from: a client that hangs
+        // up meanwhile (this future is dropped), or a stream refused below, cancels the requests,
+        // and whatever their handlers send fails at once instead of waiting for a reader.
+        let unanswered = Unanswered { slot: &slot, cancellations, armed: Cell::new(true) };
+        // The handlers run on before the stream is opened: one of them may be opening it already
+        // (its first message), and the open completes only if that handler is polled.
         for (index, call) in running {
             let (engine, gate, slot) = (self.clone(), gate.clone(), slot.clone());
             self.spawner.spawn(Box::pin(async move {
@@ -384,11 +379,16 @@ impl<S: Store<McpSession> + 'static> Engine<S> {
                 }
             }));
         }
+        if choice == Choice::Sse {
+            if let Err(error) = slot.open(&*self.state).await {
+                return Err(match error {
+                    StreamError::TooManyStreams { .. } => Rejection::StreamLimit,
+                    _ => Rejection::SessionNotFound,
+                });
+            }
+        }
         if gate.choice.get() == Choice::Undecided {
             // JSON mode: wait until every request is answered (JSON) or one opens a stream (SSE).
-            // A client that hangs up meanwhile drops this future: a JSON reply cannot be resumed,
-            // so its requests are cancelled and whatever their handlers send fails at once.
-            let _abandon = AbandonUnanswered { gate: &gate, slot: &slot, cancellations };
             let choice = poll_fn(|cx| {
                 if slot.is_open() {
                     Poll::Ready(Choice::Sse)
@@ -403,6 +403,7 @@ impl<S: Store<McpSession> + 'static> Engine<S> {
             .await;
             gate.choice.set(choice);
         }
+        unanswered.disarm();
         if gate.choice.get() == Choice::Json {
             return Ok(json_reply(&gate, batch));
         }
@@ -446,17 +447,22 @@ fn conclude(call: Pending, outcome: Result<Reply, ErrorObject>) -> Option<Bytes>
     })
 }
 
-/// Cancels the requests of a JSON-mode POST whose reply was not chosen yet when the POST's
-/// future is dropped (the client hung up).
-struct AbandonUnanswered<'a> {
-    gate: &'a Gate,
+/// Cancels a POST's running requests if it ends without a response (see [`Engine::answer`]).
+struct Unanswered<'a> {
     slot: &'a StreamSlot,
     cancellations: Vec<Arc<Cancellation>>,
+    armed: Cell<bool>,
 }
 
-impl Drop for AbandonUnanswered<'_> {
+impl Unanswered<'_> {
+    fn disarm(&self) {
+        self.armed.set(false);
+    }
+}
+
+impl Drop for Unanswered<'_> {
     fn drop(&mut self) {
-        if self.gate.choice.get() != Choice::Undecided {
+        if !self.armed.get() {
             return;
         }
         self.slot.abandon();

@@ -110,6 +110,8 @@ impl StreamSlot {
     /// once instead of opening a stream nobody will read.
     pub(crate) fn abandon(&self) {
         self.abandoned.set(true);
+        // The reader nobody will take: dropping it wakes a handler already waiting for room.
+        drop(self.response.borrow_mut().take());
     }
 
     pub(crate) fn is_open(&self) -> bool {

@@ -43,6 +43,8 @@ pub(crate) struct Hub {
     deadline_changed: Notify,
     /// Sessions removed so far: a stream opened while one was removed checks its session again.
     removals: AtomicU64,
+    /// Whether transitions wait to be told (read without the lock on every lookup).
+    untold: AtomicBool,
 }
 
 #[derive(Default)]
@@ -234,9 +236,13 @@ impl Subscriber {
         self.waker.wake();
     }
 
-    fn is_full(&self) -> bool {
+    /// Whether handing over an event of `cost` bytes would push an older one out. An event
+    /// larger than the whole window still goes into an empty one (and out at once, counted lost):
+    /// waiting would never make room for it.
+    fn would_overflow(&self, cost: usize) -> bool {
         let window = self.window();
-        window.events.len() >= self.limits.events || window.bytes >= self.limits.bytes
+        !window.events.is_empty()
+            && (window.events.len() + 1 > self.limits.events || window.bytes + cost > self.limits.bytes)
     }
 
     fn kick(&self) {
@@ -250,12 +256,22 @@ impl Subscriber {
     }
 }
 
-/// A subscriber's attachment to a live stream.
+/// A subscriber's attachment to a live stream. Dropping it detaches the subscriber (exactly
+/// once, however the owner goes: a subscription ending, or a subscribe future dropped halfway).
 pub(crate) struct Attachment {
+    hub: Arc<Hub>,
+    session: SessionId,
+    stream_id: StreamId,
     pub(crate) stream: Arc<StreamShared>,
     pub(crate) me: Arc<Subscriber>,
     /// The attach made the stream live (nothing was attached to it before in this process).
     created: bool,
+}
+
+impl Drop for Attachment {
+    fn drop(&mut self) {
+        self.hub.detach(self.session, self.stream_id, &self.me);
+    }
 }
 
 /// A stream already has a subscriber and the caller asked not to replace it.
@@ -271,7 +287,12 @@ pub(crate) struct Hold {
 impl Drop for Hold {
     fn drop(&mut self) {
         let now = self.hub.now();
-        let first = self.hub.lock().idle(self.session, now, self.hub.holds);
+        let first = {
+            let mut live = self.hub.lock();
+            let first = live.idle(self.session, now, self.hub.holds);
+            self.hub.note_untold(&live);
+            first
+        };
         if first {
             self.hub.note_deadline(now.saturating_add(TELL_WITHIN));
         }
@@ -301,6 +322,7 @@ impl Hub {
             armed: AtomicU64::new(u64::MAX),
             deadline_changed: Notify::new(),
             removals: AtomicU64::new(0),
+            untold: AtomicBool::new(false),
         }
     }
 
@@ -329,7 +351,7 @@ impl Hub {
 
     /// Opens a live stream with a subscriber attached from the start, so that nothing
     /// published before the subscriber is first polled can be missed.
-    pub(crate) fn open(&self, session: SessionId, stream: StreamId) -> Attachment {
+    pub(crate) fn open(self: &Arc<Self>, session: SessionId, stream: StreamId) -> Attachment {
         let mut live = self.lock();
         live.sessions.entry(session).or_default().streams.push(LiveStream::new(stream));
         let mut attachment = self.connect(&mut live, session, stream, false).expect("a new stream has no subscriber");
@@ -341,7 +363,7 @@ impl Hub {
     /// a request stream that is no longer live (finished, or never opened) gives `Ok(None)`.
     /// An existing subscriber is replaced, or `Busy` is returned if `exclusive`.
     pub(crate) fn attach(
-        &self,
+        self: &Arc<Self>,
         session: SessionId,
         stream: StreamId,
         exclusive: bool,
@@ -363,7 +385,7 @@ impl Hub {
 
     /// Makes a new subscriber the stream's current one (the stream exists).
     fn connect(
-        &self,
+        self: &Arc<Self>,
         live: &mut Live,
         session: SessionId,
         stream: StreamId,
@@ -398,16 +420,18 @@ impl Hub {
             self.note_deadline(at);
         }
         live.stream(session, stream).expect("found above").current = Some(me.clone());
-        if live.busy(session, now, self.holds) {
+        let first = live.busy(session, now, self.holds);
+        self.note_untold(live);
+        if first {
             self.note_deadline(now.saturating_add(TELL_WITHIN));
         }
-        Ok(Attachment { stream: shared, me, created: false })
+        Ok(Attachment { hub: self.clone(), session, stream_id: stream, stream: shared, me, created: false })
     }
 
-    /// Called once when a subscription ends: stops its heartbeats, frees the stream's slot if it
-    /// still holds it, and wakes every sender waiting for room (whichever subscriber left, the
-    /// window they wait on may be gone).
-    pub(crate) fn detach(&self, session: SessionId, stream: StreamId, me: &Arc<Subscriber>) {
+    /// Called once per subscriber, when its [`Attachment`] drops: stops its heartbeats, frees
+    /// the stream's slot if it still holds it, and wakes every sender waiting for room
+    /// (whichever subscriber left, the window they wait on may be gone).
+    fn detach(&self, session: SessionId, stream: StreamId, me: &Arc<Subscriber>) {
         let now = self.now();
         let mut live = self.lock();
         let at = me.next_heartbeat.swap(u64::MAX, Ordering::Relaxed);
@@ -420,17 +444,20 @@ impl Hub {
             }
             entry.shared.room.notify(usize::MAX);
         }
-        if live.idle(session, now, self.holds) {
+        let first = live.idle(session, now, self.holds);
+        self.note_untold(&live);
+        if first {
             drop(live);
             self.note_deadline(now.saturating_add(TELL_WITHIN));
         }
     }
 
-    /// Called instead of [`Hub::detach`] when a subscription could not be completed: also
-    /// forgets the stream if the attach made it live, so a refused subscribe leaves nothing.
-    pub(crate) fn abandon(&self, session: SessionId, stream: StreamId, attachment: Attachment) {
-        self.detach(session, stream, &attachment.me);
-        if !attachment.created {
+    /// Drops an attachment whose subscription could not be completed, and forgets the stream
+    /// too if the attach made it live, so a refused subscribe leaves nothing.
+    pub(crate) fn abandon(&self, attachment: Attachment) {
+        let (session, stream, created) = (attachment.session, attachment.stream_id, attachment.created);
+        drop(attachment);
+        if !created {
             return;
         }
         let mut live = self.lock();
@@ -451,12 +478,14 @@ impl Hub {
         }
     }
 
-    /// If the stream's current subscriber has a full window of events not yet taken, a listener
-    /// that fires when that may have changed; `None` if a send may go ahead now.
-    pub(crate) fn room(&self, session: SessionId, stream: StreamId) -> Option<EventListener> {
+    /// If handing the stream's current subscriber an event of `cost` bytes would push out one it
+    /// has not taken yet, a listener that fires when that may have changed; `None` if a send may
+    /// go ahead now.
+    pub(crate) fn room(&self, session: SessionId, stream: StreamId, cost: usize) -> Option<EventListener> {
         let mut live = self.lock();
         let entry = live.stream(session, stream)?;
-        let full = |entry: &LiveStream| entry.current.as_ref().is_some_and(|c| !c.is_kicked() && c.is_full());
+        let full =
+            |entry: &LiveStream| entry.current.as_ref().is_some_and(|c| !c.is_kicked() && c.would_overflow(cost));
         if !full(entry) {
             return None;
         }
@@ -510,7 +539,13 @@ impl Hub {
     /// Marks `session` busy until the returned guard drops (a call running).
     pub(crate) fn hold(self: &Arc<Self>, session: SessionId) -> Hold {
         let now = self.now();
-        if self.lock().busy(session, now, self.holds) {
+        let first = {
+            let mut live = self.lock();
+            let first = live.busy(session, now, self.holds);
+            self.note_untold(&live);
+            first
+        };
+        if first {
             self.note_deadline(now.saturating_add(TELL_WITHIN));
         }
         Hold { hub: self.clone(), session }
@@ -519,10 +554,22 @@ impl Hub {
     /// The activity transitions not yet told to the store, oldest first.
     pub(crate) fn take_transitions(&self) -> Vec<Transition> {
         let mut live = self.lock();
+        self.untold.store(false, Ordering::Release);
         if live.transitions.is_empty() {
             return Vec::new();
         }
         std::mem::take(&mut live.transitions)
+    }
+
+    fn note_untold(&self, live: &Live) {
+        if !live.transitions.is_empty() {
+            self.untold.store(true, Ordering::Release);
+        }
+    }
+
+    /// Whether transitions may wait to be told (a cheap check before taking them).
+    pub(crate) fn has_untold(&self) -> bool {
+        self.untold.load(Ordering::Acquire)
     }
 
     /// Whether anything of `session` is live here (streams, subscribers, holds).

@@ -70,14 +70,10 @@ impl Subscription {
         }
         pending.extend(replay.events.into_iter().map(StreamItem::Event));
         // A finished stream has nothing live to wait for; neither has one that is no longer live.
-        let live = match live {
-            Some(attachment) if replay.finished => {
-                hub.detach(session, stream, &attachment.me);
-                None
-            }
-            live => live,
-        };
-        Self { hub, session, stream, live, pending, position: after, done: false }
+        let live = if replay.finished { None } else { live };
+        // What the replay reports lost is accounted for: a live event right after it is no gap.
+        let position = after + replay.lost;
+        Self { hub, session, stream, live, pending, position, done: false }
     }
 
     /// The session this subscription belongs to.
@@ -90,7 +86,8 @@ impl Subscription {
         self.stream
     }
 
-    /// Sequence number of the last message yielded (or the resume position if none yet).
+    /// Sequence number of the last message yielded or reported lost (the resume position if
+    /// neither yet).
     pub fn position(&self) -> u64 {
         self.position
     }
@@ -100,11 +97,9 @@ impl Subscription {
         self.leave();
     }
 
-    /// Leaves the live stream (once).
+    /// Leaves the live stream (dropping the attachment detaches it).
     fn leave(&mut self) {
-        if let Some(attachment) = self.live.take() {
-            self.hub.detach(self.session, self.stream, &attachment.me);
-        }
+        self.live = None;
     }
 
     fn yield_event(&mut self, item: StreamItem) -> Poll<Option<StreamItem>> {

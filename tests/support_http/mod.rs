@@ -734,7 +734,7 @@ pub struct Frame {
 }
 
 impl Frame {
-    fn parse(text: &str) -> Self {
+    pub fn parse(text: &str) -> Self {
         let mut frame = Frame { id: None, event: None, retry: None, data: String::new() };
         let mut data: Vec<&str> = Vec::new();
         for line in text.split('\n') {
