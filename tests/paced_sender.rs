@@ -7,7 +7,20 @@
 
 mod common;
 
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use common::*;
+
+/// A waker that remembers being woken.
+#[derive(Default)]
+struct Woken(AtomicBool);
+
+impl futures::task::ArcWake for Woken {
+    fn wake_by_ref(this: &std::sync::Arc<Self>) {
+        this.0.store(true, Ordering::SeqCst);
+    }
+}
 use futures::{FutureExt, StreamExt};
 use mcp_session::{EventId, Resume, SubscribeOptions};
 
@@ -81,5 +94,51 @@ on_every_runtime! {
         assert!(sessions.disconnect(id, stream), "the server ends the connection (SSE polling)");
         assert!(sessions.send(id, stream, msg(3)).now_or_never().is_some(), "a kicked reader counts for nothing");
         assert!(post.next().now_or_never() == Some(None), "and it ends");
+    }
+
+    async fn events_the_replay_covered_free_their_room_when_skipped() {
+        use std::rc::Rc;
+        use mcp_session::session::StorePolicy;
+        use mcp_session::{Sessions, SessionsConfig};
+
+        // Regression (found by the simulation): events published while a subscriber connected
+        // reach both its window and its replay; taking the window's copies (skipped, already
+        // yielded) freed room without waking the sender waiting for it.
+        let clock = clock();
+        let mut policy = StorePolicy::default();
+        policy.log.events = 2;
+        let config = SessionsConfig { ids: mcp_session::SessionIdGenerator::seeded(5), ..SessionsConfig::default() };
+        let sessions = Rc::new(Sessions::with_store(HookedStore::new(policy), std::sync::Arc::new(clock.clone()), config));
+        let id = used(&*sessions, owner("t")).await;
+        let post = sessions.open_stream(id, false).await.unwrap();
+        let stream = post.stream();
+        drop(post);
+        sessions.publish(id, stream, msg(1)).await.unwrap();
+        let racer = Rc::downgrade(&sessions);
+        *sessions.store().before_replay.borrow_mut() = Some(Box::new(move || {
+            let sessions = racer.upgrade().expect("alive");
+            for n in 2..=3 {
+                sessions.publish(id, stream, msg(n)).now_or_never().expect("the memory store never waits").unwrap();
+            }
+        }));
+        let mut resumed = sessions.subscribe(id, stream, Resume::After(EventId::message(stream, 0)), SubscribeOptions::default()).await.unwrap();
+        let mut send = Box::pin(sessions.send(id, stream, msg(4)));
+        let woken = std::sync::Arc::new(Woken::default());
+        let waker = futures::task::waker(woken.clone());
+        let mut cx = std::task::Context::from_waker(&waker);
+        // The replay comes first (the lagged notice, 2, 3); the window still holds its own copies.
+        let mut first = Vec::new();
+        for _ in 0..3 {
+            first.push(resumed.next().now_or_never().flatten().expect("a replayed item"));
+        }
+        assert!(send.as_mut().poll(&mut cx).is_pending(), "the window's copies of 2 and 3 fill it");
+        // Taking the copies (skipped: already yielded) frees the room: the sender must hear of it.
+        first.extend(drain(&mut resumed));
+        assert!(woken.0.swap(false, Ordering::SeqCst), "the sender was never woken");
+        assert!(send.as_mut().poll(&mut cx).is_ready());
+        first.extend(drain(&mut resumed));
+        let items: Vec<_> = first.into_iter().chain(drain(&mut resumed)).collect();
+        assert_eq!(items[0], mcp_session::StreamItem::Lagged { dropped: 1 });
+        assert_eq!(items[1..].iter().filter_map(n_of).collect::<Vec<_>>(), vec![2, 3, 4]);
     }
 }

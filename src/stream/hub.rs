@@ -160,6 +160,12 @@ impl StreamShared {
     pub(crate) fn delivered(&self) -> u64 {
         self.delivered.load(Ordering::Relaxed)
     }
+
+    /// An event left the window without being yielded (already yielded, or counted lost):
+    /// its room is free all the same.
+    pub(crate) fn note_skipped(&self) {
+        self.room.notify(1);
+    }
 }
 
 /// One attached subscriber, as the hub sees it.

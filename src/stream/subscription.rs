@@ -144,7 +144,8 @@ impl Stream for Subscription {
                 Some(event) => {
                     let seq = event.id().seq();
                     if seq <= this.position {
-                        // Already yielded from the replay snapshot.
+                        // Already yielded from the replay snapshot (or counted lost by it).
+                        live.stream.note_skipped();
                         continue;
                     }
                     // Sequence numbers are dense: a gap is exactly what this subscriber lost.

@@ -121,11 +121,17 @@ pub fn has_ended(subscription: &mut Subscription) -> bool {
 pub struct HookedStore {
     pub inner: mcp_session::session::MemoryStore<()>,
     pub after_next_deadline: std::cell::RefCell<Option<Box<dyn FnOnce()>>>,
+    /// Runs at the start of the next `replay`, before the log is read.
+    pub before_replay: std::cell::RefCell<Option<Box<dyn FnOnce()>>>,
 }
 
 impl HookedStore {
     pub fn new(policy: mcp_session::session::StorePolicy) -> Self {
-        Self { inner: mcp_session::session::MemoryStore::new(policy), after_next_deadline: Default::default() }
+        Self {
+            inner: mcp_session::session::MemoryStore::new(policy),
+            after_next_deadline: Default::default(),
+            before_replay: Default::default(),
+        }
     }
 }
 
@@ -178,6 +184,10 @@ impl mcp_session::Store<()> for HookedStore {
         stream: mcp_session::StreamId,
         after: u64,
     ) -> Result<mcp_session::stream::Replay, mcp_session::session::ReplayError> {
+        let hook = self.before_replay.borrow_mut().take();
+        if let Some(hook) = hook {
+            hook();
+        }
         self.inner.replay(id, stream, after).await
     }
     async fn set_held(&self, id: mcp_session::SessionId, held: bool, at: Timestamp) {

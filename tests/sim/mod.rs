@@ -194,6 +194,8 @@ pub struct Sim {
     step: usize,
     trace: Vec<String>,
     budget: usize,
+    /// Counts everything observed (frames, responses): the final phase runs until it stops.
+    observed: u64,
 }
 
 /// Runs one seed for `steps` steps, then the final checks.
@@ -221,6 +223,7 @@ pub fn run(seed: u64, steps: usize) -> Result<(), Failure> {
         step: 0,
         trace,
         budget,
+        observed: 0,
     };
     let outcome = sim.drive(steps).and_then(|()| sim.finish());
     outcome.map_err(|message| Failure { seed, step: sim.step, message, trace: std::mem::take(&mut sim.trace) })
@@ -609,6 +612,7 @@ impl Sim {
     }
 
     fn on_response(&mut self, kind: Kind, response: Response<Body>) -> Check {
+        self.observed += 1;
         let status = response.status();
         self.note(format!("answer {status} to {kind:?}"));
         if matches!(status, StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE) {
@@ -809,6 +813,7 @@ impl Sim {
     }
 
     fn on_frame(&mut self, index: usize, frame: Frame) -> Check {
+        self.observed += 1;
         let s = self.readers[index].session;
         if std::env::var_os("SIM_FRAMES").is_some() {
             let reader = &self.readers[index];
@@ -956,7 +961,7 @@ impl Sim {
             self.ledger.open_gate(gate);
         }
         for _round in 0..60 {
-            let before = (self.trace.len(), self.questions.len());
+            let before = (self.observed, self.questions.len());
             while !self.questions.is_empty() {
                 self.answer_one();
             }
@@ -968,7 +973,7 @@ impl Sim {
                 }
             }
             self.resume_unanswered();
-            if self.inflight.is_empty() && !self.world().pump() && (self.trace.len(), self.questions.len()) == before {
+            if self.inflight.is_empty() && !self.world().pump() && (self.observed, self.questions.len()) == before {
                 break;
             }
         }
@@ -1096,7 +1101,12 @@ impl Sim {
             format!("session {session:?} call {} ({}, sent {})", key.1, calls[key].tool, calls[key].sent.len())
         };
         let parked: Vec<String> = parked.into_iter().map(describe).collect();
-        ensure!(parked.is_empty(), "handlers still running {when}, with nothing left to wait for: {parked:?}");
+        ensure!(
+            parked.is_empty(),
+            "handlers still running {when}, with nothing left to wait for: {parked:?} ({:?}, {} readers)",
+            self.world().state.occupancy(),
+            self.readers.len()
+        );
         if when.contains("deleted") {
             let running: Vec<&(String, i64)> = calls.iter().filter(|(_, c)| !c.ended).map(|(k, _)| k).collect();
             ensure!(running.is_empty(), "handlers still running {when}: {running:?}");
