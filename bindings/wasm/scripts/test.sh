@@ -8,7 +8,8 @@
 #  1. builds pkg/ (cargo -> wasm-bindgen -> wasm-opt -Oz) and prints the sizes;
 #  2. runs the bindings' own tests in Node (wasm-bindgen-test);
 #  3. serves the worker with workerd on a free loopback port and runs, against it, the official
-#     conformance suite (32 of 32) and the official TypeScript client end to end;
+#     conformance suite (32 of 32), the official TypeScript client end to end, and the worker's
+#     own tests (tenant directory fan-out, header bytes, Host);
 #  4. restarts workerd on the same Durable Object storage: the session and its undelivered events
 #     survive;
 #  5. prints the cold start to the first `initialize`.
@@ -54,6 +55,9 @@ step "official TypeScript client through the worker"
 # The expiry tests need the native example's --test-clock; the worker runs on real time.
 (cd "$E2E" && MCP_URL=$URL "$NODE22" --test --test-reporter=spec --test-force-exit \
   --test-skip-pattern '^expiry' ts-client.test.mjs)
+
+step "worker behaviours in workerd: tenant directory, header bytes, Host"
+MCP_URL=$URL "$NODE22" --test --test-reporter=spec tests/worker.test.mjs
 
 cleanup
 trap - EXIT

@@ -5,6 +5,7 @@ use futures_util::StreamExt;
 use http::header::{self, HeaderName, HeaderValue};
 use http::Method;
 use js_sys::Uint8Array;
+use mcp_session::http::HostRejection;
 use mcp_session::Body;
 use wasm_bindgen::JsValue;
 use wasm_bindgen_futures::JsFuture;
@@ -23,8 +24,28 @@ const READ_HEADERS: [HeaderName; 8] = [
     header::AUTHORIZATION,
 ];
 
-/// Reads a web request (its whole body) into an `http::Request`.
-pub(crate) async fn read_request(request: &Request) -> Result<http::Request<Bytes>, JsValue> {
+/// Why a web request did not become an `http::Request`.
+pub(crate) enum ReadError {
+    /// The request cannot be represented; answer it with [`Engine::reject`](mcp_session::Engine::reject).
+    Refused(HostRejection),
+    /// JavaScript threw while the request was read (its body stream failed).
+    Thrown(JsValue),
+}
+
+impl From<JsValue> for ReadError {
+    fn from(thrown: JsValue) -> Self {
+        Self::Thrown(thrown)
+    }
+}
+
+/// Reads a web request (its whole body) into an `http::Request`. Headers are checked before the
+/// body is touched, so a refused request still has its body.
+///
+/// The target is the absolute `request.url`, whose authority the engine's DNS-rebinding guard
+/// checks (RFC 9112 §3.2.2). The runtimes this targets build that URL from the `Host` header,
+/// not from the socket (workerd does so even for an absolute-form request line), so it names
+/// the host the client asked for and the guard sees what it would see in `Host`.
+pub(crate) async fn read_request(request: &Request) -> Result<http::Request<Bytes>, ReadError> {
     let method = match request.method().as_str() {
         "GET" => Method::GET,
         "POST" => Method::POST,
@@ -40,7 +61,7 @@ pub(crate) async fn read_request(request: &Request) -> Result<http::Request<Byte
     let headers = request.headers();
     for name in READ_HEADERS {
         if let Some(value) = headers.get(name.as_str())? {
-            let value = HeaderValue::from_str(&value).map_err(|_| JsValue::from_str("invalid header value"))?;
+            let value = header_value(&value).ok_or(ReadError::Refused(HostRejection::MalformedRequest))?;
             builder = builder.header(name, value);
         }
     }
@@ -51,7 +72,22 @@ pub(crate) async fn read_request(request: &Request) -> Result<http::Request<Byte
             Bytes::from(Uint8Array::new(&buffer).to_vec())
         }
     };
-    builder.body(body).map_err(|_| JsValue::from_str("unusable request"))
+    builder.body(body).map_err(|_| ReadError::Refused(HostRejection::MalformedRequest))
+}
+
+/// A web header value as bytes. Per the Fetch standard header values are ByteStrings (one
+/// character per byte, U+0000 to U+00FF), which arrive here re-encoded as UTF-8: taken as UTF-8,
+/// a Latin-1 `é` (0xE9) would become two bytes the client never sent, so each character is
+/// taken as its byte. workerd departs from the standard: it decodes header bytes as UTF-8
+/// (invalid ones become U+FFFD), so a value may hold characters above U+00FF; such a value is
+/// still a header the client sent, and its UTF-8 encoding is the closest to those bytes. `None`
+/// only if the bytes cannot be a header value at all (control characters).
+fn header_value(value: &str) -> Option<HeaderValue> {
+    let bytes: Option<Vec<u8>> = value.chars().map(|c| u8::try_from(u32::from(c)).ok()).collect();
+    match bytes {
+        Some(bytes) => HeaderValue::from_bytes(&bytes).ok(),
+        None => HeaderValue::from_str(value).ok(),
+    }
 }
 
 /// Turns the engine's response into a web response; an SSE body becomes a `ReadableStream`
@@ -89,4 +125,22 @@ fn collect(body: Body) -> Bytes {
         out.extend_from_slice(&chunk);
     }
     Bytes::from(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use wasm_bindgen_test::wasm_bindgen_test as test;
+
+    use super::header_value;
+
+    #[test]
+    fn a_header_value_is_the_bytes_the_client_sent() {
+        assert_eq!(header_value("caf\u{e9}").unwrap().as_bytes(), b"caf\xe9", "one byte per character");
+        assert_eq!(header_value("Bearer a:b").unwrap().as_bytes(), b"Bearer a:b");
+        assert_eq!(header_value("tab\there").unwrap().as_bytes(), b"tab\there");
+        assert_eq!(header_value("\u{fffd}\u{e9}").unwrap().as_bytes(), "\u{fffd}\u{e9}".as_bytes(), "workerd's UTF-8");
+        for unusable in ["a\u{1}b", "a\u{7f}b", "nul\u{0}", "line\nbreak", "wide \u{20ac}\u{1}"] {
+            assert!(header_value(unusable).is_none(), "{unusable:?}");
+        }
+    }
 }

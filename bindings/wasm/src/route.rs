@@ -8,7 +8,7 @@ use mcp_session::SessionIdGenerator;
 use wasm_bindgen::prelude::*;
 use web_sys::{Request, RequestInit};
 
-use crate::fetch::read_request;
+use crate::fetch::{read_request, ReadError};
 
 thread_local! {
     static IDS: RefCell<SessionIdGenerator> = RefCell::new(SessionIdGenerator::random());
@@ -50,7 +50,12 @@ impl Route {
 #[wasm_bindgen(unchecked_return_type = "Promise<Route>")]
 pub fn route(request: Request) -> js_sys::Promise {
     wasm_bindgen_futures::future_to_promise(async move {
-        let http_request = read_request(&request).await?;
+        let http_request = match read_request(&request).await {
+            Ok(http_request) => http_request,
+            // Unreadable headers involve no session: any server refuses it (its body is unread).
+            Err(ReadError::Refused(_)) => return Ok(JsValue::from(Route { kind: "any", session_id: None, request })),
+            Err(ReadError::Thrown(thrown)) => return Err(thrown),
+        };
         let (parts, body) = http_request.into_parts();
         let (kind, session_id) = match session_route(&parts, &body) {
             SessionRoute::Session(id) => ("session", Some(id.to_string())),

@@ -18,7 +18,7 @@ use serde_json::json;
 use wasm_bindgen::prelude::*;
 
 use crate::convert::{error, field, number, promise, required, string, to_js, to_json};
-use crate::fetch::{read_request, write_response};
+use crate::fetch::{read_request, write_response, ReadError};
 use crate::handlers;
 use crate::storage::{DurableObjectStorage, DurableStore};
 
@@ -38,10 +38,28 @@ export interface ServerOptions {
   idleTimeoutMs?: number;
   /** Absolute timeout of a session, default 4 hours. */
   absoluteTimeoutMs?: number;
-  /** Events retained per stream for Last-Event-ID, default 256. */
+  /** A session never used after `initialize` expires this soon, default 60000. */
+  initializationTimeoutMs?: number;
+  /** Whether open streams and running calls keep a session from going idle, default true. */
+  activityHolds?: boolean;
+  /** Events retained per stream for Last-Event-ID, default 256 (at least 1). */
   replayCapacity?: number;
+  /** Bytes retained per stream for Last-Event-ID, default 8 MiB. */
+  maxStreamBytes?: number;
+  /** Bytes of retained events across all sessions, default 64 MiB; the oldest go first. */
+  retainedBytes?: number;
+  /** Sessions in total, default 100000. */
   maxSessions?: number;
+  /** Sessions per tenant, default 25000. */
   maxSessionsPerTenant?: number;
+  /** Requests one session may have running at once (beyond: 429), default 64 (at least 1). */
+  maxCallsPerSession?: number;
+  /** Messages in a JSON-RPC batch (protocol 2025-03-26; longer: 400), default 64. */
+  maxBatch?: number;
+  /** Resources one session may subscribe to, default 128. */
+  maxResourceSubscriptions?: number;
+  /** `Retry-After` of temporary refusals (429, 503), default 5000; sent in whole seconds, at least 1. */
+  retryAfterMs?: number;
   /** "adaptive" (default), "sse" or "json". */
   responseMode?: "adaptive" | "sse" | "json";
   /** No sessions at all. */
@@ -65,9 +83,17 @@ struct Options {
     keep_alive_ms: Option<u64>,
     idle_timeout_ms: Option<u64>,
     absolute_timeout_ms: Option<u64>,
+    initialization_timeout_ms: Option<u64>,
+    activity_holds: Option<bool>,
     replay_capacity: Option<usize>,
+    max_stream_bytes: Option<usize>,
+    retained_bytes: Option<usize>,
     max_sessions: Option<usize>,
     max_sessions_per_tenant: Option<usize>,
+    max_calls_per_session: Option<usize>,
+    max_batch: Option<usize>,
+    max_resource_subscriptions: Option<usize>,
+    retry_after_ms: Option<u64>,
     response_mode: ResponseMode,
     stateless: bool,
     hosts: HostPolicy,
@@ -81,11 +107,13 @@ enum Allowed {
     Only(Vec<String>),
 }
 
+/// `options[key]`, `None` when absent (`undefined` or `null`).
+fn present(options: &JsValue, key: &str) -> Option<JsValue> {
+    Some(field(options, key)).filter(|value| !value.is_undefined() && !value.is_null())
+}
+
 fn allowed(options: &JsValue, key: &str) -> Result<Option<Allowed>, JsValue> {
-    let value = field(options, key);
-    if value.is_undefined() || value.is_null() {
-        return Ok(None);
-    }
+    let Some(value) = present(options, key) else { return Ok(None) };
     if value.as_string().as_deref() == Some("any") {
         return Ok(Some(Allowed::Any));
     }
@@ -96,12 +124,29 @@ fn allowed(options: &JsValue, key: &str) -> Result<Option<Allowed>, JsValue> {
     Err(error(format!("options: `{key}` is \"any\" or a list of strings")))
 }
 
-fn whole(options: &JsValue, key: &str) -> Result<Option<u64>, JsValue> {
-    match number(options, key) {
-        None => Ok(None),
-        Some(n) if n >= 0.0 && n.fract() == 0.0 && n <= 9_007_199_254_740_991.0 => Ok(Some(n as u64)),
-        Some(_) => Err(error(format!("options: `{key}` is a whole number of at least 0"))),
+/// `options[key]`, a whole number of at least `min` (up to 2^53 - 1, the exact integers).
+fn whole(options: &JsValue, key: &str, min: u64) -> Result<Option<u64>, JsValue> {
+    let Some(value) = present(options, key) else { return Ok(None) };
+    match value.as_f64() {
+        Some(n) if n >= min as f64 && n.fract() == 0.0 && n <= 9_007_199_254_740_991.0 => Ok(Some(n as u64)),
+        _ => Err(error(format!("options: `{key}` is a whole number of at least {min}"))),
     }
+}
+
+/// `options[key]`, a count of at least `min`. A count beyond the address space is no limit in
+/// effect, so it saturates rather than wrapping.
+fn count(options: &JsValue, key: &str, min: u64) -> Result<Option<usize>, JsValue> {
+    Ok(whole(options, key, min)?.map(|n| usize::try_from(n).unwrap_or(usize::MAX)))
+}
+
+fn flag(options: &JsValue, key: &str) -> Result<Option<bool>, JsValue> {
+    let Some(value) = present(options, key) else { return Ok(None) };
+    value.as_bool().map(Some).ok_or_else(|| error(format!("options: `{key}` is true or false")))
+}
+
+fn text(options: &JsValue, key: &str) -> Result<Option<String>, JsValue> {
+    let Some(value) = present(options, key) else { return Ok(None) };
+    value.as_string().map(Some).ok_or_else(|| error(format!("options: `{key}` is a string")))
 }
 
 impl Options {
@@ -109,7 +154,7 @@ impl Options {
         if options.is_undefined() || options.is_null() {
             return Ok(Self::default());
         }
-        let response_mode = match string(options, "responseMode").as_deref() {
+        let response_mode = match text(options, "responseMode")?.as_deref() {
             None | Some("adaptive") => ResponseMode::Adaptive,
             Some("sse") => ResponseMode::Sse,
             Some("json") => ResponseMode::Json,
@@ -126,19 +171,29 @@ impl Options {
             Some(Allowed::Only(origins)) => OriginPolicy::Only(origins),
         };
         Ok(Self {
-            path: string(options, "path"),
-            retry_ms: whole(options, "retryMs")?,
-            keep_alive_ms: whole(options, "keepAliveMs")?,
-            idle_timeout_ms: whole(options, "idleTimeoutMs")?,
-            absolute_timeout_ms: whole(options, "absoluteTimeoutMs")?,
-            replay_capacity: whole(options, "replayCapacity")?.map(|n| n as usize),
-            max_sessions: whole(options, "maxSessions")?.map(|n| n as usize),
-            max_sessions_per_tenant: whole(options, "maxSessionsPerTenant")?.map(|n| n as usize),
+            path: text(options, "path")?,
+            retry_ms: whole(options, "retryMs", 0)?,
+            keep_alive_ms: whole(options, "keepAliveMs", 0)?,
+            idle_timeout_ms: whole(options, "idleTimeoutMs", 0)?,
+            absolute_timeout_ms: whole(options, "absoluteTimeoutMs", 0)?,
+            initialization_timeout_ms: whole(options, "initializationTimeoutMs", 0)?,
+            activity_holds: flag(options, "activityHolds")?,
+            // A log that retains nothing could not honour Last-Event-ID at all.
+            replay_capacity: count(options, "replayCapacity", 1)?,
+            max_stream_bytes: count(options, "maxStreamBytes", 0)?,
+            retained_bytes: count(options, "retainedBytes", 0)?,
+            max_sessions: count(options, "maxSessions", 0)?,
+            max_sessions_per_tenant: count(options, "maxSessionsPerTenant", 0)?,
+            // With none, every request would be refused.
+            max_calls_per_session: count(options, "maxCallsPerSession", 1)?,
+            max_batch: count(options, "maxBatch", 0)?,
+            max_resource_subscriptions: count(options, "maxResourceSubscriptions", 0)?,
+            retry_after_ms: whole(options, "retryAfterMs", 0)?,
             response_mode,
-            stateless: field(options, "stateless").as_bool().unwrap_or(false),
+            stateless: flag(options, "stateless")?.unwrap_or(false),
             hosts,
             origins,
-            bridge_logger: string(options, "bridgeLogger"),
+            bridge_logger: text(options, "bridgeLogger")?,
         })
     }
 }
@@ -184,13 +239,16 @@ impl Inner {
         let expiry = &mut policy.expiry;
         expiry.idle = o.idle_timeout_ms.map_or(expiry.idle, Duration::from_millis);
         expiry.absolute = o.absolute_timeout_ms.map_or(expiry.absolute, Duration::from_millis);
+        expiry.initialization = o.initialization_timeout_ms.map_or(expiry.initialization, Duration::from_millis);
         if o.max_sessions.is_some() {
             policy.max_sessions = o.max_sessions;
         }
         if o.max_sessions_per_tenant.is_some() {
             policy.max_sessions_per_tenant = o.max_sessions_per_tenant;
         }
-        policy.log.events = o.replay_capacity.unwrap_or(policy.log.events).max(1);
+        policy.log.events = o.replay_capacity.unwrap_or(policy.log.events);
+        policy.log.bytes = o.max_stream_bytes.unwrap_or(policy.log.bytes);
+        policy.retained_bytes = o.retained_bytes.unwrap_or(policy.retained_bytes);
         policy
     }
 
@@ -209,9 +267,15 @@ impl Inner {
         if let Some(retry) = o.retry_ms {
             config.retry = Duration::from_millis(retry);
         }
+        if let Some(retry_after) = o.retry_after_ms {
+            config.retry_after = Duration::from_millis(retry_after);
+        }
         if let Some(logger) = &o.bridge_logger {
             config.bridge_logger = logger.clone();
         }
+        config.max_calls_per_session = o.max_calls_per_session.unwrap_or(config.max_calls_per_session);
+        config.max_batch = o.max_batch.unwrap_or(config.max_batch);
+        config.max_resource_subscriptions = o.max_resource_subscriptions.unwrap_or(config.max_resource_subscriptions);
         config
     }
 
@@ -224,11 +288,11 @@ impl Inner {
             Some(ms) => Some(Duration::from_millis(ms)),
             None => Some(Duration::from_secs(15)),
         };
-        let sessions = Sessions::with_store(
-            store,
-            Arc::new(SystemClock),
-            SessionsConfig { ids, keep_alive, ..SessionsConfig::default() },
-        );
+        let mut config = SessionsConfig { ids, keep_alive, ..SessionsConfig::default() };
+        if let Some(holds) = self.options.activity_holds {
+            config.activity_holds = holds;
+        }
+        let sessions = Sessions::with_store(store, Arc::new(SystemClock), config);
         let state = Arc::new(EngineState::new(sessions, self.engine_config()).with_authenticator(ExtensionOwner));
         let spawner = SpawnFn(wasm_bindgen_futures::spawn_local);
         let engine = Engine::new(state, server, spawner);
@@ -379,7 +443,11 @@ impl McpServer {
         let inner = self.inner.clone();
         promise(async move {
             let engine = inner.engine()?;
-            let mut http_request = read_request(&request).await?;
+            let mut http_request = match read_request(&request).await {
+                Ok(http_request) => http_request,
+                Err(ReadError::Refused(why)) => return Ok(write_response(engine.reject(why))?.into()),
+                Err(ReadError::Thrown(thrown)) => return Err(thrown),
+            };
             if let Some(owner) = parse_owner(&owner)? {
                 http_request.extensions_mut().insert(owner);
             }
@@ -393,6 +461,15 @@ impl McpServer {
     #[wasm_bindgen(js_name = nextDeadline)]
     pub fn next_deadline(&self) -> Result<Option<f64>, JsValue> {
         Ok(self.inner.engine()?.state().next_deadline().map(|at| at.as_millis() as f64))
+    }
+
+    /// Whether this server still holds session `sessionId`: false once it ended (deleted, or
+    /// expired and swept by `handleTimeout`) and for an id it never had. A session that hears
+    /// nothing of a change (its log level is above `info`) still exists.
+    #[wasm_bindgen(js_name = hasSession)]
+    pub fn has_session(&self, session_id: &str) -> Result<bool, JsValue> {
+        let Ok(id) = session_id.parse::<SessionId>() else { return Ok(false) };
+        Ok(self.inner.engine()?.state().sessions().store().contains(id))
     }
 
     /// Expires sessions and sends heartbeats that are due.

@@ -81,17 +81,23 @@ impl DurableStore {
     }
 
     /// Reads back whatever `storage` holds (a session persisted before a restart) and writes
-    /// through to it from now on.
+    /// through to it from now on. The store owns the whole of `storage`.
     ///
     /// Storage is not trusted: a write that failed before the restart may have left a gap in a
     /// stream's events, or a record that no longer parses. The object still serves: a log keeps
     /// its newest unbroken run of events (a client resuming from before the gap is told exactly
-    /// how many it lost) and the unusable keys are deleted; an unreadable record is dropped with
-    /// everything else, and its client re-initializes (404).
+    /// how many it lost) and every key it cannot use is deleted; an unreadable record is dropped
+    /// with everything else, and its client re-initializes (404).
+    ///
+    /// A run is trusted to end at the newest stored event. An event whose write failed after
+    /// every stored one is not counted lost, and its sequence number is issued again: on
+    /// Cloudflare no client saw it, because a Durable Object's output gate withholds what the
+    /// object sends until its writes succeed, and resets the object when one fails.
     pub async fn load(policy: StorePolicy, storage: DurableObjectStorage) -> Result<Self, JsValue> {
         let limits = policy.log;
         let memory = MemoryStore::new(policy);
         let entries: Map = JsFuture::from(storage.list(&js_sys::Object::new())?).await?.unchecked_into();
+        let stored_anything = entries.size() > 0;
         let mut session: Option<StoredSession<McpSession>> = None;
         let mut unreadable = false;
         let mut events: Vec<Event> = Vec::new();
@@ -99,7 +105,11 @@ impl DurableStore {
         let mut stray = Vec::new();
         for entry in entries.entries() {
             let pair: Array = entry?.unchecked_into();
-            let (Some(key), Some(value)) = (pair.get(0).as_string(), pair.get(1).as_string()) else { continue };
+            let Some(key) = pair.get(0).as_string() else { continue };
+            let Some(value) = pair.get(1).as_string() else {
+                stray.push(key);
+                continue;
+            };
             if key == SESSION_KEY {
                 match serde_json::from_str(&value) {
                     Ok(parsed) => session = Some(parsed),
@@ -110,11 +120,15 @@ impl DurableStore {
                     Ok(event) if key == event_key(event.id().stream(), event.id().seq()) => events.push(event),
                     _ => stray.push(key),
                 }
-            } else if let Some(stream) = key.strip_prefix("fin:") {
-                match u32::from_str_radix(stream, 16) {
-                    Ok(number) => finished.push(StreamId::new(number)),
-                    Err(_) => stray.push(key),
+            } else if let Some(stream) = key.strip_prefix("fin:").and_then(|hex| u32::from_str_radix(hex, 16).ok()) {
+                let stream = StreamId::new(stream);
+                if key == finished_key(stream) {
+                    finished.push(stream);
+                } else {
+                    stray.push(key);
                 }
+            } else {
+                stray.push(key);
             }
         }
         let store = Self {
@@ -125,7 +139,7 @@ impl DurableStore {
             persisted: Mutex::default(),
         };
         let Some(session) = session.filter(|_| !unreadable) else {
-            if unreadable || !events.is_empty() {
+            if stored_anything {
                 web_sys_console_error("mcp-session: the stored session cannot be read; starting empty");
                 store.write(DurableObjectStorage::delete_all).await;
             }
@@ -143,6 +157,9 @@ impl DurableStore {
             store.persisted().insert(stream, kept..log.latest_seq() + 1);
             logs.push(log);
         }
+        // A finished mark is only read with its stream's events; without them it is stray.
+        let streams: Vec<StreamId> = logs.iter().map(ReplayLog::stream).collect();
+        stray.extend(finished.iter().filter(|s| !streams.contains(s)).map(|s| finished_key(*s)));
         if dropped > 0 {
             let text = format!("mcp-session: {dropped} stored events sat before a gap and were dropped");
             web_sys_console_error(&text);
@@ -151,6 +168,8 @@ impl DurableStore {
         let last_seen = session.record.last_seen;
         store.memory.restore(session, logs).map_err(|e| JsValue::from_str(&e.to_string()))?;
         store.delete(stray).await;
+        // Restoring may have dropped the oldest events to fit the budget.
+        store.delete_dropped(id).await;
         store.saved_last_seen.store(last_seen.as_millis(), Ordering::Relaxed);
         Ok(Self { restored: Some(id), ..store })
     }
@@ -158,6 +177,11 @@ impl DurableStore {
     /// The session read back by [`DurableStore::load`], if storage held one.
     pub fn restored(&self) -> Option<SessionId> {
         self.restored
+    }
+
+    /// Whether the store holds session `id` (until its expiry is handled, an expired one too).
+    pub fn contains(&self, id: SessionId) -> bool {
+        self.memory.session(id).is_some()
     }
 
     /// Awaits a storage operation; a failure is reported on the console and the in-memory state
@@ -254,9 +278,13 @@ impl Store<McpSession> for DurableStore {
     async fn append(&self, id: SessionId, stream: StreamId, payload: Bytes) -> Result<Event, StreamError> {
         let event = self.memory.append(id, stream, payload).await?;
         if self.storage.is_some() {
-            let text = serde_json::to_string(&event).expect("events serialize");
             let key = event_key(stream, event.id().seq());
-            self.write(|s| s.put(&key, &text)).await;
+            match serde_json::to_string(&event) {
+                Ok(text) => self.write(|s| s.put(&key, &text)).await,
+                // A payload that is not UTF-8 cannot be stored as text: it is served from memory
+                // and, after a restart, reported lost like any event whose write failed.
+                Err(_) => web_sys_console_error("mcp-session: an event that is not UTF-8 was not stored"),
+            }
             let seq = event.id().seq();
             self.persisted().entry(stream).or_insert(seq..seq).end = seq + 1;
             self.delete_dropped(id).await;

@@ -54,14 +54,20 @@ export class McpSessionObject {
 
   /** Restores the session from storage once, before anything else runs in this object. */
   attach(sessionId) {
-    this.attached ??= this.state.blockConcurrencyWhile(() => this.server.attachStorage(this.state.storage, sessionId));
+    this.attached ??= this.state
+      .blockConcurrencyWhile(() => this.server.attachStorage(this.state.storage, sessionId))
+      .catch((error) => {
+        // Storage could not be read this time: the next request tries again.
+        this.attached = null;
+        throw error;
+      });
     return this.attached;
   }
 
   async fetch(request) {
     const sessionId = request.headers.get(ROUTE_HEADER) ?? undefined;
     await this.attach(sessionId);
-    if (new URL(request.url).origin === INTERNAL) return this.internal(request);
+    if (new URL(request.url).origin === INTERNAL) return this.internal(request, sessionId);
     const inner = new Request(request);
     inner.headers.delete(ROUTE_HEADER);
     const owner = ownerOf(inner);
@@ -76,12 +82,16 @@ export class McpSessionObject {
     return response;
   }
 
-  /** A change announced by the tenant directory: tell this object's session. */
-  async internal(request) {
+  /**
+   * A change announced by the tenant directory: tell this object's session. `live` says whether
+   * the session still exists; `told` alone cannot, since a session whose log level is above
+   * `info` hears nothing of a change and is still there.
+   */
+  async internal(request, sessionId) {
     const event = await request.json();
     const told = await this.server.publishChange(event);
     await this.arm();
-    return Response.json({ told });
+    return Response.json({ told, live: this.server.hasSession(sessionId) });
   }
 
   async publishToTenant(ctx, { kind, reason }) {
@@ -127,10 +137,10 @@ export class McpTenantObject {
       const sessionId = key.slice(2);
       if (sessionId === body.except) continue;
       const response = await post(sessionObject(this.env, sessionId), "/publish", body.event, { [ROUTE_HEADER]: sessionId });
-      const reached = (await response.json()).told;
-      // An object whose session expired holds none: forget it.
-      if (reached === 0) await this.state.storage.delete(key);
-      told += reached;
+      const answer = await response.json();
+      // An object whose session ended (expired, or deleted without a `/leave`) holds none.
+      if (!answer.live) await this.state.storage.delete(key);
+      told += answer.told;
     }
     return Response.json({ told });
   }
