@@ -71,17 +71,28 @@
 //! 1. Event ids are unique across the streams of a session, strictly increasing per stream, and
 //!    name their stream (`3-17`: stream 3, message 17). A resume replays exactly the events of
 //!    the resumed stream after the given id, in order, once — or says exactly how many were lost
-//!    ([`StreamItem::Lagged`]); there is never a silent gap.
-//! 2. Every buffer is bounded: replay logs, live windows, logs per session, sessions in total and
-//!    per tenant, request bodies. A limit reached gives a typed outcome (a lagged notice, 413,
-//!    429, 503), never unbounded growth.
+//!    ([`StreamItem::Lagged`]); there is never a silent gap. Nothing is sent twice, a restore from
+//!    storage included.
+//! 2. Every buffer is bounded, by count and by bytes: replay logs and live windows per stream,
+//!    retained events across all sessions, logs per session, sessions in total and per tenant,
+//!    requests running per session, batch length, resource subscriptions, request bodies. A limit
+//!    reached gives a typed outcome (a lagged notice with an exact count, 413, 429 or 503 with
+//!    `Retry-After`), never unbounded growth.
 //! 3. Expiry scans nothing: deadlines are kept ordered, so a sweep costs O(expired · log n) and
-//!    [`Sessions::next_deadline`] O(log n).
+//!    [`Sessions::next_deadline`] O(log n). Ending a session costs O(that session).
 //! 4. A session is served only to the tenant and principal that created it; ids carry 122 random
 //!    bits from the operating system's CSPRNG and are visible ASCII.
 //! 5. No input, however malformed, panics the engine or touches another session: bad requests
 //!    get a precise status and a JSON-RPC error body and change nothing.
 //! 6. The core never reads the OS clock, never depends on an async runtime and never spawns.
+//! 7. A session with an attached stream or a running call is not idle; its idle timeout starts
+//!    when the last of them ends ([`SessionsConfig::activity_holds`]). One never used after
+//!    `initialize` expires after the initialization timeout.
+//! 8. No handler is left waiting with nobody to wake it: a sender paced by its reader is woken by
+//!    every change of that reader, and a reply that cannot be resumed (the client hung up before
+//!    a response, in any mode) cancels its requests and fails their sends at once. Once a
+//!    session ends nothing of it is left in the engine (streams, subscribers, requests in flight,
+//!    resource watches): [`EngineState::holds_anything_of`].
 //!
 //! # Panics
 //!

@@ -524,6 +524,19 @@ impl<D, S: Store<D>> Sessions<D, S> {
         }
     }
 
+    /// A count of sessions removed so far, to pass to [`Sessions::survived`].
+    pub(crate) fn removals(&self) -> u64 {
+        self.hub.removals()
+    }
+
+    /// Whether session `id`, looked up when [`Sessions::removals`] said `since`, still exists.
+    /// Free unless some session was removed meanwhile; then the store is asked. What was
+    /// registered for a request of a session that ended meanwhile must be undone, or nothing
+    /// would ever end it.
+    pub(crate) async fn survived(&self, id: SessionId, since: u64) -> bool {
+        self.hub.removals() == since || self.store.update(id, |_| {}).await.is_ok()
+    }
+
     /// Whether anything of `id` is live in this process (streams, subscribers, holds).
     pub fn is_live(&self, id: SessionId) -> bool {
         self.hub.knows(id)

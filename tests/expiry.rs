@@ -1,4 +1,6 @@
 //! Idle and absolute expiry on virtual time: exact to the millisecond, with and without lookups.
+//!
+//! Invariant 3 of the crate docs (ordered deadlines; exact expiry).
 
 mod common;
 

@@ -3,6 +3,8 @@
 //! Regression: attaching made the standalone stream live before the log was read; when the read
 //! failed (the session ended meanwhile, or the position is ahead of the stream) the live entry
 //! stayed for good.
+//!
+//! Invariant 8 of the crate docs (nothing left of an ended session).
 
 mod common;
 

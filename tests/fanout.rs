@@ -1,5 +1,7 @@
 //! Live delivery: exact lag counts, pacing a fast producer, one subscriber per stream, and
 //! subscribe-then-snapshot with nothing seen twice or never.
+//!
+//! Invariants 1 and 2 (exact lag counts; bounded live windows).
 
 mod common;
 

@@ -1,6 +1,8 @@
 //! Property: arbitrary requests (methods, paths, header values, bodies from random bytes to
 //! near-valid JSON-RPC) never panic the engine, always get a well-formed answer, and never change
 //! the number of sessions, except a valid `initialize` (one more) and a valid DELETE (one less).
+//!
+//! Invariant 5 of the crate docs.
 #![cfg(not(target_family = "wasm"))]
 
 mod common;

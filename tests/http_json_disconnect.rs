@@ -4,6 +4,8 @@
 //!
 //! Regression: the handler went on, opened a response stream that nobody would ever read, and
 //! parked for good once it had sent a window's worth of messages.
+//!
+//! Invariant 8 of the crate docs (replies that cannot be resumed).
 
 mod common;
 mod support_http;

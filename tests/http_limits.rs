@@ -2,6 +2,8 @@
 //! batch length, resource subscriptions, duplicate request ids; retained events stay within
 //! their per-stream and shared byte budgets, and every event dropped to stay there is counted
 //! exactly on resume.
+//!
+//! Invariant 2 of the crate docs.
 
 mod common;
 mod support_http;

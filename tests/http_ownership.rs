@@ -1,6 +1,8 @@
 //! A session belongs to the tenant and principal that created it: presented by anyone else it
 //! is "not found", and it is not touched (its idle deadline stays where it was, its streams and
 //! calls go on).
+//!
+//! Invariant 4 of the crate docs, over HTTP.
 
 mod common;
 mod support_http;

@@ -2,6 +2,8 @@
 //! (GET, or a POST's SSE reply) or a running call holds it, and its idle timeout starts when the
 //! last of them ends. The absolute timeout ends a session however busy. A session never used
 //! after `initialize` expires after the short initialization timeout.
+//!
+//! Invariant 7 of the crate docs.
 
 mod common;
 mod support_http;

@@ -1,4 +1,6 @@
 //! A session is served only to the tenant and principal that created it.
+//!
+//! Invariant 4 of the crate docs.
 
 mod common;
 

@@ -4,6 +4,8 @@
 //! Regression: a replaced reader that the client had abandoned (neither read nor dropped) still
 //! counted towards "full", and leaving woke senders only if the leaver was the current reader,
 //! so a handler stayed parked until its session ended.
+//!
+//! Invariant 8 of the crate docs (paced senders).
 
 mod common;
 

@@ -1,5 +1,7 @@
 //! `Last-Event-ID` replay: every resume position, eviction with exact loss counts, stream
 //! isolation, finished streams, and the resume of a call still running.
+//!
+//! Invariant 1 of the crate docs (exact resumes, counted losses).
 
 mod common;
 

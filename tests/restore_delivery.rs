@@ -5,6 +5,8 @@
 //!
 //! Regression: the "delivered" watermark lived only in the process, so after a restore a GET
 //! without `Last-Event-ID` replayed what the client already had.
+//!
+//! Invariant 1 (nothing sent twice, a restore included).
 
 mod common;
 

@@ -4,6 +4,8 @@
 //!
 //! `SIM_SEEDS=N` runs N seeds (default 10,000), `SIM_SEED=S` one seed with its trace,
 //! `SIM_STEPS=K` changes the steps per seed (default 160).
+//!
+//! Invariants 1, 2, 5 and 8 of the crate docs, together, under interleavings.
 #![cfg(not(target_family = "wasm"))]
 
 mod common;

@@ -48,6 +48,8 @@ impl<S> fmt::Debug for Engine<S> {
 pub(crate) struct Session {
     pub(crate) id: SessionId,
     pub(crate) state: McpSession,
+    /// Sessions removed before the lookup (see [`Sessions::ended_since`](crate::Sessions)).
+    pub(crate) removals: u64,
 }
 
 impl<S: Store<McpSession> + 'static> Engine<S> {
@@ -122,10 +124,11 @@ impl<S: Store<McpSession> + 'static> Engine<S> {
         };
         // An id we could not have issued is unknown, like any other.
         let id: SessionId = value.to_str().ok().and_then(|text| text.parse().ok()).ok_or(Rejection::SessionNotFound)?;
+        let removals = self.state.sessions.removals();
         match self.state.sessions.lookup(id, owner).await {
             Ok(record) => {
                 self.state.reindex(id, &record.data);
-                Ok(Session { id, state: record.data })
+                Ok(Session { id, state: record.data, removals })
             }
             Err(error) => {
                 if error == LookupError::Expired {

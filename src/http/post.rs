@@ -193,7 +193,14 @@ impl<S: Store<McpSession> + 'static> Engine<S> {
         // Only session streams are primed: a stateless stream has nothing to resume.
         let prime = identity.session.is_some() && identity.protocol.primes_streams();
         let slot = Rc::new(StreamSlot::new(identity.session, prime, asks.len()));
-        let pending = asks.into_iter().map(|ask| self.start(ask, &identity, &owner, &slot)).collect();
+        let pending: Vec<Pending> = asks.into_iter().map(|ask| self.start(ask, &identity, &owner, &slot)).collect();
+        if let Some(session) = &session {
+            // A DELETE or an expiry between the lookup and the registration above would leave
+            // these requests registered in an ended session, where no cancellation reaches them.
+            if !self.state.sessions.survived(session.id, session.removals).await {
+                return Err(Rejection::SessionNotFound);
+            }
+        }
         self.answer(pending, slot, batch).await
     }
 

@@ -21,8 +21,9 @@ pub enum HostRejection {
     /// The body is larger than [`EngineConfig::max_body_bytes`](super::EngineConfig::max_body_bytes)
     /// (or declares so): 413.
     BodyTooLarge,
-    /// The request cannot be represented (a header value that is not visible ASCII, a target that
-    /// is not a URI): 400.
+    /// The request cannot be represented as an `http::Request` (a header value with control
+    /// characters, a target that is not a URI): 400. Values with non-ASCII bytes are valid
+    /// HTTP (obs-text): hand them to the engine, which judges each header it reads.
     MalformedRequest,
 }
 

@@ -253,6 +253,10 @@ enum Action {
     Change,
     SetLevel,
     Subscribe,
+    /// A DELETE sent while other requests of the session are in flight (another connection).
+    RacingDelete,
+    /// A client hangs up on a call whose answer is not chosen yet.
+    DropCall,
 }
 
 impl Sim {
@@ -292,6 +296,8 @@ impl Sim {
             (2, Change),
             (1, SetLevel),
             (1, Subscribe),
+            (2, RacingDelete),
+            (3, DropCall),
         ];
         for step in 0..steps {
             self.step = step;
@@ -399,6 +405,35 @@ impl Sim {
                     let id = self.fresh_id();
                     let message = support::request(id, "logging/setLevel", Some(json!({ "level": level })));
                     self.call_with(s, id, "setLevel", message, false);
+                }
+            }
+            Action::RacingDelete => {
+                let busy: Vec<usize> = self
+                    .inflight
+                    .iter()
+                    .filter_map(|f| match f.kind {
+                        Kind::Get { session, .. } | Kind::Call { session, .. } => Some(session),
+                        _ => None,
+                    })
+                    .filter(|&s| self.sessions[s].alive)
+                    .collect();
+                if !busy.is_empty() {
+                    let s = busy[self.rng.index(busy.len())];
+                    self.start(self.sessions[s].delete(), Kind::Delete { session: s });
+                }
+            }
+            Action::DropCall => {
+                let calls: Vec<usize> =
+                    (0..self.inflight.len()).filter(|&i| matches!(self.inflight[i].kind, Kind::Call { .. })).collect();
+                if !calls.is_empty() {
+                    // Let it start first, so that there is a handler to strand.
+                    let index = calls[self.rng.index(calls.len())];
+                    self.poll_request(index)?;
+                    self.world().pump();
+                    if let Some(position) = self.inflight.iter().position(|f| matches!(f.kind, Kind::Call { .. })) {
+                        let dropped = self.inflight.swap_remove(position);
+                        self.note(format!("client hangs up on a call: {:?}", dropped.kind));
+                    }
                 }
             }
             Action::Subscribe => {

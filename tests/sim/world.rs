@@ -59,7 +59,7 @@ impl Settings {
             idle: Duration::from_secs(rng.range(30, 120)),
             max_sessions: rng.range(3, 9) as usize,
             max_calls: rng.range(2, 6) as usize,
-            yield_per_mille: *rng.pick(&[0, 100, 300]),
+            yield_per_mille: *rng.pick(&[0, 150, 400, 700]),
         }
     }
 }
