@@ -118,7 +118,12 @@ impl<T: Timer> Watchdog<T> {
     /// Ready when the current phase has lasted past its deadline. Polling again afterwards
     /// starts that phase's deadline over.
     pub(crate) fn poll_expired(&mut self, cx: &mut Context<'_>, activity: &Activity) -> Poll<Expiry> {
-        activity.watchdog.set(Some(cx.waker().clone()));
+        // Polled on every wake-up of the connection: keep the stored waker when it is the same.
+        let waker = match activity.watchdog.take() {
+            Some(waker) if waker.will_wake(cx.waker()) => waker,
+            _ => cx.waker().clone(),
+        };
+        activity.watchdog.set(Some(waker));
         let generation = activity.generation.get();
         let (limit, expiry) = match activity.phase.get() {
             Phase::Busy => {
