@@ -16,7 +16,8 @@ fn main() -> std::io::Result<()> {
     let cli = cli::parse();
     let listener = std::net::TcpListener::bind(("127.0.0.1", cli.port))?;
     let options = cli.options.clone();
-    let running = mcp_session::host::tokio::spawn(listener, cli.state, move || fixture::server(&options), cli.workers)?;
+    let running =
+        mcp_session::host::tokio::spawn_with(listener, cli.state, move || fixture::server(&options), cli.host)?;
     println!("mcp-session example (tokio) listening on http://{}/mcp", running.local_addr());
     std::io::stdout().flush()?;
     running.join();

@@ -16,7 +16,7 @@ fn main() -> std::io::Result<()> {
     let listener = std::net::TcpListener::bind(("127.0.0.1", cli.port))?;
     let options = cli.options.clone();
     let running =
-        mcp_session::host::async_std::spawn(listener, cli.state, move || fixture::server(&options), cli.workers)?;
+        mcp_session::host::async_std::spawn_with(listener, cli.state, move || fixture::server(&options), cli.host)?;
     println!("mcp-session example (async-std) listening on http://{}/mcp", running.local_addr());
     std::io::stdout().flush()?;
     running.join();

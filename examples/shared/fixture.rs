@@ -21,6 +21,26 @@ use mcp_session::server::{CompletionRequest, Variables};
 use mcp_session::{ChangeEvent, EngineState, ManualClock, Owner, Principal, RequestContext, Server, TenantId};
 use serde_json::{json, Value};
 
+/// Most notifications one `notify` call sends: a burst this size takes seconds, not minutes, so one
+/// call cannot hold a worker for long.
+const NOTIFY_MAX_COUNT: u64 = 1_000_000;
+/// Longest pause between two of `notify`'s notifications.
+const NOTIFY_MAX_INTERVAL_MS: u64 = 1_000;
+/// Most steps of one `long_task`.
+const LONG_TASK_MAX_STEPS: u64 = 1_000;
+/// Longest step of one `long_task`.
+const LONG_TASK_MAX_STEP_MS: u64 = 10_000;
+/// Longest a paced tool (`notify` with an interval, `long_task`) runs in all.
+const PACED_MAX_MS: u64 = 10 * 60 * 1000;
+
+/// How many steps of `step_ms` fit in [`PACED_MAX_MS`], at most `max`.
+fn max_paced(max: u64, step_ms: u64) -> u64 {
+    match PACED_MAX_MS.checked_div(step_ms) {
+        Some(fit) => fit.clamp(1, max),
+        None => max,
+    }
+}
+
 /// A 1×1 red PNG.
 const PNG: &str = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8DwHwAFBQIAX8jx0gAAAABJRU5ErkJggg==";
 /// A WAV header with two silent samples.
@@ -206,13 +226,21 @@ pub fn server(options: &Options) -> Server {
     // ---- demo: a long task, and a change that notifies the tenant's other sessions
     builder = builder
         .tool(
-            Tool::new("long_task", "Works for `steps` × `step_ms`, reporting progress; survives a dropped connection").input_schema(object_schema(
-                json!({ "steps": { "type": "integer", "minimum": 1, "maximum": 1000 }, "step_ms": { "type": "integer", "minimum": 0, "maximum": 10000 } }),
+            Tool::new(
+                "long_task",
+                "Works for `steps` × `step_ms`, reporting progress; survives a dropped connection. \
+                 At most 1000 steps of at most 10000 ms, and at most 10 minutes in all (larger values are clamped)",
+            )
+            .input_schema(object_schema(
+                json!({
+                    "steps": { "type": "integer", "minimum": 1, "maximum": LONG_TASK_MAX_STEPS },
+                    "step_ms": { "type": "integer", "minimum": 0, "maximum": LONG_TASK_MAX_STEP_MS },
+                }),
                 &[],
             )),
             |args: Value, ctx: RequestContext| async move {
-                let steps = args["steps"].as_u64().unwrap_or(10).clamp(1, 1000);
-                let step_ms = args["step_ms"].as_u64().unwrap_or(200).min(10_000);
+                let step_ms = args["step_ms"].as_u64().unwrap_or(200).min(LONG_TASK_MAX_STEP_MS);
+                let steps = args["steps"].as_u64().unwrap_or(10).clamp(1, max_paced(LONG_TASK_MAX_STEPS, step_ms));
                 for step in 1..=steps {
                     if ctx.is_cancelled() {
                         return Ok(CallToolResult::error("cancelled"));
@@ -245,18 +273,25 @@ pub fn server(options: &Options) -> Server {
             |args: Value, _| async move { Ok(CallToolResult::text(text_arg(&args, "text")?)) },
         )
         .tool(
-            Tool::new("notify", "Sends `count` notifications, then returns").input_schema(object_schema(
+            Tool::new(
+                "notify",
+                "Sends `count` notifications, then returns. At most 1000000 notifications, `interval_ms` at most 1000, \
+                 and at most 10 minutes of intervals in all (larger values are clamped)",
+            )
+            .input_schema(object_schema(
                 json!({
-                    "count": { "type": "integer", "minimum": 0 },
+                    "count": { "type": "integer", "minimum": 0, "maximum": NOTIFY_MAX_COUNT },
                     "standalone": { "type": "boolean", "description": "log messages on the session's GET stream instead" },
-                    "interval_ms": { "type": "integer", "minimum": 0 },
+                    "interval_ms": { "type": "integer", "minimum": 0, "maximum": NOTIFY_MAX_INTERVAL_MS },
                 }),
                 &["count"],
             )),
             |args: Value, ctx: RequestContext| async move {
                 let count = args["count"].as_u64().ok_or_else(|| ErrorObject::invalid_params("count is required"))?;
                 let standalone = args["standalone"].as_bool().unwrap_or(false);
-                let interval = Duration::from_millis(args["interval_ms"].as_u64().unwrap_or(0));
+                let interval_ms = args["interval_ms"].as_u64().unwrap_or(0).min(NOTIFY_MAX_INTERVAL_MS);
+                let count = count.min(max_paced(NOTIFY_MAX_COUNT, interval_ms));
+                let interval = Duration::from_millis(interval_ms);
                 for i in 1..=count {
                     if i > 1 && !interval.is_zero() {
                         Delay::new(interval).await;

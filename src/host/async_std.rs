@@ -1,12 +1,15 @@
-//! The async-std host: the same hyper connection driver on async-std's executor and sockets.
+//! The async-std host: the same hyper connection driver on async-std's executor and sockets,
+//! with async-io's timer (the reactor async-std runs on) for hyper and the connections' deadlines.
 //!
 //! ```no_run
 //! use std::sync::Arc;
+//! use mcp_session::host::HostConfig;
 //! use mcp_session::{EngineConfig, EngineState, Server, Sessions};
 //!
 //! let listener = std::net::TcpListener::bind("127.0.0.1:8080").unwrap();
 //! let state = Arc::new(EngineState::new(Sessions::builder().build(), EngineConfig::default()));
-//! let running = mcp_session::host::async_std::spawn(listener, state, || Server::builder("demo", "1.0.0").build(), 2).unwrap();
+//! let config = HostConfig::default().workers(2).max_connections(256);
+//! let running = mcp_session::host::async_std::spawn_with(listener, state, || Server::builder("demo", "1.0.0").build(), config).unwrap();
 //! running.join();
 //! ```
 
@@ -14,18 +17,16 @@ use std::io;
 use std::net::TcpListener;
 use std::sync::Arc;
 
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
-use smol_hyper::rt::FuturesIo;
+use smol_hyper::rt::{FuturesIo, SmolTimer};
 
-use super::worker::{self, LocalTask, Runtime};
-use super::{service, Running, Stop};
+use super::worker::{self, Runtime};
+use super::{HostConfig, Running, Shared};
 use crate::server::McpSession;
 use crate::session::Store;
-use crate::{Engine, EngineState, Server};
+use crate::{EngineState, Server};
 
-/// Serves `state` on `listener` with `workers` threads, each running async-std's executor on
-/// its own thread-local queue and building its own [`Server`] with `make_server`.
+/// Serves `state` on `listener` with `workers` threads and the other [`HostConfig`] defaults.
+/// See [`spawn_with`].
 pub fn spawn<S, F>(
     listener: TcpListener,
     state: Arc<EngineState<S>>,
@@ -36,9 +37,24 @@ where
     S: Store<McpSession> + Send + Sync + 'static,
     F: Fn() -> Server + Send + Sync + 'static,
 {
+    spawn_with(listener, state, make_server, HostConfig::default().workers(workers))
+}
+
+/// Serves `state` on `listener` with `config.workers` threads, each running async-std's executor
+/// on its own thread-local queue and building its own [`Server`] with `make_server`.
+pub fn spawn_with<S, F>(
+    listener: TcpListener,
+    state: Arc<EngineState<S>>,
+    make_server: F,
+    config: HostConfig,
+) -> io::Result<Running>
+where
+    S: Store<McpSession> + Send + Sync + 'static,
+    F: Fn() -> Server + Send + Sync + 'static,
+{
     let make_server = Arc::new(make_server);
-    super::start_threads(listener, "mcp-async-std", workers, move |index, listener, stop| {
-        async_std::task::block_on(worker(index, listener, state.clone(), make_server.clone(), stop))
+    super::start_threads(listener, "mcp-async-std", config, move |index, listener, host| {
+        async_std::task::block_on(worker(index, listener, state.clone(), make_server.clone(), host))
     })
 }
 
@@ -47,7 +63,7 @@ async fn worker<S, F>(
     listener: TcpListener,
     state: Arc<EngineState<S>>,
     make_server: Arc<F>,
-    stop: Arc<Stop>,
+    host: Arc<Shared>,
 ) where
     S: Store<McpSession> + Send + Sync + 'static,
     F: Fn() -> Server,
@@ -57,21 +73,13 @@ async fn worker<S, F>(
         spawn: |task| {
             async_std::task::spawn_local(task);
         },
-        sleep: async_std::task::sleep,
+        timer: SmolTimer::new(),
         accept: || async {
             let (tcp, _) = listener.accept().await?;
             let _ = tcp.set_nodelay(true);
             Ok(tcp)
         },
-        serve: |engine: Engine<S>, tcp| -> LocalTask {
-            Box::pin(async move {
-                let service = service_fn(move |request| service::handle(engine.clone(), request));
-                let connection = http1::Builder::new().serve_connection(FuturesIo::new(tcp), service);
-                if let Err(error) = connection.await {
-                    tracing::debug!(%error, "connection ended with an error");
-                }
-            })
-        },
+        wrap: FuturesIo::new,
     };
-    worker::run(index, state, &*make_server, stop, runtime).await;
+    worker::run(index, state, &*make_server, host, runtime).await;
 }

@@ -3,9 +3,43 @@
 //!
 //! Each host runs one single-threaded executor per worker thread, all accepting on one listener:
 //! handlers need not be `Send`, and a request's tasks stay on the thread that received it.
+//!
+//! # Limits
+//!
+//! A host holds under clients that misbehave, on purpose or not. Every limit is in
+//! [`HostConfig`] and on by default:
+//!
+//! - **Connections**: at most [`HostConfig::max_connections`] open at once across all workers.
+//!   At the cap the workers stop accepting, so further connections wait in the kernel's listen
+//!   backlog (and are served as others close) rather than being refused.
+//! - **Request heads**: a connection's first request head must be complete within
+//!   [`HostConfig::header_read_timeout`] of the connection's start, and every later head within
+//!   that long of its first byte; otherwise the connection is cut without an answer.
+//! - **Idle keep-alive**: a connection with no request in flight (the last response fully sent,
+//!   nothing of the next received) is closed after [`HostConfig::idle_timeout`]. A connection
+//!   carrying an open SSE stream has a request in flight and is never idle.
+//! - **Request bodies**: a body larger than [`Engine::max_body_bytes`](crate::Engine::max_body_bytes)
+//!   gets 413, judged on the declared `Content-Length` before anything is read (so
+//!   `Expect: 100-continue` gets no `100 Continue`). The bodies being read across the whole host
+//!   hold at most [`HostConfig::body_budget_bytes`]; a body that does not fit gets 503 with
+//!   `Retry-After`. A body that has not fully arrived within [`HostConfig::body_read_timeout`]
+//!   gets 408. Each of these answers closes the connection.
+//!
+//! # Stopping
+//!
+//! [`Running::stop`] drains: the workers stop accepting, every connection is asked to shut down
+//! gracefully (requests in flight run to their end and their answers are sent; idle keep-alive
+//! connections close at once), and the host waits up to [`HostConfig::drain_timeout`] for them.
+//! What is still open then, typically SSE streams (which have no end of their own), is dropped:
+//! the client sees the connection close and resumes its stream with `Last-Event-ID` elsewhere.
 
+mod activity;
 #[cfg(feature = "async-std")]
 pub mod async_std;
+mod budget;
+mod config;
+mod connection;
+mod limit;
 mod service;
 mod timers;
 #[cfg(feature = "tokio")]
@@ -19,11 +53,15 @@ use std::thread::JoinHandle;
 
 use event_listener::Event as Notify;
 
+use self::budget::BodyBudget;
+pub use self::config::HostConfig;
+use self::limit::ConnectionLimit;
+
 /// A running host: its address, and the threads serving it.
 #[derive(Debug)]
 pub struct Running {
     addr: SocketAddr,
-    stop: Arc<Stop>,
+    shared: Arc<Shared>,
     threads: Vec<JoinHandle<()>>,
 }
 
@@ -33,10 +71,11 @@ impl Running {
         self.addr
     }
 
-    /// Stops accepting connections, ends the worker threads, and waits for them.
-    /// Open connections are dropped.
+    /// Stops the host and waits for its threads: stops accepting, lets requests in flight
+    /// finish and closes idle connections, and after [`HostConfig::drain_timeout`] drops the
+    /// connections still open (SSE streams). Returns when every worker thread has ended.
     pub fn stop(self) {
-        self.stop.trigger();
+        self.shared.stop.trigger();
         self.join();
     }
 
@@ -48,6 +87,19 @@ impl Running {
     }
 }
 
+/// What every worker of one host shares.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub(crate) config: HostConfig,
+    /// Triggered by [`Running::stop`].
+    pub(crate) stop: Stop,
+    /// Open connections across the workers.
+    pub(crate) connections: Arc<ConnectionLimit>,
+    /// Bytes of request bodies being read across the workers.
+    pub(crate) bodies: Arc<BodyBudget>,
+}
+
+/// A one-way signal any number of tasks can wait for.
 #[derive(Debug, Default)]
 pub(crate) struct Stop {
     stopped: AtomicBool,
@@ -55,7 +107,7 @@ pub(crate) struct Stop {
 }
 
 impl Stop {
-    fn trigger(&self) {
+    pub(crate) fn trigger(&self) {
         self.stopped.store(true, Ordering::Release);
         self.notify.notify(usize::MAX);
     }
@@ -74,28 +126,41 @@ impl Stop {
     }
 }
 
-/// Starts `workers` threads named `<name>-<index>`, each running `thread(index, listener, stop)`
-/// on its own clone of the listening socket.
+/// Starts `config.workers` threads named `<name>-<index>`, each running
+/// `thread(index, listener, shared)` on its own clone of the listening socket.
 pub(crate) fn start_threads<T>(
     listener: std::net::TcpListener,
     name: &str,
-    workers: usize,
+    config: HostConfig,
     thread: T,
 ) -> std::io::Result<Running>
 where
-    T: Fn(usize, std::net::TcpListener, Arc<Stop>) + Send + Sync + 'static,
+    T: Fn(usize, std::net::TcpListener, Arc<Shared>) + Send + Sync + 'static,
 {
     let addr = listener.local_addr()?;
-    let stop = Arc::new(Stop::default());
+    let shared = Arc::new(Shared {
+        stop: Stop::default(),
+        connections: ConnectionLimit::new(config.max_connections),
+        bodies: BodyBudget::new(config.body_budget_bytes),
+        config,
+    });
     let thread = Arc::new(thread);
     let mut threads = Vec::new();
-    for index in 0..workers.max(1) {
-        let (listener, stop, thread) = (listener.try_clone()?, stop.clone(), thread.clone());
-        threads.push(
-            std::thread::Builder::new().name(format!("{name}-{index}")).spawn(move || thread(index, listener, stop))?,
-        );
+    for index in 0..shared.config.workers.max(1) {
+        let started = listener.try_clone().and_then(|listener| {
+            let (shared, thread) = (shared.clone(), thread.clone());
+            std::thread::Builder::new().name(format!("{name}-{index}")).spawn(move || thread(index, listener, shared))
+        });
+        match started {
+            Ok(handle) => threads.push(handle),
+            Err(error) => {
+                // The threads already started would otherwise serve on with no handle to stop them.
+                Running { addr, shared, threads }.stop();
+                return Err(error);
+            }
+        }
     }
-    Ok(Running { addr, stop, threads })
+    Ok(Running { addr, shared, threads })
 }
 
 /// Number of worker threads a host starts by default: one per available core.

@@ -1,29 +1,101 @@
-//! One HTTP exchange through hyper: read the body within the limit, let the engine answer.
+//! One HTTP exchange through hyper: read the body within its limits, let the engine answer.
+//!
+//! A body is bounded three ways before the engine sees it: by the engine's
+//! [`max_body_bytes`](crate::Engine::max_body_bytes) (413), by the host-wide budget of bytes being
+//! read (503 with `Retry-After`), and by [`HostConfig::body_read_timeout`](super::HostConfig)
+//! (408). A declared `Content-Length` is judged before a byte is read: hyper sends
+//! `100 Continue` only when the body is first polled, so a client that sent
+//! `Expect: 100-continue` learns of the refusal without uploading anything. Every refusal here
+//! closes the connection, since the rest of the body is never read.
 
 use std::convert::Infallible;
+use std::pin::pin;
+use std::sync::Arc;
 
-use http_body_util::{BodyExt, LengthLimitError, Limited};
+use bytes::{Bytes, BytesMut};
+use futures_util::future::{select, Either};
+use http::header::{HeaderValue, CONNECTION};
+use http_body::Body as _;
+use http_body_util::BodyExt;
 use hyper::body::Incoming;
-use hyper::{Request, Response, StatusCode};
+use hyper::rt::Timer;
+use hyper::{Request, Response};
 
+use super::activity::{Busy, Tracked};
+use super::budget::Reservation;
+use super::Shared;
 use crate::http::{Body, HostRejection};
 use crate::server::McpSession;
 use crate::session::Store;
 use crate::Engine;
 
-pub(crate) async fn handle<S: Store<McpSession> + 'static>(
+pub(crate) async fn handle<S: Store<McpSession> + 'static, T: Timer>(
     engine: Engine<S>,
     request: Request<Incoming>,
-) -> Result<Response<Body>, Infallible> {
+    busy: Busy,
+    timer: T,
+    host: Arc<Shared>,
+) -> Result<Response<Tracked>, Infallible> {
+    let response = answer(&engine, request, &timer, &host).await;
+    Ok(response.map(|body| Tracked::new(body, busy)))
+}
+
+async fn answer<S: Store<McpSession> + 'static, T: Timer>(
+    engine: &Engine<S>,
+    request: Request<Incoming>,
+    timer: &T,
+    host: &Shared,
+) -> Response<Body> {
     let (parts, body) = request.into_parts();
-    let bytes = match Limited::new(body, engine.max_body_bytes()).collect().await {
-        Ok(collected) => collected.to_bytes(),
-        Err(error) if error.is::<LengthLimitError>() => return Ok(engine.reject(HostRejection::BodyTooLarge)),
-        Err(_) => {
-            let mut response = Response::new(Body::empty());
-            *response.status_mut() = StatusCode::BAD_REQUEST;
-            return Ok(response);
+    let limit = engine.max_body_bytes();
+    let mut reservation = host.bodies.reservation();
+    // hyper knows the exact size of a body with `Content-Length` (and of no body at all).
+    let declared = body.size_hint().exact().map(|bytes| usize::try_from(bytes).unwrap_or(usize::MAX));
+    if let Some(declared) = declared {
+        if declared > limit {
+            return refuse(engine, HostRejection::BodyTooLarge);
         }
+        if reservation.grow(declared).is_err() {
+            return refuse(engine, HostRejection::BodyBudgetExhausted);
+        }
+    }
+    let read = read(body, limit, declared.unwrap_or(0), &mut reservation);
+    let bytes = match select(pin!(read), timer.sleep(host.config.body_read_timeout)).await {
+        Either::Left((Ok(bytes), _)) => bytes,
+        Either::Left((Err(why), _)) => return refuse(engine, why),
+        Either::Right(_) => return refuse(engine, HostRejection::BodyTimedOut),
     };
-    Ok(engine.handle(Request::from_parts(parts, bytes)).await)
+    let response = engine.handle(Request::from_parts(parts, bytes)).await;
+    // The engine has parsed what it keeps; the bytes read are no longer the host's to count.
+    drop(reservation);
+    response
+}
+
+/// Reads the whole body, reserving chunked bytes as they arrive.
+async fn read(
+    mut body: Incoming,
+    limit: usize,
+    declared: usize,
+    reservation: &mut Reservation,
+) -> Result<Bytes, HostRejection> {
+    let mut bytes = BytesMut::with_capacity(declared);
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|_| HostRejection::MalformedRequest)?;
+        let Ok(data) = frame.into_data() else { continue };
+        let total = bytes.len() + data.len();
+        if total > limit {
+            return Err(HostRejection::BodyTooLarge);
+        }
+        if let Some(more) = total.checked_sub(reservation.bytes()).filter(|&more| more > 0) {
+            reservation.grow(more).map_err(|_| HostRejection::BodyBudgetExhausted)?;
+        }
+        bytes.extend_from_slice(&data);
+    }
+    Ok(bytes.freeze())
+}
+
+fn refuse<S: Store<McpSession> + 'static>(engine: &Engine<S>, why: HostRejection) -> Response<Body> {
+    let mut response = engine.reject(why);
+    response.headers_mut().insert(CONNECTION, HeaderValue::from_static("close"));
+    response
 }

@@ -15,11 +15,13 @@ use crate::EngineState;
 /// Sleeps are capped so that a wall clock stepped forward is noticed within this long.
 const LONGEST_SLEEP: Duration = Duration::from_secs(60);
 
+/// Runs until `stop`: the end of the host's drain, so that heartbeats keep flowing to the
+/// streams still open while it lasts.
 pub(crate) async fn drive<S, F, Fut>(state: Arc<EngineState<S>>, sleep: F, stop: Arc<Stop>)
 where
     S: Store<McpSession>,
     F: Fn(Duration) -> Fut,
-    Fut: Future<Output = ()>,
+    Fut: Future<Output = ()> + Unpin,
 {
     let mut stopped = Box::pin(stop.wait());
     loop {
@@ -28,7 +30,7 @@ where
             Some(at) => at.saturating_since(state.sessions().now()).min(LONGEST_SLEEP),
             None => LONGEST_SLEEP,
         };
-        let woken = select(Box::pin(sleep(wait)), changed);
+        let woken = select(sleep(wait), changed);
         if let Either::Right(_) = select(woken, stopped.as_mut()).await {
             return;
         }

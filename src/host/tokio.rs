@@ -2,11 +2,14 @@
 //!
 //! ```no_run
 //! use std::sync::Arc;
+//! use std::time::Duration;
+//! use mcp_session::host::HostConfig;
 //! use mcp_session::{EngineConfig, EngineState, Server, Sessions};
 //!
 //! let listener = std::net::TcpListener::bind("127.0.0.1:8080").unwrap();
 //! let state = Arc::new(EngineState::new(Sessions::builder().build(), EngineConfig::default()));
-//! let running = mcp_session::host::tokio::spawn(listener, state, || Server::builder("demo", "1.0.0").build(), 2).unwrap();
+//! let config = HostConfig::default().workers(2).idle_timeout(Duration::from_secs(30));
+//! let running = mcp_session::host::tokio::spawn_with(listener, state, || Server::builder("demo", "1.0.0").build(), config).unwrap();
 //! running.join();
 //! ```
 
@@ -14,18 +17,16 @@ use std::io;
 use std::net::TcpListener;
 use std::sync::Arc;
 
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
 
-use super::worker::{self, LocalTask, Runtime};
-use super::{service, Running, Stop};
+use super::worker::{self, Runtime};
+use super::{HostConfig, Running, Shared};
 use crate::server::McpSession;
 use crate::session::Store;
-use crate::{Engine, EngineState, Server};
+use crate::{EngineState, Server};
 
-/// Serves `state` on `listener` with `workers` threads, each building its own [`Server`] with
-/// `make_server` (handlers need not be `Send`). Returns once the threads run.
+/// Serves `state` on `listener` with `workers` threads and the other [`HostConfig`] defaults.
+/// See [`spawn_with`].
 pub fn spawn<S, F>(
     listener: TcpListener,
     state: Arc<EngineState<S>>,
@@ -36,12 +37,33 @@ where
     S: Store<McpSession> + Send + Sync + 'static,
     F: Fn() -> Server + Send + Sync + 'static,
 {
+    spawn_with(listener, state, make_server, HostConfig::default().workers(workers))
+}
+
+/// Serves `state` on `listener` with `config.workers` threads, each building its own [`Server`]
+/// with `make_server` (handlers need not be `Send`). Returns once the threads run.
+pub fn spawn_with<S, F>(
+    listener: TcpListener,
+    state: Arc<EngineState<S>>,
+    make_server: F,
+    config: HostConfig,
+) -> io::Result<Running>
+where
+    S: Store<McpSession> + Send + Sync + 'static,
+    F: Fn() -> Server + Send + Sync + 'static,
+{
     listener.set_nonblocking(true)?;
     let make_server = Arc::new(make_server);
-    super::start_threads(listener, "mcp-tokio", workers, move |index, listener, stop| {
-        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("tokio runtime");
+    super::start_threads(listener, "mcp-tokio", config, move |index, listener, host| {
+        let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+            Ok(runtime) => runtime,
+            Err(error) => {
+                tracing::error!(%error, "cannot start a tokio runtime");
+                return;
+            }
+        };
         let local = tokio::task::LocalSet::new();
-        local.block_on(&runtime, worker(index, listener, state.clone(), make_server.clone(), stop));
+        local.block_on(&runtime, worker(index, listener, state.clone(), make_server.clone(), host));
     })
 }
 
@@ -50,7 +72,7 @@ async fn worker<S, F>(
     listener: TcpListener,
     state: Arc<EngineState<S>>,
     make_server: Arc<F>,
-    stop: Arc<Stop>,
+    host: Arc<Shared>,
 ) where
     S: Store<McpSession> + Send + Sync + 'static,
     F: Fn() -> Server,
@@ -66,22 +88,13 @@ async fn worker<S, F>(
         spawn: |task| {
             tokio::task::spawn_local(task);
         },
-        sleep: tokio::time::sleep,
+        timer: TokioTimer::new(),
         accept: || async {
             let (tcp, _) = listener.accept().await?;
             let _ = tcp.set_nodelay(true);
             Ok(tcp)
         },
-        serve: |engine: Engine<S>, tcp| -> LocalTask {
-            Box::pin(async move {
-                let service = service_fn(move |request| service::handle(engine.clone(), request));
-                let connection =
-                    http1::Builder::new().timer(TokioTimer::new()).serve_connection(TokioIo::new(tcp), service);
-                if let Err(error) = connection.await {
-                    tracing::debug!(%error, "connection ended with an error");
-                }
-            })
-        },
+        wrap: TokioIo::new,
     };
-    worker::run(index, state, &*make_server, stop, runtime).await;
+    worker::run(index, state, &*make_server, host, runtime).await;
 }
