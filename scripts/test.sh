@@ -62,7 +62,7 @@ cargo build --release --all-features --examples
 bash tests/e2e/run.sh "$ROOT/target/release/examples/server" "$ROOT/target/release/examples/server_async_std"
 
 step "load and faults: native hosts"
-# Same features as the build above, so nothing is rebuilt. About a minute per host when healthy.
+# Same features as the build above, so nothing is rebuilt. Under a minute per host.
 cargo run --release --all-features --example fault_suite -- \
   --server target/release/examples/server --server target/release/examples/server_async_std
 

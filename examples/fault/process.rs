@@ -145,6 +145,21 @@ impl Server {
     }
 }
 
+/// Connections to `port` the kernel has established on the server's side, accepted or still
+/// in the accept queue (`/proc/net/tcp`: local port `port`, state ESTABLISHED or SYN_RECV).
+pub fn server_side_connections(port: u16) -> usize {
+    let table = std::fs::read_to_string("/proc/net/tcp").unwrap_or_default();
+    let local = format!(":{port:04X}");
+    table
+        .lines()
+        .skip(1)
+        .filter(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            fields.len() > 3 && fields[1].ends_with(&local) && matches!(fields[3], "01" | "03")
+        })
+        .count()
+}
+
 impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.kill();

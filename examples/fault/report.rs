@@ -10,6 +10,9 @@ use crate::process::Server;
 /// How long one probe may take once the fault is over.
 pub const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// Sessions the warm-up client leaves on every server it starts.
+pub const WARM_UP_SESSIONS: usize = 1;
+
 /// Resident memory of one server over a scenario, in KiB.
 pub struct Memory {
     label: &'static str,
