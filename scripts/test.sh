@@ -8,8 +8,9 @@
 # from the npm `node` package for the conformance CLI, workerd, binaryen).
 # Tests: lints, native tests (tokio, async-std and smol matrix), core tests in Node through
 # wasm-bindgen-test, benchmarks compiled, then end to end: the official conformance suite and the
-# official TypeScript and Python clients against both native hosts, and the same against the
-# worker in workerd.
+# official TypeScript and Python clients against both native hosts, the load and fault suite
+# (examples/fault_suite.rs) against both native hosts, and the same end-to-end clients against
+# the worker in workerd.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -59,6 +60,11 @@ cargo bench -p mcp-session --bench idle_memory
 step "end to end: native hosts"
 cargo build --release --all-features --examples
 bash tests/e2e/run.sh "$ROOT/target/release/examples/server" "$ROOT/target/release/examples/server_async_std"
+
+step "load and faults: native hosts"
+# Same features as the build above, so nothing is rebuilt. Under a minute per host.
+cargo run --release --all-features --example fault_suite -- \
+  --server target/release/examples/server --server target/release/examples/server_async_std
 
 step "end to end: the worker in workerd"
 bash bindings/wasm/scripts/test.sh
