@@ -13,7 +13,7 @@ use std::io::Write;
 
 fn main() -> std::io::Result<()> {
     let cli = cli::parse();
-    let listener = std::net::TcpListener::bind(("127.0.0.1", cli.port))?;
+    let listener = cli.listen()?;
     let options = cli.options.clone();
     let running =
         mcp_session::host::async_std::spawn_with(listener, cli.state, move || fixture::server(&options), cli.host)?;

@@ -53,6 +53,21 @@ pub struct Cli {
     pub options: Options,
 }
 
+impl Cli {
+    /// The listening socket on 127.0.0.1. Its backlog is deeper than std's 128: at the
+    /// connection cap the host stops accepting and new connections wait there, and a full
+    /// backlog makes the kernel drop handshakes the client believes completed.
+    pub fn listen(&self) -> std::io::Result<std::net::TcpListener> {
+        use socket2::{Domain, Socket, Type};
+        let address = std::net::SocketAddr::from(([127, 0, 0, 1], self.port));
+        let socket = Socket::new(Domain::IPV4, Type::STREAM, None)?;
+        socket.set_reuse_address(true)?;
+        socket.bind(&address.into())?;
+        socket.listen(4096)?;
+        Ok(socket.into())
+    }
+}
+
 pub fn parse() -> Cli {
     let mut args = Args(std::env::args().skip(1));
     let mut port = match std::env::var("PORT") {

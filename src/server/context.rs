@@ -304,6 +304,8 @@ impl RequestContext {
     /// about this request. Does nothing on a stateless server.
     pub async fn notify_session(&self, method: &str, params: Value) -> Result<(), PublishError> {
         let Some(session) = self.call.identity.session else { return Ok(()) };
+        // A handler looping over this gives its thread back now and then, as with `notify`.
+        self.call.slot.budget.spend().await;
         let payload = jsonrpc::notification_message(method, &params);
         self.outlet().publish(session, StreamId::STANDALONE, payload).await
     }

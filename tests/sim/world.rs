@@ -383,9 +383,11 @@ impl World {
             ..SessionsConfig::default()
         };
         let sessions = Sessions::with_store(store, Arc::new(clock.clone()), config);
-        let mut engine_config = EngineConfig::default();
-        engine_config.response_mode = settings.mode;
-        engine_config.max_calls_per_session = settings.max_calls;
+        let engine_config = EngineConfig {
+            response_mode: settings.mode,
+            max_calls_per_session: settings.max_calls,
+            ..EngineConfig::default()
+        };
         let state = Arc::new(EngineState::new(sessions, engine_config).with_authenticator(HeaderAuth));
         let pool = LocalPool::new();
         let spawner = pool.spawner();
