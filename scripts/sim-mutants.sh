@@ -17,7 +17,9 @@ missed=0
 for patch in tests/sim/mutants/*.patch; do
   name=$(basename "$patch" .patch)
   (cd "$SCRATCH" && patch -s -p1 < "$ROOT/$patch")
-  if (cd "$SCRATCH" && SIM_SEEDS=$SEEDS cargo test --release --quiet --test simulation 2>&1 | tail -20 | grep -q "simulation seed"); then
+  (cd "$SCRATCH" && SIM_SEEDS=$SEEDS cargo test --release --quiet --test simulation > "$SCRATCH/out.txt" 2>&1) || true
+  if grep -q "simulation seed" "$SCRATCH/out.txt"; then
+    grep -m1 "simulation seed" "$SCRATCH/out.txt" | cut -c1-160
     echo "$name: caught"
   else
     echo "$name: NOT caught"

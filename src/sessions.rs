@@ -292,7 +292,9 @@ impl<D, S: Store<D>> Sessions<D, S> {
     }
 
     /// Ends a session on request: its streams close and later lookups fail. Returns whether it
-    /// existed.
+    /// existed. Behind an HTTP engine, end sessions with
+    /// [`EngineState::end_session`](crate::EngineState::end_session), which also cancels their
+    /// calls.
     pub async fn remove(&self, id: SessionId) -> bool {
         let existed = self.store.remove(id).await;
         self.hub.remove_session(id);

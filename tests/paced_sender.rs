@@ -24,7 +24,7 @@ impl futures::task::ArcWake for Woken {
     }
 }
 use futures::{FutureExt, StreamExt};
-use mcp_session::{EventId, Resume, SubscribeOptions};
+use mcp_session::{EventId, Resume, StreamId, SubscribeOptions};
 
 on_every_runtime! {
     async fn a_resume_wakes_a_sender_parked_by_the_replaced_reader() {
@@ -142,5 +142,38 @@ on_every_runtime! {
         let items: Vec<_> = first.into_iter().chain(drain(&mut resumed)).collect();
         assert_eq!(items[0], mcp_session::StreamItem::Lagged { dropped: 1 });
         assert_eq!(items[1..].iter().filter_map(n_of).collect::<Vec<_>>(), vec![2, 3, 4]);
+    }
+
+    async fn a_resume_with_nothing_to_replay_still_wakes_the_parked_sender() {
+        // The sender waits on a reader the client abandoned; the events in that reader's window
+        // are no longer in the log (another session's traffic pushed them out of the shared
+        // budget), so the resume replays nothing and yields no event that could wake anyone.
+        // Only the replacement itself can tell the sender to look again.
+        let clock = clock();
+        let cost = mcp_session::stream::event_cost(msg(1).len());
+        let sessions = builder(&clock).replay_capacity(2).retained_bytes(2 * cost).build::<()>();
+        let id = used(&sessions, owner("t")).await;
+        let other = used(&sessions, owner("t")).await;
+        let abandoned = sessions.open_stream(id, false).await.unwrap();
+        let stream = abandoned.stream();
+        let mut send = Box::pin(async {
+            for n in 1..=3 {
+                sessions.send(id, stream, msg(n)).await.unwrap();
+            }
+        });
+        let woken = std::sync::Arc::new(Woken::default());
+        let waker = futures::task::waker(woken.clone());
+        let mut cx = std::task::Context::from_waker(&waker);
+        assert!(send.as_mut().poll(&mut cx).is_pending(), "1 and 2 fill the abandoned reader's window");
+        for n in 10..12 {
+            sessions.publish(other, StreamId::STANDALONE, msg(n)).await.unwrap();
+        }
+        let from = EventId::message(stream, 0);
+        let mut resumed = sessions.subscribe(id, stream, Resume::After(from), SubscribeOptions::default()).await.unwrap();
+        assert_eq!(drain(&mut resumed), vec![mcp_session::StreamItem::Lagged { dropped: 2 }]);
+        assert!(woken.0.swap(false, Ordering::SeqCst), "the replacement woke the sender");
+        assert!(send.as_mut().poll(&mut cx).is_ready());
+        assert_eq!(drain(&mut resumed).iter().filter_map(n_of).collect::<Vec<_>>(), vec![3]);
+        drop(abandoned);
     }
 }

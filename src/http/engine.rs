@@ -127,7 +127,16 @@ impl<S: Store<McpSession> + 'static> Engine<S> {
         let removals = self.state.sessions.removals();
         match self.state.sessions.lookup(id, owner).await {
             Ok(record) => {
-                self.state.reindex(id, &record.data);
+                let added = self.state.reindex(id, &record.data);
+                // A session ended since the lookup must not keep the watches just indexed (and
+                // if this request is dropped while that is being found out, they go too: the
+                // next lookup of a live session indexes them again).
+                let undo = Unindex { state: &self.state, id, added, armed: true };
+                if !self.state.sessions.survived(id, removals).await {
+                    self.state.forget(id);
+                    return Err(Rejection::SessionNotFound);
+                }
+                undo.disarm();
                 Ok(Session { id, state: record.data, removals })
             }
             Err(error) => {
@@ -169,8 +178,7 @@ impl<S: Store<McpSession> + 'static> Engine<S> {
     async fn delete(&self, parts: Parts) -> Result<Response<Body>, Rejection> {
         let owner = self.authenticate(&parts)?;
         let session = self.session(&parts, &owner).await?;
-        self.state.sessions.remove(session.id).await;
-        self.state.forget(session.id);
+        self.state.end_session(session.id).await;
         Ok(reply::status(StatusCode::OK))
     }
 
@@ -192,4 +200,26 @@ pub(crate) fn protocol_header(headers: &HeaderMap) -> Result<Option<ProtocolVers
         .and_then(|text| text.parse::<ProtocolVersion>().ok())
         .map(Some)
         .ok_or(Rejection::UnsupportedProtocolVersion)
+}
+
+/// Takes back the watches a lookup indexed unless it is disarmed.
+struct Unindex<'a, S: Store<McpSession>> {
+    state: &'a EngineState<S>,
+    id: SessionId,
+    added: Vec<std::sync::Arc<str>>,
+    armed: bool,
+}
+
+impl<S: Store<McpSession>> Unindex<'_, S> {
+    fn disarm(mut self) {
+        self.armed = false;
+    }
+}
+
+impl<S: Store<McpSession>> Drop for Unindex<'_, S> {
+    fn drop(&mut self) {
+        if self.armed {
+            self.state.unindex(self.id, &self.added);
+        }
+    }
 }

@@ -147,6 +147,16 @@ impl<S: Store<McpSession>> EngineState<S> {
         self.bridge.run(&self.sessions, source, wants_info).await
     }
 
+    /// Ends a session as a DELETE does: its streams close, its running calls are cancelled, its
+    /// requests to the client fail, its resource watches go. Returns whether it existed. (An
+    /// engine's sessions end through here, not through [`Sessions::remove`] alone, which knows
+    /// nothing of calls and watches.)
+    pub async fn end_session(&self, id: SessionId) -> bool {
+        let existed = self.sessions.remove(id).await;
+        self.forget(id);
+        existed
+    }
+
     /// Drops what the engine keeps about a session that ended.
     pub(crate) fn forget(&self, id: SessionId) {
         self.clients.end_session(id);
@@ -155,10 +165,21 @@ impl<S: Store<McpSession>> EngineState<S> {
 
     /// Makes sure a session's persisted resource subscriptions are in the index (after a
     /// restart that kept the session but not this process's memory).
-    pub(crate) fn reindex(&self, id: SessionId, state: &McpSession) {
-        for uri in state.subscriptions.iter() {
-            // The persisted list was admitted under the limit when it was made.
-            let _ = self.watchers.watch(id, uri.clone(), usize::MAX);
+    /// Returns the URIs it had to add.
+    pub(crate) fn reindex(&self, id: SessionId, state: &McpSession) -> Vec<Arc<str>> {
+        // The persisted list was admitted under the limit when it was made.
+        state
+            .subscriptions
+            .iter()
+            .filter(|uri| self.watchers.watch(id, (*uri).clone(), usize::MAX) == Ok(true))
+            .cloned()
+            .collect()
+    }
+
+    /// Takes back watches [`EngineState::reindex`] added.
+    pub(crate) fn unindex(&self, id: SessionId, added: &[Arc<str>]) {
+        for uri in added {
+            self.watchers.unwatch(id, uri);
         }
     }
 }

@@ -1044,7 +1044,13 @@ impl Sim {
         );
         ensure!(census.retained_bytes == 0, "retained bytes left: {occupancy:?}");
         ensure!(occupancy.calls == 0 && occupancy.awaiting_clients == 0, "requests left: {occupancy:?}");
-        ensure!(occupancy.watches == 0 && occupancy.watched_uris == 0, "watches left: {occupancy:?}");
+        let holding: Vec<usize> = (0..self.sessions.len())
+            .filter(|&s| self.world().state.holds_anything_of(self.sessions[s].id.parse().expect("issued ids parse")))
+            .collect();
+        ensure!(
+            occupancy.watches == 0 && occupancy.watched_uris == 0,
+            "watches left: {occupancy:?}, by sessions {holding:?}"
+        );
         for session in &self.sessions {
             let id: SessionId = session.id.parse().expect("issued ids parse");
             ensure!(!self.world().state.holds_anything_of(id), "something of ended session {} is left", session.id);
@@ -1144,7 +1150,12 @@ impl Sim {
         );
         if when.contains("deleted") {
             let running: Vec<&(String, i64)> = calls.iter().filter(|(_, c)| !c.ended).map(|(k, _)| k).collect();
-            ensure!(running.is_empty(), "handlers still running {when}: {running:?}");
+            let pending: Vec<&Kind> = self.inflight.iter().map(|f| &f.kind).collect();
+            ensure!(
+                running.is_empty(),
+                "handlers still running {when}: {running:?} ({:?}; requests in flight {pending:?})",
+                self.world().state.occupancy()
+            );
         }
         Ok(())
     }

@@ -43,6 +43,10 @@ pub struct Settings {
     pub max_sessions: usize,
     pub max_calls: usize,
     pub yield_per_mille: u64,
+    /// How often a lookup is followed at once by the session's removal from another connection
+    /// (a DELETE or an expiry on another thread, landing between a request's lookup and its
+    /// next step).
+    pub steal_per_mille: u64,
 }
 
 impl Settings {
@@ -54,12 +58,14 @@ impl Settings {
             mode,
             capacity,
             stream_bytes: event * rng.range(3, 12) as usize,
-            retained_bytes: event * rng.range(8, 60) as usize,
+            // From a budget of a few events (most replays find their events gone) to a roomy one.
+            retained_bytes: event * *rng.pick(&[3, 6, 12, 30, 60]),
             keep_alive: rng.chance(1, 2).then(|| Duration::from_secs(15)),
             idle: Duration::from_secs(rng.range(30, 120)),
             max_sessions: rng.range(3, 9) as usize,
             max_calls: rng.range(2, 6) as usize,
             yield_per_mille: *rng.pick(&[0, 150, 400, 700]),
+            steal_per_mille: *rng.pick(&[0, 0, 15, 60]),
         }
     }
 }
@@ -70,21 +76,40 @@ pub struct YieldingStore {
     pub inner: MemoryStore<McpSession>,
     state: AtomicU64,
     per_mille: u64,
+    steal_per_mille: u64,
+    /// The engine, for the removals that follow a lookup.
+    pub sessions: std::sync::OnceLock<std::sync::Weak<EngineState<YieldingStore>>>,
+    /// Set while a removal runs from inside a lookup: nothing yields then.
+    stealing: std::sync::atomic::AtomicBool,
 }
 
 impl YieldingStore {
-    fn new(policy: StorePolicy, seed: u64, per_mille: u64) -> Self {
-        Self { inner: MemoryStore::new(policy), state: AtomicU64::new(seed | 1), per_mille }
+    fn new(policy: StorePolicy, seed: u64, per_mille: u64, steal_per_mille: u64) -> Self {
+        Self {
+            inner: MemoryStore::new(policy),
+            state: AtomicU64::new(seed | 1),
+            per_mille,
+            steal_per_mille,
+            sessions: std::sync::OnceLock::new(),
+            stealing: std::sync::atomic::AtomicBool::new(false),
+        }
     }
 
-    async fn maybe_yield(&self) {
+    fn roll(&self) -> u64 {
         // xorshift on a shared word: deterministic for a given sequence of calls.
         let mut x = self.state.load(Ordering::Relaxed);
         x ^= x << 13;
         x ^= x >> 7;
         x ^= x << 17;
         self.state.store(x, Ordering::Relaxed);
-        if x % 1000 < self.per_mille {
+        x % 1000
+    }
+
+    async fn maybe_yield(&self) {
+        if self.stealing.load(Ordering::Relaxed) {
+            return;
+        }
+        if self.roll() < self.per_mille {
             let mut yielded = false;
             poll_fn(|cx| {
                 if yielded {
@@ -112,7 +137,17 @@ impl Store<McpSession> for YieldingStore {
         now: Timestamp,
     ) -> Result<SessionRecord<McpSession>, LookupError> {
         self.maybe_yield().await;
-        self.inner.lookup(id, owner, now).await
+        let found = self.inner.lookup(id, owner, now).await;
+        if found.is_ok() && !self.stealing.load(Ordering::Relaxed) && self.roll() < self.steal_per_mille {
+            // Another thread's DELETE completes right after this lookup, before its caller goes on.
+            if let Some(state) = self.sessions.get().and_then(std::sync::Weak::upgrade) {
+                self.stealing.store(true, Ordering::Relaxed);
+                let removed = futures::FutureExt::now_or_never(state.end_session(id));
+                self.stealing.store(false, Ordering::Relaxed);
+                assert!(removed.is_some(), "a removal with yields off completes at once");
+            }
+        }
+        found
     }
     async fn update<F: FnOnce(&mut McpSession)>(&self, id: SessionId, change: F) -> Result<(), LookupError> {
         self.maybe_yield().await;
@@ -372,7 +407,7 @@ impl Future for Counted {
 
 impl World {
     pub fn new(settings: Settings, seed: u64, clock: ManualClock, ledger: Rc<Ledger>) -> Self {
-        let store = YieldingStore::new(policy(&settings), seed, settings.yield_per_mille);
+        let store = YieldingStore::new(policy(&settings), seed, settings.yield_per_mille, settings.steal_per_mille);
         Self::over(store, settings, seed, clock, ledger)
     }
 
@@ -389,6 +424,7 @@ impl World {
             ..EngineConfig::default()
         };
         let state = Arc::new(EngineState::new(sessions, engine_config).with_authenticator(HeaderAuth));
+        state.sessions().store().sessions.set(Arc::downgrade(&state)).ok();
         let pool = LocalPool::new();
         let spawner = pool.spawner();
         let polls = Rc::new(Cell::new(0));
@@ -413,7 +449,12 @@ impl World {
     /// replay log; connections, running calls and everything live are gone.
     pub fn restart(self, seed: u64) -> Self {
         let old = &self.state.sessions().store().inner;
-        let store = YieldingStore::new(policy(&self.settings), seed ^ 0x5eed, self.settings.yield_per_mille);
+        let store = YieldingStore::new(
+            policy(&self.settings),
+            seed ^ 0x5eed,
+            self.settings.yield_per_mille,
+            self.settings.steal_per_mille,
+        );
         for (id, stored) in sessions_of(old) {
             let mut logs = Vec::new();
             for stream in old.streams(id) {
