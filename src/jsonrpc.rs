@@ -186,7 +186,16 @@ fn readable_id(raw: &RawValue) -> Option<Id> {
     struct JustId {
         id: Option<Id>,
     }
+    if !is_object(raw.get().as_bytes()) {
+        return None;
+    }
     serde_json::from_str::<JustId>(raw.get()).ok()?.id
+}
+
+/// Whether JSON text is an object. Serde's derived structs also read an array of their fields
+/// in order (`["2.0", 1, "ping"]`), which is not a JSON-RPC message.
+fn is_object(json: &[u8]) -> bool {
+    json.trim_ascii_start().first() == Some(&b'{')
 }
 
 fn parse_one(bytes: &[u8]) -> Result<Incoming<'_>, ParseError> {
@@ -197,6 +206,9 @@ fn parse_one(bytes: &[u8]) -> Result<Incoming<'_>, ParseError> {
             ParseError::Json(e.to_string())
         }
     })?;
+    if !is_object(bytes) {
+        return Err(ParseError::Invalid("not a JSON-RPC message object"));
+    }
     if wire.jsonrpc != "2.0" {
         return Err(ParseError::Invalid("jsonrpc must be \"2.0\""));
     }
@@ -329,6 +341,16 @@ mod tests {
         assert_eq!(bad.id, Some(Id::String("x".into())));
         assert_eq!(bad.error, ParseError::Invalid("jsonrpc must be \"2.0\""));
         assert_eq!(items[2].as_ref().unwrap_err().id, None);
+    }
+
+    #[test]
+    fn an_array_is_not_a_message_and_names_no_id() {
+        let body = br#"[["2.0",1,"ping"],[9]]"#;
+        let Body::Batch(items) = parse_body(body).unwrap() else { panic!() };
+        for item in &items {
+            let bad = item.as_ref().expect_err("an array member is not a message");
+            assert_eq!(bad, &BadMember { id: None, error: ParseError::Invalid("not a JSON-RPC message object") });
+        }
     }
 
     #[test]

@@ -106,6 +106,9 @@ pub mod bridge;
 mod clients;
 pub mod clock;
 mod coop;
+#[cfg(fuzzing)]
+#[doc(hidden)]
+pub mod fuzzing;
 #[cfg(any(feature = "tokio", feature = "async-std"))]
 pub mod host;
 pub mod http;

@@ -37,18 +37,19 @@ fn authority(parts: &Parts) -> Result<Option<&str>, Refusal> {
     }
 }
 
-/// The host name of a `Host` header or URI authority, without port or IPv6 brackets.
+/// The host name of a `Host` header or URI authority, without port or IPv6 brackets. Text that
+/// is not `host[:port]` is returned whole, so that it matches no policy.
 fn host_name(authority: &str) -> &str {
+    let is_port = |port: &str| port.bytes().all(|b| b.is_ascii_digit());
     if let Some(rest) = authority.strip_prefix('[') {
-        return rest.split(']').next().unwrap_or(rest);
+        // Whatever follows the literal must be a port: `[::1]evil.com` names no loopback host.
+        return match rest.split_once(']') {
+            Some((literal, "")) => literal,
+            Some((literal, tail)) if tail.strip_prefix(':').is_some_and(is_port) => literal,
+            _ => authority,
+        };
     }
-    authority.rsplit_once(':').map_or(authority, |(host, port)| {
-        if port.bytes().all(|b| b.is_ascii_digit()) {
-            host
-        } else {
-            authority
-        }
-    })
+    authority.rsplit_once(':').map_or(authority, |(host, port)| if is_port(port) { host } else { authority })
 }
 
 fn is_loopback(host: &str) -> bool {
@@ -124,6 +125,19 @@ mod tests {
         assert_eq!(ok(Some("127.0.0.1:3000"), Some("null")), Err(Refusal::ForeignOrigin));
         assert_eq!(ok(None, None), Err(Refusal::MissingHost));
         assert_eq!(ok(Some("localhost.evil.com"), None), Err(Refusal::ForeignHost));
+    }
+
+    #[test]
+    fn an_ipv6_literal_is_followed_by_a_port_or_nothing() {
+        let ok = |h| check(&parts(Some(h), None), &HostPolicy::Loopback, &OriginPolicy::SameAsHost);
+        assert_eq!(ok("[::1]"), Ok(()));
+        assert_eq!(ok("[::1]:3000"), Ok(()));
+        for foreign in ["[::1]evil.example.com", "[::1]:vent-id", "[::1", "[::1]:3000]"] {
+            assert_eq!(ok(foreign), Err(Refusal::ForeignHost), "{foreign:?}");
+        }
+        let origin = |o| check(&parts(Some("[::1]:3000"), Some(o)), &HostPolicy::Any, &OriginPolicy::SameAsHost);
+        assert_eq!(origin("http://[::1]:3000"), Ok(()));
+        assert_eq!(origin("http://[::1]evil.example.com"), Err(Refusal::ForeignOrigin));
     }
 
     #[test]

@@ -1,10 +1,11 @@
 //! Streamable HTTP: the front door that turns HTTP requests into engine calls.
 
 mod auth;
-mod body;
+// `body`, `engine` and `guard` are visible crate-wide for the fuzz wrappers in `crate::fuzzing`.
+pub(crate) mod body;
 mod config;
-mod engine;
-mod guard;
+pub(crate) mod engine;
+pub(crate) mod guard;
 pub mod headers;
 mod post;
 mod rejection;
