@@ -6,11 +6,12 @@
 # Set-up (idempotent, reused when present): the wasm32 target, wasm-bindgen-cli pinned to the
 # wasm-bindgen crate in Cargo.lock, the npm packages of tests/e2e and bindings/wasm (Node 22
 # from the npm `node` package for the conformance CLI, workerd, binaryen).
-# Tests: lints, native tests (tokio, async-std and smol matrix), core tests in Node through
-# wasm-bindgen-test, benchmarks compiled, then end to end: the official conformance suite and the
-# official TypeScript and Python clients against both native hosts, the load and fault suite
-# (examples/fault_suite.rs) against both native hosts, and the same end-to-end clients against
-# the worker in workerd.
+# Tests: lints, native tests (tokio, async-std and smol matrix, the whole-engine simulation over
+# 10,000 seeds), core tests in Node through wasm-bindgen-test, benchmarks compiled and the idle
+# memory target, then end to end: the official conformance suite and the official TypeScript and
+# Python clients against both native hosts, the load and fault suite (examples/fault_suite.rs)
+# against both native hosts, the same end-to-end clients against the worker in workerd, and every
+# fuzz target for 30 s (cargo-fuzz, installed when missing, on the nightly toolchain).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -68,6 +69,9 @@ cargo run --release --all-features --example fault_suite -- \
 
 step "end to end: the worker in workerd"
 bash bindings/wasm/scripts/test.sh
+
+step "fuzzing: every target briefly (cargo-fuzz on the nightly toolchain)"
+FUZZ_SECONDS=${FUZZ_SECONDS:-30} bash scripts/fuzz.sh
 
 echo
 echo "all tests passed in ${SECONDS}s"
