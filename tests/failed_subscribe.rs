@@ -8,92 +8,27 @@
 
 mod common;
 
-use std::cell::{Cell, OnceCell};
-use std::rc::{Rc, Weak};
+use std::rc::Rc;
 use std::sync::Arc;
 
-use bytes::Bytes;
 use common::*;
-use mcp_session::session::{
-    CreateError, LookupError, MemoryStore, ReplayError, SessionRecord, Store, StorePolicy, StreamError,
-};
-use mcp_session::stream::{Event, LogLimits, Replay};
-use mcp_session::{
-    EventId, Owner, Resume, SessionId, Sessions, SessionsConfig, StreamId, SubscribeError, SubscribeOptions, TenantId,
-    Timestamp,
-};
-
-/// A store that ends the session while a subscription reads its log: the moment a DELETE on
-/// another connection can land.
-struct EndingStore {
-    inner: MemoryStore<()>,
-    engine: OnceCell<Weak<Sessions<(), EndingStore>>>,
-    end_during_replay: Cell<bool>,
-}
-
-impl Store<()> for EndingStore {
-    async fn create(&self, record: SessionRecord<()>) -> Result<(), CreateError> {
-        self.inner.create(record).await
-    }
-    async fn lookup(&self, id: SessionId, owner: &Owner, now: Timestamp) -> Result<SessionRecord<()>, LookupError> {
-        self.inner.lookup(id, owner, now).await
-    }
-    async fn update<F: FnOnce(&mut ())>(&self, id: SessionId, change: F) -> Result<(), LookupError> {
-        self.inner.update(id, change).await
-    }
-    async fn remove(&self, id: SessionId) -> bool {
-        self.inner.remove(id).await
-    }
-    async fn open_stream(&self, id: SessionId) -> Result<StreamId, StreamError> {
-        self.inner.open_stream(id).await
-    }
-    async fn append(&self, id: SessionId, stream: StreamId, payload: Bytes) -> Result<Event, StreamError> {
-        self.inner.append(id, stream, payload).await
-    }
-    async fn finish(&self, id: SessionId, stream: StreamId) -> Result<(), StreamError> {
-        self.inner.finish(id, stream).await
-    }
-    async fn replay(&self, id: SessionId, stream: StreamId, after: u64) -> Result<Replay, ReplayError> {
-        if self.end_during_replay.replace(false) {
-            let engine = self.engine.get().and_then(Weak::upgrade).expect("engine set");
-            assert!(engine.remove(id).await);
-        }
-        self.inner.replay(id, stream, after).await
-    }
-    async fn set_held(&self, id: SessionId, held: bool, at: Timestamp) {
-        self.inner.set_held(id, held, at).await
-    }
-    async fn expire(&self, now: Timestamp) -> Vec<SessionId> {
-        self.inner.expire(now).await
-    }
-    fn next_deadline(&self) -> Option<Timestamp> {
-        self.inner.next_deadline()
-    }
-    async fn sessions_of(&self, tenant: &TenantId) -> Vec<(SessionId, ())> {
-        self.inner.sessions_of(tenant).await
-    }
-    fn log_limits(&self) -> LogLimits {
-        self.inner.log_limits()
-    }
-    fn len(&self) -> usize {
-        self.inner.len()
-    }
-}
+use futures::FutureExt;
+use mcp_session::session::{ReplayError, StorePolicy};
+use mcp_session::{EventId, Resume, Sessions, SessionsConfig, StreamId, SubscribeError, SubscribeOptions};
 
 on_every_runtime! {
     async fn a_session_ended_during_the_subscribe_leaves_nothing_live() {
+        // The session ends while the subscription reads its log: the moment a DELETE on another
+        // connection can land.
         let clock = clock();
-        let store = EndingStore {
-            inner: MemoryStore::new(StorePolicy::default()),
-            engine: OnceCell::new(),
-            end_during_replay: Cell::new(false),
-        };
         let config = SessionsConfig { ids: mcp_session::SessionIdGenerator::seeded(3), ..SessionsConfig::default() };
-        let sessions = Rc::new(Sessions::with_store(store, Arc::new(clock.clone()), config));
-        sessions.store().engine.set(Rc::downgrade(&sessions)).ok();
+        let sessions = Rc::new(Sessions::with_store(HookedStore::new(StorePolicy::default()), Arc::new(clock.clone()), config));
         let id = used(&*sessions, owner("t")).await;
-
-        sessions.store().end_during_replay.set(true);
+        let remover = Rc::downgrade(&sessions);
+        *sessions.store().before_replay.borrow_mut() = Some(Box::new(move || {
+            let sessions = remover.upgrade().expect("alive");
+            assert_eq!(sessions.remove(id).now_or_never(), Some(true), "the memory store never waits");
+        }));
         let refused = sessions.subscribe(id, StreamId::STANDALONE, Resume::Undelivered, SubscribeOptions::default()).await;
         assert_eq!(refused.unwrap_err(), SubscribeError::Replay(ReplayError::UnknownSession));
         assert!(!sessions.is_live(id), "nothing of the ended session is left live");

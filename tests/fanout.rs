@@ -5,83 +5,17 @@
 
 mod common;
 
-use std::cell::{OnceCell, RefCell};
-use std::rc::{Rc, Weak};
+use std::rc::Rc;
 use std::sync::Arc;
 
 use bytes::Bytes;
 use common::*;
 use futures::{FutureExt, StreamExt};
-use mcp_session::session::{
-    CreateError, LookupError, MemoryStore, ReplayError, SessionRecord, Store, StorePolicy, StreamError,
-};
-use mcp_session::stream::{Event, LogLimits, Replay};
-use mcp_session::{
-    Owner, Resume, SessionId, Sessions, SessionsConfig, StreamId, StreamItem, SubscribeError, SubscribeOptions,
-    TenantId, Timestamp,
-};
+use mcp_session::session::StorePolicy;
+use mcp_session::{Resume, Sessions, SessionsConfig, StreamId, StreamItem, SubscribeError, SubscribeOptions};
 
 fn events(items: &[StreamItem]) -> Vec<u64> {
     items.iter().filter_map(n_of).collect()
-}
-
-/// A store that publishes one more event through the engine in the middle of a replay: the
-/// moment between "attached to the live channel" and "read the log" that subscribe-then-
-/// snapshot exists for.
-struct RacingStore {
-    inner: MemoryStore<()>,
-    engine: OnceCell<Weak<Sessions<(), RacingStore>>>,
-    publish_during_replay: RefCell<Option<u64>>,
-}
-
-impl Store<()> for RacingStore {
-    async fn create(&self, record: SessionRecord<()>) -> Result<(), CreateError> {
-        self.inner.create(record).await
-    }
-    async fn lookup(&self, id: SessionId, owner: &Owner, now: Timestamp) -> Result<SessionRecord<()>, LookupError> {
-        self.inner.lookup(id, owner, now).await
-    }
-    async fn update<F: FnOnce(&mut ())>(&self, id: SessionId, change: F) -> Result<(), LookupError> {
-        self.inner.update(id, change).await
-    }
-    async fn remove(&self, id: SessionId) -> bool {
-        self.inner.remove(id).await
-    }
-    async fn open_stream(&self, id: SessionId) -> Result<StreamId, StreamError> {
-        self.inner.open_stream(id).await
-    }
-    async fn append(&self, id: SessionId, stream: StreamId, payload: Bytes) -> Result<Event, StreamError> {
-        self.inner.append(id, stream, payload).await
-    }
-    async fn finish(&self, id: SessionId, stream: StreamId) -> Result<(), StreamError> {
-        self.inner.finish(id, stream).await
-    }
-    async fn replay(&self, id: SessionId, stream: StreamId, after: u64) -> Result<Replay, ReplayError> {
-        let racing = self.publish_during_replay.borrow_mut().take();
-        if let Some(n) = racing {
-            let engine = self.engine.get().and_then(Weak::upgrade).expect("engine set");
-            engine.publish(id, stream, msg(n)).await.unwrap();
-        }
-        self.inner.replay(id, stream, after).await
-    }
-    async fn expire(&self, now: Timestamp) -> Vec<SessionId> {
-        self.inner.expire(now).await
-    }
-    fn next_deadline(&self) -> Option<Timestamp> {
-        self.inner.next_deadline()
-    }
-    async fn sessions_of(&self, tenant: &TenantId) -> Vec<(SessionId, ())> {
-        self.inner.sessions_of(tenant).await
-    }
-    async fn set_held(&self, id: SessionId, held: bool, at: Timestamp) {
-        self.inner.set_held(id, held, at).await
-    }
-    fn log_limits(&self) -> LogLimits {
-        self.inner.log_limits()
-    }
-    fn len(&self) -> usize {
-        self.inner.len()
-    }
 }
 
 on_every_runtime! {
@@ -237,21 +171,23 @@ on_every_runtime! {
     }
 
     async fn an_event_published_during_the_connect_is_seen_exactly_once() {
+        // The moment between "attached to the live stream" and "read the log" that
+        // subscribe-then-snapshot exists for: one more event lands in the middle.
         let clock = clock();
-        let store = RacingStore {
-            inner: MemoryStore::new(StorePolicy::default()),
-            engine: OnceCell::new(),
-            publish_during_replay: RefCell::new(None),
-        };
         let config = SessionsConfig { ids: mcp_session::SessionIdGenerator::seeded(1), ..SessionsConfig::default() };
+        let store = HookedStore::new(StorePolicy::default());
         let sessions = Rc::new(Sessions::with_store(store, Arc::new(clock.clone()), config));
-        sessions.store().engine.set(Rc::downgrade(&sessions)).ok();
-        let id = used(&sessions, owner("t")).await;
+        let id = used(&*sessions, owner("t")).await;
 
         sessions.publish(id, StreamId::STANDALONE, msg(1)).await.unwrap(); // before: log only
-        *sessions.store().publish_during_replay.borrow_mut() = Some(2); // during: log and channel
+        let racer = Rc::downgrade(&sessions);
+        *sessions.store().before_replay.borrow_mut() = Some(Box::new(move || {
+            let sessions = racer.upgrade().expect("alive");
+            let published = sessions.publish(id, StreamId::STANDALONE, msg(2)).now_or_never(); // during: both
+            published.expect("the memory store never waits").unwrap();
+        }));
         let mut get = sessions.subscribe(id, StreamId::STANDALONE, Resume::Undelivered, SubscribeOptions::default()).await.unwrap();
-        sessions.publish(id, StreamId::STANDALONE, msg(3)).await.unwrap(); // after: channel only
+        sessions.publish(id, StreamId::STANDALONE, msg(3)).await.unwrap(); // after: live only
         assert_eq!(events(&drain(&mut get)), vec![1, 2, 3]);
     }
 }
