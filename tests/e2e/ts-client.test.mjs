@@ -8,8 +8,9 @@
 // aborted, so undici closes the socket and the server sees the TCP close). The tests then assert
 // both what the SDK surfaced and on which HTTP stream it travelled.
 //
-// The last two tests move the server's manual clock past the idle timeout, which expires every
-// session on that server: they must stay last, and the server must not be shared.
+// The last tests move the server's manual clock past the idle and then the absolute timeout,
+// which expires every session on that server: they must stay last, and the server must not be
+// shared.
 
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -30,6 +31,7 @@ if (!URL_) throw new Error('set MCP_URL to the server endpoint, e.g. http://127.
 const TEST_TIMEOUT = 20_000; // per test
 const WAIT = 5_000; // for one awaited event
 const IDLE_TIMEOUT_MS = 30 * 60 * 1000; // the example server's default --idle-timeout-secs 1800
+const ABSOLUTE_TIMEOUT_MS = 4 * 60 * 60 * 1000; // its default --absolute-timeout-secs 14400
 
 // ---------------------------------------------------------------------------------------------
 // helpers
@@ -501,19 +503,55 @@ test('DELETE ends the session: a later request with its id gets 404', { timeout:
 // Moving the clock expires every session of this server: these two tests run last.
 let expiry;
 
-test('expiry: after advance_clock past the idle timeout, an idle session gets 404', { timeout: TEST_TIMEOUT }, async () => {
-  const a = await connect({ name: 'expiry-idle' });
-  await a.client.listTools();
+/** A session made with plain fetch: `initialize` and `notifications/initialized`, no GET stream. */
+async function rawSession() {
+  const post = (headers, body) =>
+    fetch(URL_, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', ...headers },
+      body: JSON.stringify(body),
+    });
+  const init = await post(
+    {},
+    {
+      jsonrpc: '2.0',
+      id: 0,
+      method: 'initialize',
+      params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'raw', version: '1' } },
+    },
+  );
+  const sessionId = init.headers.get('mcp-session-id');
+  await init.text();
+  const headers = { 'mcp-session-id': sessionId, 'mcp-protocol-version': '2025-11-25' };
+  const initialized = await post(headers, { jsonrpc: '2.0', method: 'notifications/initialized' });
+  assert.equal(initialized.status, 202);
+  return { ping: async () => (await post(headers, { jsonrpc: '2.0', id: 1, method: 'ping' })).status };
+}
+
+test('expiry: after advance_clock past the idle timeout, a session with nothing open gets 404', { timeout: TEST_TIMEOUT }, async () => {
+  // A session is idle only while no stream is open and no call runs: a plain-fetch session that
+  // opened no GET stream is the idle one here. (The SDK's clients keep a GET stream open.)
+  const idle = await rawSession();
+  assert.equal(await idle.ping(), 200);
   const b = await connect({ name: 'expiry-clock' });
-  // B's own call may or may not survive the move (see the next test); A's fate is what this
-  // test is about.
+  // B's own call may or may not survive the move (see the next test); the idle session's fate is
+  // what this test is about.
   expiry = await b.client
     .callTool({ name: 'advance_clock', arguments: { ms: IDLE_TIMEOUT_MS + 1000 } }, undefined, { timeout: WAIT })
     .then(
       (result) => ({ result }),
       (error) => ({ error }),
     );
+  assert.equal(await idle.ping(), 404);
+});
 
+test('expiry: past the absolute timeout, every session gets 404, open streams or not', { timeout: TEST_TIMEOUT }, async () => {
+  const a = await connect({ name: 'expiry-absolute' });
+  await a.client.listTools();
+  const b = await connect({ name: 'expiry-clock-absolute' });
+  await b.client
+    .callTool({ name: 'advance_clock', arguments: { ms: ABSOLUTE_TIMEOUT_MS + 1000 } }, undefined, { timeout: WAIT })
+    .catch(() => {});
   const error = await a.client.listTools().then(
     () => null,
     (e) => e,

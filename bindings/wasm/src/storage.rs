@@ -63,9 +63,9 @@ pub struct DurableStore {
     persisted: Mutex<BTreeMap<StreamId, Range<u64>>>,
 }
 
-/// A lookup only refreshes the stored `last_seen` when it moved at least this much: a busy
-/// session then costs one storage write per 10 s instead of one per request, and after a
-/// restart its idle timeout runs at most this much early.
+/// A lookup (or the end of a stream or call) only refreshes the stored `last_seen` when it moved
+/// at least this much: a busy session then costs one storage write per 10 s instead of one per
+/// request, and after a restart its idle timeout runs at most this much early.
 const TOUCH_WRITE_EVERY: Duration = Duration::from_secs(10);
 
 impl DurableStore {
@@ -321,8 +321,10 @@ impl Store<McpSession> for DurableStore {
 
     async fn set_held(&self, id: SessionId, held: bool, at: Timestamp) {
         self.memory.set_held(id, held, at).await;
-        if !held {
-            // The idle timeout now counts from `at`: a restart must not count from earlier.
+        // The idle timeout now counts from `at`; like a lookup, a release is written only when
+        // it moves the stored `last_seen` by at least `TOUCH_WRITE_EVERY` (a restart may then
+        // count from up to that much earlier), so a busy session is not a write per call.
+        if !held && at.saturating_since(self.saved()) >= TOUCH_WRITE_EVERY {
             self.save_session(id).await;
         }
     }
