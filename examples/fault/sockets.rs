@@ -117,6 +117,13 @@ pub fn connection_flood(binary: &Path, report: &mut Report) -> Result<(), Failur
         }
         std::thread::sleep(TICK * 2);
     }
+    // The last sample may predate the last cuts (it is taken every 200 ms): look again until
+    // the server side is clear, or for at most two seconds.
+    let settle = Instant::now();
+    while server_side != 0 && settle.elapsed() < Duration::from_secs(2) {
+        std::thread::sleep(TICK * 2);
+        server_side = server_side_connections(addr.port());
+    }
     let max_fds = sampler.finish();
     let cut: Vec<Duration> = flood.iter().filter_map(|idle| idle.cut).collect();
     let last_cut = cut.iter().max().copied().unwrap_or_default();
