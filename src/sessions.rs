@@ -397,32 +397,25 @@ impl<D, S: Store<D>> Sessions<D, S> {
             Resume::After(event) => event.seq(),
             Resume::Undelivered => live.as_ref().map_or(0, |attachment| attachment.stream.delivered()),
         };
-        let mut replay = match self.store.replay(id, stream, after).await {
-            Ok(replay) => replay,
-            Err(error) => {
-                if let Some(attachment) = live {
-                    self.hub.abandon(attachment);
-                }
-                if error == ReplayError::UnknownSession {
-                    // The session ended while we attached: nothing of it may stay live.
-                    self.hub.remove_session(id);
-                }
-                return Err(error.into());
-            }
-        };
-        if from == Resume::Undelivered && replay.maybe_delivered > after {
-            // What an earlier process may have handed out is not sent again (see `Resume`).
-            after = replay.maybe_delivered;
+        let replay = loop {
             match self.store.replay(id, stream, after).await {
-                Ok(again) => replay = again,
                 Err(error) => {
                     if let Some(attachment) = live {
                         self.hub.abandon(attachment);
                     }
+                    if error == ReplayError::UnknownSession {
+                        // The session ended while we attached: nothing of it may stay live.
+                        self.hub.remove_session(id);
+                    }
                     return Err(error.into());
                 }
+                // What an earlier process may have handed out is not sent again (see `Resume`).
+                Ok(replay) if from == Resume::Undelivered && replay.maybe_delivered > after => {
+                    after = replay.maybe_delivered;
+                }
+                Ok(replay) => break replay,
             }
-        }
+        };
         Ok(Subscription::new(self.hub.clone(), id, stream, live, after, replay, options.init))
     }
 

@@ -114,15 +114,16 @@ on_every_runtime! {
             .subscribe(id, mcp_session::StreamId::STANDALONE, mcp_session::Resume::Undelivered, Default::default())
             .await
             .unwrap();
-        assert!(listener.now_or_never().is_some(), "the store must hear of the hold within a second");
+        assert!(listener.now_or_never().is_some(), "a keep-alive 15 s out is earlier than 30 min");
         let attached = at(29 * MINUTE + Duration::from_secs(30));
-        assert_eq!(sessions.next_deadline(), Some(attached.saturating_add(Duration::from_secs(1))));
-        clock.advance(Duration::from_secs(1));
+        assert_eq!(sessions.next_deadline(), Some(attached.saturating_add(Duration::from_secs(15))));
+        clock.advance(Duration::from_secs(60));
         sessions.handle_timeout().await;
-        assert_eq!(sessions.len(), 3, "the held session does not expire at its idle deadline");
+        assert_eq!(sessions.len(), 1, "the two never used went; the held one outlives its idle deadline");
+        assert!(sessions.lookup(id, &owner("t")).await.is_ok());
         assert_eq!(
             sessions.next_deadline(),
-            Some(attached.saturating_add(Duration::from_secs(15))),
+            Some(attached.saturating_add(Duration::from_secs(75))),
             "the keep-alive is next"
         );
     }

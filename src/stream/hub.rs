@@ -92,15 +92,19 @@ impl Live {
         self.sessions.get_mut(&session)?.streams.iter_mut().find(|s| s.id == stream)
     }
 
-    /// One more thing keeps `session` busy. Returns whether a transition was queued first in
-    /// line (the host must hear of the deadline to tell it).
-    fn busy(&mut self, session: SessionId, now: Timestamp, holds: bool) -> bool {
+    /// One more thing keeps `session` busy. The host is not woken for it: a hold only makes a
+    /// session live longer, and every expiry decision tells the store of queued holds first.
+    fn busy(&mut self, session: SessionId, now: Timestamp, holds: bool) {
         let entry = self.sessions.entry(session).or_default();
         entry.activity += 1;
-        entry.activity == 1 && holds && self.queue(Transition { session, held: true, at: now })
+        if entry.activity == 1 && holds {
+            self.queue(Transition { session, held: true, at: now });
+        }
     }
 
     /// One thing less keeps `session` busy; forgets the session once nothing is left of it.
+    /// Returns whether a release was queued first in line: the host must then wake to tell it,
+    /// or the session would idle out only at its absolute deadline.
     fn idle(&mut self, session: SessionId, now: Timestamp, holds: bool) -> bool {
         let Some(entry) = self.sessions.get_mut(&session) else { return false };
         entry.activity = entry.activity.saturating_sub(1);
@@ -127,9 +131,12 @@ impl Live {
         self.queue(Transition { session, held: false, at: now })
     }
 
+    /// Queues a transition; returns whether it is the first release in the queue (the one the
+    /// host's next deadline now depends on).
     fn queue(&mut self, transition: Transition) -> bool {
+        let first_release = !transition.held && self.transitions.iter().all(|t| t.held);
         self.transitions.push(transition);
-        self.transitions.len() == 1
+        first_release
     }
 }
 
@@ -426,11 +433,8 @@ impl Hub {
             self.note_deadline(at);
         }
         live.stream(session, stream).expect("found above").current = Some(me.clone());
-        let first = live.busy(session, now, self.holds);
+        live.busy(session, now, self.holds);
         self.note_untold(live);
-        if first {
-            self.note_deadline(now.saturating_add(TELL_WITHIN));
-        }
         Ok(Attachment { hub: self.clone(), session, stream_id: stream, stream: shared, me, created: false })
     }
 
@@ -545,14 +549,10 @@ impl Hub {
     /// Marks `session` busy until the returned guard drops (a call running).
     pub(crate) fn hold(self: &Arc<Self>, session: SessionId) -> Hold {
         let now = self.now();
-        let first = {
+        {
             let mut live = self.lock();
-            let first = live.busy(session, now, self.holds);
+            live.busy(session, now, self.holds);
             self.note_untold(&live);
-            first
-        };
-        if first {
-            self.note_deadline(now.saturating_add(TELL_WITHIN));
         }
         Hold { hub: self.clone(), session }
     }
@@ -591,12 +591,13 @@ impl Hub {
         HubCensus { sessions: live.sessions.len(), streams, subscribers, activity, heartbeats: live.heartbeats.len() }
     }
 
-    /// The earliest of the next heartbeat and the time by which queued transitions are due at
-    /// the store.
+    /// The earliest of the next heartbeat and the time by which queued releases are due at the
+    /// store.
     pub(crate) fn next_heartbeat_or_tell(&self) -> Option<Timestamp> {
         let live = self.lock();
         let heartbeat = live.heartbeats.first_key_value().map(|(&(at, _), _)| at);
-        let tell = live.transitions.first().map(|t| t.at.saturating_add(TELL_WITHIN));
+        // Only releases need telling soon: a hold only makes its session live longer.
+        let tell = live.transitions.iter().find(|t| !t.held).map(|t| t.at.saturating_add(TELL_WITHIN));
         match (heartbeat, tell) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),

@@ -278,7 +278,7 @@ impl Sim {
             (3, Initialized),
             (14, Call),
             (5, Get),
-            (4, Resume),
+            (8, Resume),
             (14, Poll),
             (14, Read),
             (2, Vanish),
@@ -1029,7 +1029,10 @@ impl Sim {
         let absolute = self.world().settings.idle * 20;
         self.advance(absolute);
         self.timeout()?;
+        self.settle()?;
         self.world().pump();
+        let pending: Vec<&Kind> = self.inflight.iter().map(|f| &f.kind).collect();
+        ensure!(pending.is_empty(), "requests that never complete: {pending:?}");
         self.check_handlers("after every session was deleted")?;
         let occupancy = self.world().state.occupancy();
         let census = occupancy.sessions;
@@ -1037,11 +1040,7 @@ impl Sim {
             census.sessions == 0 && census.live_sessions == 0 && census.live_streams == 0 && census.subscribers == 0,
             "left after every session ended: {occupancy:?}"
         );
-        let pending: Vec<&Kind> = self.inflight.iter().map(|f| &f.kind).collect();
-        ensure!(
-            census.activity == 0 && census.heartbeats == 0,
-            "left after every session ended: {occupancy:?}, requests still in flight: {pending:?}"
-        );
+        ensure!(census.activity == 0 && census.heartbeats == 0, "left after every session ended: {occupancy:?}");
         ensure!(census.retained_bytes == 0, "retained bytes left: {occupancy:?}");
         ensure!(occupancy.calls == 0 && occupancy.awaiting_clients == 0, "requests left: {occupancy:?}");
         let holding: Vec<usize> = (0..self.sessions.len())
