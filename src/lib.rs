@@ -130,10 +130,10 @@ pub use server::{McpSession, RequestContext, Server};
 pub use session::{Owner, Principal, SessionId, SessionIdGenerator, SessionRecord, Store, TenantId};
 pub use sessions::{
     Census, PublishError, Resume, SessionHold, Sessions, SessionsBuilder, SessionsConfig, SubscribeError,
-    SubscribeOptions,
+    SubscribeOptions, Subscription,
 };
 pub use spawn::{Spawn, SpawnFn};
-pub use stream::{Event, EventId, StreamId, StreamItem, Subscription};
+pub use stream::{Event, EventId, StreamId, StreamItem};
 
 /// The README's Rust example is compiled as a doc test.
 #[cfg(all(doctest, feature = "tokio"))]

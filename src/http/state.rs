@@ -16,8 +16,9 @@ use crate::jsonrpc;
 use crate::metrics::MetricsSnapshot;
 use crate::server::{McpSession, Outlet, ResourceSubscribeError};
 use crate::session::{LookupError, MemoryStore, SessionId, Store, StreamError};
+use crate::sessions::Subscription;
 use crate::sessions::{Census, PublishError, Sessions};
-use crate::stream::{StreamId, Subscription};
+use crate::stream::StreamId;
 use crate::watch::WatchIndex;
 use crate::Timestamp;
 

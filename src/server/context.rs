@@ -22,7 +22,8 @@ use crate::jsonrpc::{self, ErrorObject, Id};
 use crate::model::{LogLevel, ProtocolVersion};
 use crate::session::{Owner, SessionId, StreamError};
 use crate::sessions::PublishError;
-use crate::stream::{StreamId, Subscription};
+use crate::sessions::Subscription;
+use crate::stream::StreamId;
 
 /// The handle a handler gets for the request it is answering. Cheap to clone.
 ///

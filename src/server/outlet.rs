@@ -11,7 +11,8 @@ use crate::bridge::ChangeEvent;
 use crate::clients::ClientRequests;
 use crate::session::{LookupError, SessionId, StreamError};
 use crate::sessions::PublishError;
-use crate::stream::{StreamId, Subscription};
+use crate::sessions::Subscription;
+use crate::stream::StreamId;
 
 pub(crate) trait Outlet {
     fn open_stream(&self, session: SessionId, prime: bool) -> LocalBoxFuture<'_, Result<Subscription, StreamError>>;

@@ -1,14 +1,12 @@
-//! Streams: event ids, the per-stream replay log, live fan-out, and subscriptions.
+//! Streams as data: event ids, events and the per-stream replay log. Live delivery (the hub and
+//! subscriptions) belongs to the sessions layer, which reads these.
 
 mod event;
-pub(crate) mod hub;
 mod id;
 mod log;
-mod subscription;
 
 pub use event::{Event, StreamItem};
 pub use id::{EventId, MalformedEventId, StreamId};
 pub use log::{
     event_cost, AheadOfStream, LogLimits, Pushed, Recovery, Replay, ReplayLog, RestoreError, EVENT_OVERHEAD_BYTES,
 };
-pub use subscription::Subscription;

@@ -14,8 +14,13 @@ use crate::session::{
     CreateError, ExpiryPolicy, LookupError, MemoryStore, Owner, ReplayError, SessionId, SessionIdGenerator,
     SessionRecord, Store, StorePolicy, StreamError, TenantId,
 };
-use crate::stream::hub::{Hold, Hub, HubCensus};
-use crate::stream::{EventId, StreamId, Subscription};
+use crate::stream::{EventId, StreamId};
+use hub::{Hold, Hub, HubCensus};
+
+mod hub;
+mod subscription;
+
+pub use subscription::Subscription;
 
 /// Sessions, their resumable event streams, and expiry — driven by an injected clock.
 ///

@@ -19,12 +19,10 @@ use event_listener::{Event as Notify, EventListener};
 use futures_util::task::AtomicWaker;
 use hashbrown::HashMap;
 
-use super::event::Event;
-use super::id::StreamId;
-use super::log::{event_cost, LogLimits};
 use crate::clock::{MonotonicNow, Timestamp};
 use crate::metrics::Counters;
 use crate::session::SessionId;
+use crate::stream::{event_cost, Event, LogLimits, StreamId};
 
 pub(crate) struct Hub {
     live: Mutex<Live>,

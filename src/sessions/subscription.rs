@@ -8,11 +8,9 @@ use std::task::{Context, Poll};
 
 use futures_core::Stream;
 
-use super::event::StreamItem;
 use super::hub::{Attachment, Hub};
-use super::id::{EventId, StreamId};
-use super::log::Replay;
 use crate::session::SessionId;
+use crate::stream::{EventId, Replay, StreamId, StreamItem};
 
 /// The items of one stream for one subscriber, as a [`Stream`].
 ///
