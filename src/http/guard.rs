@@ -82,6 +82,8 @@ pub(crate) fn check(parts: &Parts, hosts: &HostPolicy, origins: &OriginPolicy) -
         OriginPolicy::SameAsHost => origin
             .split_once("://")
             .map(|(_, rest)| host_name(rest.split('/').next().unwrap_or(rest)))
+            // An origin without a host (`https://`) names no site, so it is the same as none.
+            .filter(|host| !host.is_empty())
             .is_some_and(|host| match hosts {
                 HostPolicy::Any => authority.map(host_name).is_some_and(|h| h.eq_ignore_ascii_case(host)),
                 policy => host_allowed(policy, host),
@@ -138,6 +140,18 @@ mod tests {
         let origin = |o| check(&parts(Some("[::1]:3000"), Some(o)), &HostPolicy::Any, &OriginPolicy::SameAsHost);
         assert_eq!(origin("http://[::1]:3000"), Ok(()));
         assert_eq!(origin("http://[::1]evil.example.com"), Err(Refusal::ForeignOrigin));
+    }
+
+    #[test]
+    fn an_origin_without_a_host_matches_no_host_not_even_an_empty_one() {
+        let same = (&HostPolicy::Any, &OriginPolicy::SameAsHost);
+        // `:` as the target is authority-form with an empty host; an empty Host header is legal.
+        let empty_target = parts_for(":", Some("[::1]:6274"), Some("https://"));
+        assert_eq!(check(&empty_target, same.0, same.1), Err(Refusal::ForeignOrigin));
+        assert_eq!(check(&parts(Some(""), Some("https://")), same.0, same.1), Err(Refusal::ForeignOrigin));
+        assert_eq!(check(&parts(Some(""), None), same.0, same.1), Ok(()));
+        let loopback = check(&parts(Some("localhost"), Some("http://:3000")), &HostPolicy::Loopback, same.1);
+        assert_eq!(loopback, Err(Refusal::ForeignOrigin));
     }
 
     #[test]
