@@ -35,10 +35,9 @@ wasm-bindgen --version
 
 step "set-up: npm packages"
 (cd tests/e2e && npm ci --no-audit --no-fund --loglevel=error)
-# `npm install` rather than `npm ci`: workerd's macOS and Windows builds are optional packages this
-# registry does not serve, so the lock file cannot list them and `npm ci` would refuse it; with
-# the lock present, `npm install` installs exactly the locked versions.
-(cd bindings/wasm && npm install --no-audit --no-fund --loglevel=error)
+# The lock file lists workerd's builds for every platform (optional packages), so `npm ci` installs
+# exactly the locked versions here as on a developer's Mac.
+(cd bindings/wasm && npm ci --no-audit --no-fund --loglevel=error)
 
 step "lint"
 cargo fmt --all --check

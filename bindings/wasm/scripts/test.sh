@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Tests of the edge: the wasm bindings and the worker in workerd. Run by scripts/test.sh at the
-# repository root, after `npm install` here and `npm ci` in tests/e2e (whose Node 22, TypeScript SDK and
+# repository root, after `npm ci` here and in tests/e2e (whose Node 22, TypeScript SDK and
 # conformance suite it reuses).
 #
 #   bash bindings/wasm/scripts/test.sh
