@@ -1,50 +1,122 @@
-//! Command-line options shared by the example servers.
+//! Command-line options shared by the example servers (clap, derived).
 //!
 //! Every number is checked against its flag's range and refused with a message otherwise: a
-//! value never wraps (`--port 70000`) or truncates.
+//! value never wraps (`--port 70000`) or truncates. `--help` lists every flag with its default.
 
-use std::ops::RangeInclusive;
 use std::sync::Arc;
 use std::time::Duration;
 
+use clap::{Parser, ValueEnum};
 use mcp_session::host::HostConfig;
 use mcp_session::http::{EngineConfig, HostPolicy, ResponseMode};
 use mcp_session::{EngineState, ManualClock, Sessions, SystemClock, Timestamp};
 
 use super::fixture::{DemoAuth, Options};
 
-pub const USAGE: &str = "\
-usage: server [options]
-  --port N                        listen on 127.0.0.1:N, 0 to 65535 (default: $PORT, else 8080; 0 picks a free port)
-  --workers N                     worker threads (default: one per core)
-  --response-mode MODE            adaptive (default), sse or json
-  --stateless                     no sessions: every POST stands alone
-  --allow-host NAME               accept this Host (repeatable; default: loopback names only)
-  --test-clock                    a manual clock moved by the `advance_clock` tool (tests only)
- sessions:
-  --idle-timeout-secs N           expire sessions idle this long (default 1800)
-  --absolute-timeout-secs N       expire sessions this old (default 14400)
-  --initialization-timeout-secs N expire sessions never used after initialize (default 60)
-  --keep-alive-secs N             heartbeat interval on open streams, 0 for none (default 15)
-  --retry-ms N                    SSE retry sent with priming events (default 1000)
-  --max-sessions N                cap on sessions (default 100000)
-  --max-sessions-per-tenant N     cap on one tenant's sessions (default 25000)
-  --max-calls-per-session N       requests one session may have running (default 64)
-  --max-stream-bytes N            bytes one stream retains for replay (default 8388608)
-  --retained-bytes N              bytes retained for replay across sessions (default 67108864)
-  --max-body-bytes N              largest request body; larger gets 413 (default 4194304)
- connections:
-  --max-connections N             connections open at once; more wait to be accepted (default 1024)
-  --header-timeout-ms N           time to send a request head (default 10000)
-  --idle-connection-timeout-ms N  keep-alive connection with no request is closed (default 60000)
-  --body-timeout-ms N             time to send a whole body; later gets 408 (default 30000)
-  --body-budget-bytes N           body bytes being read across the server; beyond gets 503 (default 67108864)
-  -h, --help                      this text";
+const MAX_SECONDS: u64 = 10 * 365 * 24 * 3600;
+const MAX_MILLIS: u64 = 24 * 3600 * 1000;
+const MAX_COUNT: u64 = 100_000_000;
+const MAX_BYTES: u64 = 1 << 40;
 
-const SECONDS: RangeInclusive<u64> = 1..=10 * 365 * 24 * 3600;
-const MILLIS: RangeInclusive<u64> = 1..=24 * 3600 * 1000;
-const COUNT: RangeInclusive<u64> = 1..=100_000_000;
-const BYTES: RangeInclusive<u64> = 1..=1 << 40;
+/// An MCP server (Streamable HTTP) on 127.0.0.1 serving the conformance fixture.
+#[derive(Debug, Parser)]
+#[command(name = "server", version)]
+struct Flags {
+    /// Listen on 127.0.0.1:PORT (0 picks a free port).
+    #[arg(long, env = "PORT", default_value_t = 8080)]
+    port: u16,
+    /// Worker threads [default: one per core].
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=1024))]
+    workers: Option<u64>,
+    /// How a POST is answered.
+    #[arg(long, value_enum, default_value_t = Mode::Adaptive)]
+    response_mode: Mode,
+    /// No sessions: every POST stands alone.
+    #[arg(long)]
+    stateless: bool,
+    /// Accept this Host besides the loopback names (repeatable) [default: loopback names only].
+    #[arg(long = "allow-host", value_name = "NAME")]
+    allowed_hosts: Vec<String>,
+    /// A manual clock moved by the `advance_clock` tool (tests only).
+    #[arg(long)]
+    test_clock: bool,
+
+    /// Expire sessions idle this long.
+    #[arg(long, value_name = "N", default_value_t = 1800, value_parser = seconds(), help_heading = "Sessions")]
+    idle_timeout_secs: u64,
+    /// Expire sessions this old.
+    #[arg(long, value_name = "N", default_value_t = 14_400, value_parser = seconds(), help_heading = "Sessions")]
+    absolute_timeout_secs: u64,
+    /// Expire sessions never used after `initialize`.
+    #[arg(long, value_name = "N", default_value_t = 60, value_parser = seconds(), help_heading = "Sessions")]
+    initialization_timeout_secs: u64,
+    /// Heartbeat interval on open streams, 0 for none.
+    #[arg(long, value_name = "N", default_value_t = 15, value_parser = clap::value_parser!(u64).range(0..=24 * 3600), help_heading = "Sessions")]
+    keep_alive_secs: u64,
+    /// SSE `retry` sent with priming events.
+    #[arg(long, value_name = "N", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(0..=MAX_MILLIS), help_heading = "Sessions")]
+    retry_ms: u64,
+    /// Cap on sessions in total.
+    #[arg(long, value_name = "N", default_value_t = 100_000, value_parser = count(), help_heading = "Sessions")]
+    max_sessions: u64,
+    /// Cap on one tenant's sessions.
+    #[arg(long, value_name = "N", default_value_t = 25_000, value_parser = count(), help_heading = "Sessions")]
+    max_sessions_per_tenant: u64,
+    /// Requests one session may have running.
+    #[arg(long, value_name = "N", default_value_t = 64, value_parser = count(), help_heading = "Sessions")]
+    max_calls_per_session: u64,
+    /// Bytes one stream retains for replay.
+    #[arg(long, value_name = "N", default_value_t = 8 << 20, value_parser = bytes(), help_heading = "Sessions")]
+    max_stream_bytes: u64,
+    /// Bytes retained for replay across all sessions.
+    #[arg(long, value_name = "N", default_value_t = 64 << 20, value_parser = bytes(), help_heading = "Sessions")]
+    retained_bytes: u64,
+    /// Largest request body; a larger one gets 413.
+    #[arg(long, value_name = "N", default_value_t = 4 << 20, value_parser = bytes(), help_heading = "Sessions")]
+    max_body_bytes: u64,
+
+    /// Connections open at once; more wait to be accepted.
+    #[arg(long, value_name = "N", default_value_t = 1024, value_parser = clap::value_parser!(u64).range(1..=1_000_000), help_heading = "Connections")]
+    max_connections: u64,
+    /// Time to send a request head.
+    #[arg(long, value_name = "N", default_value_t = 10_000, value_parser = millis(), help_heading = "Connections")]
+    header_timeout_ms: u64,
+    /// A keep-alive connection with no request is closed after this long.
+    #[arg(long, value_name = "N", default_value_t = 60_000, value_parser = millis(), help_heading = "Connections")]
+    idle_connection_timeout_ms: u64,
+    /// Time to send a whole body; later gets 408.
+    #[arg(long, value_name = "N", default_value_t = 30_000, value_parser = millis(), help_heading = "Connections")]
+    body_timeout_ms: u64,
+    /// Body bytes being read across the server; beyond it gets 503.
+    #[arg(long, value_name = "N", default_value_t = 64 << 20, value_parser = bytes(), help_heading = "Connections")]
+    body_budget_bytes: u64,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum Mode {
+    /// JSON until a handler emits, then SSE.
+    Adaptive,
+    /// Always an SSE stream.
+    Sse,
+    /// Always one JSON body.
+    Json,
+}
+
+fn seconds() -> clap::builder::RangedU64ValueParser {
+    clap::value_parser!(u64).range(1..=MAX_SECONDS)
+}
+
+fn millis() -> clap::builder::RangedU64ValueParser {
+    clap::value_parser!(u64).range(1..=MAX_MILLIS)
+}
+
+fn count() -> clap::builder::RangedU64ValueParser {
+    clap::value_parser!(u64).range(1..=MAX_COUNT)
+}
+
+fn bytes() -> clap::builder::RangedU64ValueParser {
+    clap::value_parser!(u64).range(1..=MAX_BYTES)
+}
 
 pub struct Cli {
     pub port: u16,
@@ -68,162 +140,141 @@ impl Cli {
     }
 }
 
+/// The options from the command line; bad ones end the program with clap's message and code 2.
 pub fn parse() -> Cli {
-    let mut args = Args(std::env::args().skip(1));
-    let mut port = match std::env::var("PORT") {
-        Ok(value) => number::<u16>("$PORT", Some(value), 0..=u64::from(u16::MAX)),
-        Err(_) => 8080,
-    };
-    let mut host = HostConfig::default();
-    let mut config = EngineConfig::default();
-    let mut builder = Sessions::builder();
-    let mut test_clock = None;
-    let mut hosts = Vec::new();
-    while let Some(arg) = args.0.next() {
-        let flag = arg.as_str();
-        match flag {
-            "--port" => port = args.number(flag, 0..=u64::from(u16::MAX)),
-            "--workers" => host = host.workers(args.number(flag, 1..=1024)),
-            "--response-mode" => {
-                config.response_mode = match args.0.next().as_deref() {
-                    Some("adaptive") => ResponseMode::Adaptive,
-                    Some("sse") => ResponseMode::Sse,
-                    Some("json") => ResponseMode::Json,
-                    _ => fail("--response-mode takes adaptive, sse or json"),
-                }
-            }
-            "--stateless" => config.stateless = true,
-            "--allow-host" => hosts.push(args.0.next().unwrap_or_else(|| fail("--allow-host needs a name"))),
-            "--test-clock" => {
-                let now = SystemClock::now_millis();
-                test_clock = Some(ManualClock::new(Timestamp::from_millis(now)));
-            }
-            "--idle-timeout-secs" => builder = builder.idle_timeout(args.seconds(flag)),
-            "--absolute-timeout-secs" => builder = builder.absolute_timeout(args.seconds(flag)),
-            "--initialization-timeout-secs" => builder = builder.initialization_timeout(args.seconds(flag)),
-            "--keep-alive-secs" => {
-                let secs: u64 = args.number(flag, 0..=24 * 3600);
-                builder = builder.keep_alive((secs > 0).then(|| Duration::from_secs(secs)));
-            }
-            "--retry-ms" => config.retry = Duration::from_millis(args.number(flag, 0..=*MILLIS.end())),
-            "--max-sessions" => builder = builder.max_sessions(args.number::<usize>(flag, COUNT)),
-            "--max-sessions-per-tenant" => builder = builder.max_sessions_per_tenant(args.number::<usize>(flag, COUNT)),
-            "--max-calls-per-session" => config.max_calls_per_session = args.number(flag, COUNT),
-            "--max-stream-bytes" => builder = builder.max_stream_bytes(args.number(flag, BYTES)),
-            "--retained-bytes" => builder = builder.retained_bytes(args.number(flag, BYTES)),
-            "--max-body-bytes" => config.max_body_bytes = args.number(flag, BYTES),
-            "--max-connections" => host = host.max_connections(args.number(flag, 1..=1_000_000)),
-            "--header-timeout-ms" => host = host.header_read_timeout(args.millis(flag)),
-            "--idle-connection-timeout-ms" => host = host.idle_timeout(args.millis(flag)),
-            "--body-timeout-ms" => host = host.body_read_timeout(args.millis(flag)),
-            "--body-budget-bytes" => host = host.body_budget_bytes(args.number(flag, BYTES)),
-            "-h" | "--help" => {
-                println!("{USAGE}");
-                std::process::exit(0);
-            }
-            other => fail(&format!("unknown option {other}")),
+    match configure(Flags::parse()) {
+        Ok(cli) => cli,
+        Err(message) => {
+            use clap::CommandFactory;
+            Flags::command().error(clap::error::ErrorKind::ArgumentConflict, message).exit()
         }
     }
-    if host.body_budget_bytes < config.max_body_bytes {
-        fail(&format!(
+}
+
+/// Turns valid flags into the engine's configuration, or says which combination cannot work.
+fn configure(flags: Flags) -> Result<Cli, String> {
+    if flags.body_budget_bytes < flags.max_body_bytes {
+        return Err(format!(
             "--body-budget-bytes ({}) is below --max-body-bytes ({}): the largest bodies could never be read",
-            host.body_budget_bytes, config.max_body_bytes
+            flags.body_budget_bytes, flags.max_body_bytes
         ));
     }
-    if !hosts.is_empty() {
-        hosts.extend(["localhost", "127.0.0.1", "::1"].map(String::from));
-        config.hosts = HostPolicy::Only(hosts);
+    // Each value was checked against a range that fits the target type on 64-bit hosts; on a
+    // narrower `usize` a value that does not fit is refused, never truncated.
+    let size = |flag: &str, n: u64| usize::try_from(n).map_err(|_| format!("--{flag} {n} does not fit this platform"));
+
+    let mut host = HostConfig::default()
+        .max_connections(size("max-connections", flags.max_connections)?)
+        .header_read_timeout(Duration::from_millis(flags.header_timeout_ms))
+        .idle_timeout(Duration::from_millis(flags.idle_connection_timeout_ms))
+        .body_read_timeout(Duration::from_millis(flags.body_timeout_ms))
+        .body_budget_bytes(size("body-budget-bytes", flags.body_budget_bytes)?);
+    if let Some(workers) = flags.workers {
+        host = host.workers(size("workers", workers)?);
     }
+
+    let hosts = if flags.allowed_hosts.is_empty() {
+        EngineConfig::default().hosts
+    } else {
+        let mut hosts = flags.allowed_hosts;
+        hosts.extend(["localhost", "127.0.0.1", "::1"].map(String::from));
+        HostPolicy::Only(hosts)
+    };
+    let config = EngineConfig {
+        response_mode: match flags.response_mode {
+            Mode::Adaptive => ResponseMode::Adaptive,
+            Mode::Sse => ResponseMode::Sse,
+            Mode::Json => ResponseMode::Json,
+        },
+        stateless: flags.stateless,
+        retry: Duration::from_millis(flags.retry_ms),
+        max_calls_per_session: size("max-calls-per-session", flags.max_calls_per_session)?,
+        max_body_bytes: size("max-body-bytes", flags.max_body_bytes)?,
+        hosts,
+        ..EngineConfig::default()
+    };
+
+    let keep_alive = (flags.keep_alive_secs > 0).then(|| Duration::from_secs(flags.keep_alive_secs));
+    let mut builder = Sessions::builder()
+        .idle_timeout(Duration::from_secs(flags.idle_timeout_secs))
+        .absolute_timeout(Duration::from_secs(flags.absolute_timeout_secs))
+        .initialization_timeout(Duration::from_secs(flags.initialization_timeout_secs))
+        .keep_alive(keep_alive)
+        .max_sessions(size("max-sessions", flags.max_sessions)?)
+        .max_sessions_per_tenant(size("max-sessions-per-tenant", flags.max_sessions_per_tenant)?)
+        .max_stream_bytes(size("max-stream-bytes", flags.max_stream_bytes)?)
+        .retained_bytes(size("retained-bytes", flags.retained_bytes)?);
+    let test_clock = flags.test_clock.then(|| {
+        use mcp_session::Clock;
+        ManualClock::new(Timestamp::from_millis(SystemClock.now().as_millis()))
+    });
     if let Some(clock) = &test_clock {
         builder = builder.clock(clock.clone());
     }
     let state = Arc::new(EngineState::new(builder.build(), config).with_authenticator(DemoAuth));
     let options = Options { test_clock: test_clock.map(|clock| (clock, state.clone())) };
-    Cli { port, host, state, options }
-}
-
-struct Args(std::iter::Skip<std::env::Args>);
-
-impl Args {
-    fn number<T: TryFrom<u64>>(&mut self, flag: &str, range: RangeInclusive<u64>) -> T {
-        number(flag, self.0.next(), range)
-    }
-
-    fn seconds(&mut self, flag: &str) -> Duration {
-        Duration::from_secs(self.number(flag, SECONDS))
-    }
-
-    fn millis(&mut self, flag: &str) -> Duration {
-        Duration::from_millis(self.number(flag, MILLIS))
-    }
-}
-
-/// `value` as a whole number within `range`, or the program ends with a message naming `flag`.
-fn number<T: TryFrom<u64>>(flag: &str, value: Option<String>, range: RangeInclusive<u64>) -> T {
-    parse_number(flag, value.as_deref(), range).unwrap_or_else(|bad| fail(&bad.to_string()))
-}
-
-fn parse_number<T: TryFrom<u64>>(flag: &str, value: Option<&str>, range: RangeInclusive<u64>) -> Result<T, BadNumber> {
-    let bad = |value: Option<&str>| BadNumber {
-        flag: flag.to_owned(),
-        value: value.map(str::to_owned),
-        range: range.clone(),
-    };
-    let n = value.and_then(|v| v.parse::<u64>().ok()).filter(|n| range.contains(n)).ok_or_else(|| bad(value))?;
-    // Only where `usize` is narrower than the range (32-bit targets).
-    T::try_from(n).map_err(|_| bad(value))
-}
-
-/// A flag's value that is missing, not a whole number, or outside the flag's range.
-#[derive(Debug)]
-struct BadNumber {
-    flag: String,
-    value: Option<String>,
-    range: RangeInclusive<u64>,
-}
-
-impl std::fmt::Display for BadNumber {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let (flag, low, high) = (&self.flag, self.range.start(), self.range.end());
-        match &self.value {
-            None => write!(f, "{flag} needs a whole number from {low} to {high}"),
-            Some(value) => write!(f, "{flag} takes a whole number from {low} to {high}, not {value:?}"),
-        }
-    }
-}
-
-fn fail(message: &str) -> ! {
-    eprintln!("{message}\n\n{USAGE}");
-    std::process::exit(2)
-}
-
-trait NowMillis {
-    fn now_millis() -> u64;
-}
-
-impl NowMillis for SystemClock {
-    fn now_millis() -> u64 {
-        use mcp_session::Clock;
-        SystemClock.now().as_millis()
-    }
+    Ok(Cli { port: flags.port, host, state, options })
 }
 
 #[cfg(test)]
 mod tests {
+    use clap::CommandFactory;
+
     use super::*;
 
-    const PORT: RangeInclusive<u64> = 0..=65535;
+    fn flags(args: &[&str]) -> Result<Flags, clap::Error> {
+        Flags::try_parse_from(std::iter::once("server").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn the_command_is_well_formed() {
+        Flags::command().debug_assert();
+    }
 
     #[test]
     fn a_number_outside_its_range_is_refused_not_wrapped() {
-        assert_eq!(parse_number::<u16>("--port", Some("8080"), PORT).unwrap(), 8080);
-        assert_eq!(parse_number::<u16>("--port", Some("65535"), PORT).unwrap(), 65535);
-        let refused = parse_number::<u16>("--port", Some("70000"), PORT).unwrap_err();
-        assert_eq!(refused.to_string(), "--port takes a whole number from 0 to 65535, not \"70000\"");
+        assert_eq!(flags(&["--port", "8080"]).unwrap().port, 8080);
+        assert_eq!(flags(&["--port", "65535"]).unwrap().port, 65535);
+        let refused = flags(&["--port", "70000"]).unwrap_err();
+        assert_eq!(refused.kind(), clap::error::ErrorKind::ValueValidation);
+        assert!(refused.to_string().contains("70000"), "{refused}");
         for value in ["-1", "1e3", "", " 80", "18446744073709551616"] {
-            assert!(parse_number::<u16>("--port", Some(value), PORT).is_err(), "{value:?}");
+            assert!(flags(&["--port", value]).is_err(), "{value:?}");
         }
-        assert!(parse_number::<u16>("--port", None, PORT).is_err());
-        assert!(parse_number::<usize>("--workers", Some("0"), 1..=1024).is_err());
+        assert!(flags(&["--port"]).is_err());
+        assert!(flags(&["--workers", "0"]).is_err());
+        assert!(flags(&["--max-sessions", "0"]).is_err());
+        assert!(flags(&["--idle-timeout-secs", "315360001"]).is_err());
+        assert!(flags(&["--response-mode", "xml"]).is_err());
+        assert!(flags(&["--no-such-flag"]).is_err());
+    }
+
+    #[test]
+    fn the_defaults_are_the_engines() {
+        let cli = configure(flags(&[]).unwrap()).unwrap();
+        assert_eq!(cli.port, 8080);
+        let host = HostConfig::default();
+        assert_eq!(
+            (cli.host.max_connections, cli.host.body_budget_bytes, cli.host.header_read_timeout),
+            (host.max_connections, host.body_budget_bytes, host.header_read_timeout)
+        );
+        let config = EngineConfig::default();
+        assert_eq!(cli.state.config().max_body_bytes, config.max_body_bytes);
+        assert_eq!(cli.state.config().max_calls_per_session, config.max_calls_per_session);
+    }
+
+    #[test]
+    fn a_body_budget_below_the_largest_body_is_refused() {
+        let refused = configure(flags(&["--max-body-bytes", "1000", "--body-budget-bytes", "999"]).unwrap());
+        assert!(refused.err().unwrap().contains("--body-budget-bytes (999) is below --max-body-bytes (1000)"));
+        assert!(configure(flags(&["--max-body-bytes", "1000", "--body-budget-bytes", "1000"]).unwrap()).is_ok());
+    }
+
+    #[test]
+    fn help_lists_every_flag() {
+        let help = Flags::command().render_long_help().to_string();
+        for flag in ["--port", "--response-mode", "--allow-host", "--retained-bytes", "--body-budget-bytes", "--help"] {
+            assert!(help.contains(flag), "{flag} missing from --help:\n{help}");
+        }
     }
 }
