@@ -36,6 +36,38 @@ pub use subscription::Subscription;
 ///
 /// `D` is the application's per-session state, kept in the [`Store`] with the session record.
 /// Share the engine between tasks and threads behind an `Arc`.
+///
+/// A call's response stream, a reader that drops, and its resume with `Last-Event-ID`: nothing
+/// is lost and nothing comes twice. No runtime is involved; any executor polls these futures.
+///
+/// ```
+/// use bytes::Bytes;
+/// use futures::StreamExt;
+/// use mcp_session::{Owner, Resume, Sessions, StreamItem, SubscribeOptions};
+///
+/// # futures::executor::block_on(async {
+/// let sessions = Sessions::builder().keep_alive(None).build();
+/// let owner = Owner::anonymous();
+/// let id = sessions.create(owner.clone(), ()).await?;
+/// let mut reader = sessions.open_stream(id, false).await?; // a POST's SSE reply
+/// let stream = reader.stream();
+///
+/// let first = sessions.publish(id, stream, Bytes::from_static(b"one")).await?;
+/// assert!(matches!(reader.next().await, Some(StreamItem::Event(e)) if e.id() == first));
+/// drop(reader); // the connection is lost; the stream and its log remain
+/// sessions.publish(id, stream, Bytes::from_static(b"two")).await?;
+///
+/// // The client reconnects with `Last-Event-ID: <first>` and gets exactly what it missed.
+/// let options = SubscribeOptions::default();
+/// let mut resumed = sessions.subscribe(id, stream, Resume::After(first), options).await?;
+/// match resumed.next().await {
+///     Some(StreamItem::Event(event)) => assert_eq!(event.payload().as_ref(), b"two"),
+///     other => panic!("expected the missed event, got {other:?}"),
+/// }
+/// assert!(sessions.lookup(id, &owner).await.is_ok());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # }).unwrap();
+/// ```
 pub struct Sessions<D, S = MemoryStore<D>> {
     store: S,
     hub: Arc<Hub>,
