@@ -7,7 +7,7 @@
 # wasm-bindgen crate in Cargo.lock, the npm packages of tests/e2e and bindings/wasm (Node 22
 # from the npm `node` package for the conformance CLI, workerd, binaryen).
 # Tests: lints, native tests (tokio, async-std and smol matrix, the whole-engine simulation over
-# 10,000 seeds), core tests in Node through wasm-bindgen-test, benchmarks compiled and the idle
+# 10,000 seeds), core tests in Node through wasm-bindgen-test, benchmarks run once and the idle
 # memory target, then end to end: the official conformance suite and the official TypeScript and
 # Python clients against both native hosts, the load and fault suite (examples/fault_suite.rs)
 # against both native hosts, the same end-to-end clients against the worker in workerd, and every
@@ -53,8 +53,9 @@ step "core tests in Node (wasm32 + wasm-bindgen-test)"
 CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner \
   cargo test -p mcp-session --target wasm32-unknown-unknown --lib --tests
 
-step "benchmarks compile; idle memory per session"
+step "benchmarks run once each (criterion's --test); idle memory per session"
 cargo bench -p mcp-session --all-features --no-run
+cargo bench -p mcp-session --bench engine -- --test
 cargo bench -p mcp-session --bench idle_memory
 
 step "end to end: native hosts"
