@@ -80,6 +80,47 @@ impl<S: Store<McpSession> + 'static> Engine<S> {
     /// Bad input gets a precise status (400, 403, 404, 405, 406, 409, 413, 415) and a JSON-RPC
     /// error body, and changes nothing. An SSE response body may outlive this call; the work
     /// behind it runs on tasks given to the spawner.
+    ///
+    /// An `initialize` and what it answers, on a single-threaded executor with no sockets:
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    ///
+    /// use bytes::Bytes;
+    /// use futures::executor::LocalPool;
+    /// use futures::task::LocalSpawnExt;
+    /// use mcp_session::{Engine, EngineConfig, EngineState, Server, Sessions, SpawnFn};
+    ///
+    /// let mut pool = LocalPool::new();
+    /// let spawner = pool.spawner();
+    /// let state = Arc::new(EngineState::new(Sessions::builder().build(), EngineConfig::default()));
+    /// let engine = Engine::new(state, Server::builder("demo", "1.0.0").build(), SpawnFn(move |task| {
+    ///     spawner.spawn_local(task).expect("the pool is running");
+    /// }));
+    ///
+    /// let initialize = r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{
+    ///     "protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"doc","version":"1"}}}"#;
+    /// let request = http::Request::post("http://localhost/mcp")
+    ///     .header("host", "localhost")
+    ///     .header("content-type", "application/json")
+    ///     .header("accept", "application/json, text/event-stream")
+    ///     .body(Bytes::from(initialize))
+    ///     .unwrap();
+    /// let response = pool.run_until(engine.handle(request));
+    /// assert_eq!(response.status(), http::StatusCode::OK);
+    /// assert!(response.headers().contains_key("mcp-session-id"));
+    ///
+    /// // A request for a session that does not exist changes nothing and says why.
+    /// let unknown = http::Request::post("http://localhost/mcp")
+    ///     .header("host", "localhost")
+    ///     .header("content-type", "application/json")
+    ///     .header("accept", "application/json, text/event-stream")
+    ///     .header("mcp-session-id", "00000000000000000000000000000000")
+    ///     .header("mcp-protocol-version", "2025-11-25")
+    ///     .body(Bytes::from_static(br#"{"jsonrpc":"2.0","id":2,"method":"tools/list"}"#))
+    ///     .unwrap();
+    /// assert_eq!(pool.run_until(engine.handle(unknown)).status(), http::StatusCode::NOT_FOUND);
+    /// ```
     pub async fn handle(&self, request: Request<Bytes>) -> Response<Body> {
         let (parts, body) = request.into_parts();
         let config = &self.state.config;

@@ -30,6 +30,31 @@ use crate::stream::StreamId;
 /// Everything sent through it travels on **this request's** response stream (upgrading a reply
 /// that would have been plain JSON to SSE), gets an event id, and lands in the replay log
 /// before it is sent, so a client that loses the connection resumes without losing any of it.
+///
+/// A tool that reports progress when the client asked for it, logs, and stops when cancelled:
+///
+/// ```
+/// use mcp_session::model::{CallToolResult, LogLevel, Tool};
+/// use mcp_session::{RequestContext, Server};
+///
+/// let server = Server::builder("demo", "1.0.0")
+///     .tool(Tool::new("count", "Counts to n"), |args: serde_json::Value, ctx: RequestContext| async move {
+///         let n = args["n"].as_u64().unwrap_or(3);
+///         for i in 1..=n {
+///             if ctx.is_cancelled() {
+///                 return Ok(CallToolResult::text(format!("stopped at {i}")));
+///             }
+///             if ctx.wants_progress() {
+///                 // Fails only if the client can no longer be reached; the count goes on anyway.
+///                 let _ = ctx.progress(i as f64, Some(n as f64), None).await;
+///             }
+///         }
+///         let _ = ctx.log(LogLevel::Info, Some("count"), serde_json::json!({ "counted": n })).await;
+///         Ok(CallToolResult::text(format!("counted to {n}")))
+///     })
+///     .build();
+/// assert_eq!(server.tools().count(), 1);
+/// ```
 #[derive(Clone)]
 pub struct RequestContext {
     pub(crate) call: Rc<Call>,

@@ -17,6 +17,27 @@ use crate::stream::{AheadOfStream, Event, LogLimits, Replay, StreamId};
 ///
 /// A store owns the expiry rules ([`ExpiryPolicy`](super::ExpiryPolicy)) and admission caps it
 /// was built with: it is the one place that sees every session.
+///
+/// The engine over a store of your choosing; here the in-memory one with tighter limits:
+///
+/// ```
+/// use std::sync::Arc;
+///
+/// use mcp_session::session::{MemoryStore, StorePolicy};
+/// use mcp_session::{Owner, Sessions, SessionsConfig, SystemClock};
+///
+/// let mut policy = StorePolicy::default();
+/// policy.max_sessions = Some(2);
+/// policy.retained_bytes = 16 << 20;
+/// let store: MemoryStore<()> = MemoryStore::new(policy);
+/// let sessions = Sessions::with_store(store, Arc::new(SystemClock), SessionsConfig::default());
+///
+/// # futures::executor::block_on(async {
+/// sessions.create(Owner::anonymous(), ()).await.unwrap();
+/// sessions.create(Owner::anonymous(), ()).await.unwrap();
+/// assert!(sessions.create(Owner::anonymous(), ()).await.is_err(), "the store's cap holds");
+/// # });
+/// ```
 #[allow(async_fn_in_trait)] // deliberately no `Send` bound: wasm stores hold JS values
 pub trait Store<D> {
     /// Adds a session. Fails if the id exists or a cap is reached; nothing changes then.
