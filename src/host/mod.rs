@@ -57,6 +57,12 @@ use self::budget::BodyBudget;
 pub use self::config::HostConfig;
 use self::limit::ConnectionLimit;
 
+/// What the one-call `serve` of each host serves with: the in-memory store, the engine's and the
+/// sessions' defaults.
+fn default_state() -> Arc<crate::EngineState> {
+    Arc::new(crate::EngineState::new(crate::Sessions::builder().build(), crate::EngineConfig::default()))
+}
+
 /// A running host: its address, and the threads serving it.
 #[derive(Debug)]
 pub struct Running {

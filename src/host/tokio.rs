@@ -25,6 +25,34 @@ use crate::server::McpSession;
 use crate::session::Store;
 use crate::{EngineState, Server};
 
+/// Serves the [`Server`]s `make_server` builds (one per worker thread) on `addr` with every
+/// default: the in-memory store, [`EngineConfig::default`](crate::EngineConfig) (which accepts
+/// loopback `Host` names only: bind 127.0.0.1 or configure the hosts) and [`HostConfig::default`].
+/// Returns once the host listens; [`Running::join`] serves until it is stopped. For your own
+/// store, limits or authentication, build an [`EngineState`] and call [`spawn_with`].
+///
+/// ```no_run
+/// use mcp_session::model::{CallToolResult, Tool};
+/// use mcp_session::Server;
+///
+/// let running = mcp_session::host::tokio::serve("127.0.0.1:8080", || {
+///     Server::builder("demo", "1.0.0")
+///         .tool(Tool::new("hello", "Says hello"), |_args: serde_json::Value, _ctx| async move {
+///             Ok(CallToolResult::text("hello"))
+///         })
+///         .build()
+/// })
+/// .expect("127.0.0.1:8080 is free");
+/// println!("serving on http://{}/mcp", running.local_addr());
+/// running.join();
+/// ```
+pub fn serve<F>(addr: impl std::net::ToSocketAddrs, make_server: F) -> io::Result<Running>
+where
+    F: Fn() -> Server + Send + Sync + 'static,
+{
+    spawn_with(TcpListener::bind(addr)?, super::default_state(), make_server, HostConfig::default())
+}
+
 /// Serves `state` on `listener` with `workers` threads and the other [`HostConfig`] defaults.
 /// See [`spawn_with`].
 pub fn spawn<S, F>(
