@@ -126,17 +126,9 @@ pub struct Cli {
 }
 
 impl Cli {
-    /// The listening socket on 127.0.0.1. Its backlog is deeper than std's 128: at the
-    /// connection cap the host stops accepting and new connections wait there, and a full
-    /// backlog makes the kernel drop handshakes the client believes completed.
+    /// The listening socket on 127.0.0.1 (see [`mcp_session::host::listen`]).
     pub fn listen(&self) -> std::io::Result<std::net::TcpListener> {
-        use socket2::{Domain, Socket, Type};
-        let address = std::net::SocketAddr::from(([127, 0, 0, 1], self.port));
-        let socket = Socket::new(Domain::IPV4, Type::STREAM, None)?;
-        socket.set_reuse_address(true)?;
-        socket.bind(&address.into())?;
-        socket.listen(4096)?;
-        Ok(socket.into())
+        mcp_session::host::listen(("127.0.0.1", self.port))
     }
 }
 

@@ -50,7 +50,7 @@ pub fn serve<F>(addr: impl std::net::ToSocketAddrs, make_server: F) -> io::Resul
 where
     F: Fn() -> Server + Send + Sync + 'static,
 {
-    spawn_with(TcpListener::bind(addr)?, super::default_state(), make_server, HostConfig::default())
+    spawn_with(super::listen(addr)?, super::default_state(), make_server, HostConfig::default())
 }
 
 /// Serves `state` on `listener` with `workers` threads and the other [`HostConfig`] defaults.

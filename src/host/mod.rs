@@ -57,6 +57,28 @@ use self::budget::BodyBudget;
 pub use self::config::HostConfig;
 use self::limit::ConnectionLimit;
 
+/// A listening socket on `addr` for a host, with a backlog of 4096 rather than std's 128: at
+/// [`HostConfig::max_connections`] the host stops accepting and new connections wait in the
+/// backlog, and a full backlog makes the kernel drop handshakes the client believes completed.
+pub fn listen(addr: impl std::net::ToSocketAddrs) -> std::io::Result<std::net::TcpListener> {
+    use socket2::{Domain, Socket, Type};
+    let mut last = std::io::Error::new(std::io::ErrorKind::InvalidInput, "no address to listen on");
+    for address in addr.to_socket_addrs()? {
+        let attempt = (|| {
+            let socket = Socket::new(Domain::for_address(address), Type::STREAM, None)?;
+            socket.set_reuse_address(true)?;
+            socket.bind(&address.into())?;
+            socket.listen(4096)?;
+            Ok(std::net::TcpListener::from(socket))
+        })();
+        match attempt {
+            Ok(listener) => return Ok(listener),
+            Err(error) => last = error,
+        }
+    }
+    Err(last)
+}
+
 /// What the one-call `serve` of each host serves with: the in-memory store, the engine's and the
 /// sessions' defaults.
 fn default_state() -> Arc<crate::EngineState> {
