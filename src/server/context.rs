@@ -21,8 +21,7 @@ use crate::coop;
 use crate::jsonrpc::{self, ErrorObject, Id};
 use crate::model::{LogLevel, ProtocolVersion};
 use crate::session::{Owner, SessionId, StreamError};
-use crate::sessions::PublishError;
-use crate::sessions::Subscription;
+use crate::sessions::{PublishError, Subscription};
 use crate::stream::StreamId;
 
 /// The handle a handler gets for the request it is answering. Cheap to clone.

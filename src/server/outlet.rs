@@ -10,8 +10,7 @@ use super::state::McpSession;
 use crate::bridge::ChangeEvent;
 use crate::clients::ClientRequests;
 use crate::session::{LookupError, SessionId, StreamError};
-use crate::sessions::PublishError;
-use crate::sessions::Subscription;
+use crate::sessions::{PublishError, Subscription};
 use crate::stream::StreamId;
 
 pub(crate) trait Outlet {
