@@ -333,6 +333,22 @@ impl Drop for Unfinished {
     }
 }
 
+/// Logs `count` messages, then notes `flood done`; `guard` notes an early end instead. The guard
+/// is made by the caller before the handler's future exists, so a future dropped before its
+/// first poll is noted too.
+async fn flood(
+    ctx: &RequestContext,
+    count: u64,
+    mut guard: Unfinished,
+) -> Result<CallToolResult, mcp_session::jsonrpc::ErrorObject> {
+    for i in 0..count {
+        ctx.log(LogLevel::Info, Some("test"), json!(i)).await.map_err(failed)?;
+    }
+    guard.done = true;
+    guard.seen.note("flood done");
+    Ok(CallToolResult::text(format!("sent {count}")))
+}
+
 fn failed(error: impl std::fmt::Display) -> mcp_session::jsonrpc::ErrorObject {
     mcp_session::jsonrpc::ErrorObject::internal(format!("could not send: {error}"))
 }
@@ -406,29 +422,15 @@ pub fn test_server(latch: &Latch, seen: &Seen, (clock, state): (&ManualClock, &A
             }
         })
         .tool(Tool::new("flood", "Logs `count` messages, then returns"), move |args: Value, ctx: RequestContext| {
-            let mut guard = Unfinished { seen: seen2.clone(), done: false };
-            async move {
-                let count = args["count"].as_u64().unwrap_or(0);
-                for i in 0..count {
-                    ctx.log(LogLevel::Info, Some("test"), json!(i)).await.map_err(failed)?;
-                }
-                guard.done = true;
-                guard.seen.note("flood done");
-                Ok(CallToolResult::text(format!("sent {count}")))
-            }
+            let guard = Unfinished { seen: seen2.clone(), done: false };
+            async move { flood(&ctx, args["count"].as_u64().unwrap_or(0), guard).await }
         })
         .tool(Tool::new("wait_then_flood", "Waits for the latch, then logs `count` messages"), move |args: Value, ctx: RequestContext| {
             let latch = latch3.clone();
-            let mut guard = Unfinished { seen: seen3.clone(), done: false };
+            let guard = Unfinished { seen: seen3.clone(), done: false };
             async move {
                 latch.wait().await;
-                let count = args["count"].as_u64().unwrap_or(0);
-                for i in 0..count {
-                    ctx.log(LogLevel::Info, Some("test"), json!(i)).await.map_err(failed)?;
-                }
-                guard.done = true;
-                guard.seen.note("flood done");
-                Ok(CallToolResult::text(format!("sent {count}")))
+                flood(&ctx, args["count"].as_u64().unwrap_or(0), guard).await
             }
         })
         .tool(Tool::new("pretty", "Answers with pre-serialized, pretty-printed JSON"), |_, _| async move {
