@@ -101,14 +101,22 @@ impl Bridge {
     /// Forwards every event of `source` until it closes. A source that overflowed (this bridge
     /// fell behind the application) is logged and skipped, not treated as an error: the events
     /// it lost are the application's to resend.
-    pub async fn run<D, S, F>(&self, sessions: &Sessions<D, S>, mut source: Receiver<ChangeEvent>, accept: F)
-    where
+    /// `also` runs for each event first (the engine tells its listen streams there).
+    pub async fn run<D, S, F, A>(
+        &self,
+        sessions: &Sessions<D, S>,
+        mut source: Receiver<ChangeEvent>,
+        also: A,
+        accept: F,
+    ) where
         S: Store<D>,
         F: Fn(&D) -> bool,
+        A: Fn(&ChangeEvent) -> usize,
     {
         loop {
             match source.recv_direct().await {
                 Ok(event) => {
+                    also(&event);
                     self.forward(sessions, &event, None, &accept).await;
                 }
                 Err(RecvError::Overflowed(skipped)) => {

@@ -48,8 +48,18 @@ impl ErrorCode {
     pub const TRANSPORT: Self = Self(-32000);
     /// The session does not exist (unknown, expired or deleted).
     pub const SESSION_NOT_FOUND: Self = Self(-32001);
-    /// MCP: the resource does not exist.
+    /// MCP: the resource does not exist (before 2026-07-28, which uses [`Self::INVALID_PARAMS`]
+    /// with `data.uri`).
     pub const RESOURCE_NOT_FOUND: Self = Self(-32002);
+    /// MCP 2026-07-28: a standard or parameter header is missing, malformed, or disagrees with
+    /// the body.
+    pub const HEADER_MISMATCH: Self = Self(-32020);
+    /// MCP 2026-07-28: the method needs a client capability the request did not declare
+    /// (`data.requiredCapabilities`).
+    pub const MISSING_REQUIRED_CLIENT_CAPABILITY: Self = Self(-32021);
+    /// MCP 2026-07-28: the request's protocol revision is not served (`data.supported`,
+    /// `data.requested`).
+    pub const UNSUPPORTED_PROTOCOL_VERSION: Self = Self(-32022);
 }
 
 /// The `error` member of a JSON-RPC response.

@@ -9,7 +9,7 @@ use bytes::{BufMut, Bytes, BytesMut};
 use futures_core::Stream;
 use http_body::{Frame, SizeHint};
 
-use crate::server::ResponseStream;
+use crate::server::{LocalFrame, ResponseStream};
 use crate::stream::{EventId, StreamItem};
 
 /// Frames are coalesced up to this size when several items are ready at once, so a burst of
@@ -113,7 +113,12 @@ impl ResponseStream {
     fn poll_next_item(&mut self, cx: &mut Context<'_>) -> Poll<Option<SseItem>> {
         match self {
             Self::Session(subscription) => Pin::new(subscription).poll_next(cx).map(|i| i.map(SseItem::Session)),
-            Self::Local(rx) => Pin::new(rx).poll_next(cx).map(|i| i.map(SseItem::Bare)),
+            Self::Local(local) => Pin::new(&mut local.frames).poll_next(cx).map(|frame| {
+                frame.map(|frame| match frame {
+                    LocalFrame::Message(payload) => SseItem::Bare(payload),
+                    LocalFrame::KeepAlive => SseItem::KeepAlive,
+                })
+            }),
         }
     }
 }
@@ -122,8 +127,10 @@ impl ResponseStream {
 pub(crate) enum SseItem {
     /// An item of a resumable session stream.
     Session(StreamItem),
-    /// A message of a stateless request: no id.
+    /// A message of a stream without a session: no id.
     Bare(Bytes),
+    /// A keep-alive comment on a stream without a session (no id: nothing to resume from).
+    KeepAlive,
 }
 
 fn put_id(out: &mut BytesMut, id: EventId) {
@@ -162,6 +169,7 @@ fn put_data(out: &mut BytesMut, payload: &[u8]) {
 /// - priming: `id: <id>\nretry: <ms>\ndata:\n\n` (an id and empty data, which clients record
 ///   without treating it as a message);
 /// - heartbeat: `id: <id>\ndata:\n\n` (resumable from, ignored as a message);
+/// - keep-alive without a session: `: keepalive\n\n` (a comment line, which readers skip);
 /// - lagged: `event: lagged\ndata: {"dropped":<n>}\n\n` (a non-`message` event type, which
 ///   MCP clients skip and a raw SSE reader can act on).
 pub(crate) fn encode(out: &mut BytesMut, item: SseItem, retry_ms: u64) {
@@ -188,6 +196,7 @@ pub(crate) fn encode(out: &mut BytesMut, item: SseItem, retry_ms: u64) {
             put_data(out, &payload);
             out.put_u8(b'\n');
         }
+        SseItem::KeepAlive => out.put_slice(b": keepalive\n\n"),
     }
 }
 
@@ -250,6 +259,7 @@ mod tests {
             "event: lagged\ndata: {\"dropped\":4}\n\n"
         );
         assert_eq!(frame(SseItem::Bare(Bytes::from_static(b"{}"))), "data: {}\n\n");
+        assert_eq!(frame(SseItem::KeepAlive), ": keepalive\n\n");
     }
 
     /// What an SSE reader (WHATWG's algorithm) makes of the data lines of one frame.

@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+use crate::server::RequestStateKey;
+
 /// Which `Host` headers are accepted (DNS-rebinding protection).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
@@ -80,6 +82,22 @@ pub struct EngineConfig {
     /// Resource URIs one session may subscribe to; beyond it `resources/subscribe` gets a
     /// JSON-RPC error. Default 128.
     pub max_resource_subscriptions: usize,
+    /// The resource URI each change-bridge topic (see [`Bridge::topic`](crate::Bridge::topic))
+    /// is announced as to `subscriptions/listen` streams: a listener watching that URI gets
+    /// `notifications/resources/updated` when its tenant's data changes. Default: every topic
+    /// as `changes://<topic>` (`changes://documents_updated`, …).
+    pub bridge_uris: Vec<(String, String)>,
+    /// Seals the `requestState` of input-required results (2026-07-28), which clients echo
+    /// back. Replicas serving the same clients must share it. Default: a random key per process.
+    pub request_state_key: RequestStateKey,
+    /// How long a `requestState` stays valid, on the engine's clock. Default 10 minutes.
+    pub request_state_ttl: Duration,
+    /// `subscriptions/listen` streams open at once, in total; beyond it a listen gets 429 with
+    /// `Retry-After`. Default 4096.
+    pub max_listens: usize,
+    /// `subscriptions/listen` streams one principal may hold open at once (the anonymous
+    /// principal of a tenant counts as one). Default 16.
+    pub max_listens_per_principal: usize,
 }
 
 impl Default for EngineConfig {
@@ -97,6 +115,14 @@ impl Default for EngineConfig {
             max_batch: 64,
             max_calls_per_session: 64,
             max_resource_subscriptions: 128,
+            bridge_uris: ["memories_updated", "documents_updated", "consolidation_updated", "graph_updated", "tenant_updated", "memory_updated"]
+                .into_iter()
+                .map(|topic| (topic.to_owned(), format!("changes://{topic}")))
+                .collect(),
+            request_state_key: RequestStateKey::random(),
+            request_state_ttl: Duration::from_secs(600),
+            max_listens: 4096,
+            max_listens_per_principal: 16,
         }
     }
 }

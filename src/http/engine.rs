@@ -128,6 +128,12 @@ impl<S: Store<McpSession> + 'static> Engine<S> {
             Err(rejection) => Err(rejection),
             Ok(()) => match parts.method {
                 Method::POST => self.post(parts, body).await,
+                // The sessionless era has nothing to GET or DELETE: only a session does.
+                Method::GET | Method::DELETE
+                    if !parts.headers.contains_key(MCP_SESSION_ID) && super::era::header_is_sessionless(&parts.headers) =>
+                {
+                    Err(Rejection::MethodNotAllowed { allow: "POST" })
+                }
                 Method::GET if !config.stateless => self.get(parts).await,
                 Method::DELETE if !config.stateless => self.delete(parts).await,
                 _ => Err(Rejection::MethodNotAllowed {
@@ -138,7 +144,8 @@ impl<S: Store<McpSession> + 'static> Engine<S> {
         outcome.unwrap_or_else(|rejection| rejection.into_response(config.retry_after))
     }
 
-    /// Checks that apply to every method: path, DNS rebinding, protocol version.
+    /// Checks that apply to every method: path, DNS rebinding, and for GET and DELETE the
+    /// protocol version (a POST's depends on its era, which its body decides).
     fn admit(&self, parts: &Parts) -> Result<(), Rejection> {
         let config = &self.state.config;
         if parts.uri.path() != config.path {
@@ -151,6 +158,9 @@ impl<S: Store<McpSession> + 'static> Engine<S> {
             Refusal::MalformedHost => Rejection::MalformedHeader,
             Refusal::MissingHost => Rejection::MissingHost,
         })?;
+        if parts.method == Method::POST || super::era::header_is_sessionless(&parts.headers) {
+            return Ok(());
+        }
         protocol_header(&parts.headers).map(drop)
     }
 
@@ -228,17 +238,17 @@ impl<S: Store<McpSession> + 'static> Engine<S> {
     }
 }
 
-/// Validates `MCP-Protocol-Version`: any served revision is accepted on any request of any
-/// session (clients send older ones on newer sessions); anything else is refused with 400.
-///
-/// This is also where a request of a later protocol era (stateless revisions that drop
-/// sessions) would be told apart and routed; none is served yet, so their versions get 400 too.
+/// Validates `MCP-Protocol-Version` on a request of the session era: any revision with
+/// sessions is accepted on any request of any session (clients send older ones on newer
+/// sessions); anything else is refused with 400. (Requests of the sessionless era are told
+/// apart before this, by their body: see [`super::era`].)
 pub(crate) fn protocol_header(headers: &HeaderMap) -> Result<Option<ProtocolVersion>, Rejection> {
     let Some(value) = headers.get(MCP_PROTOCOL_VERSION) else { return Ok(None) };
     value
         .to_str()
         .ok()
         .and_then(|text| text.parse::<ProtocolVersion>().ok())
+        .filter(|version| version.has_sessions())
         .map(Some)
         .ok_or(Rejection::UnsupportedProtocolVersion)
 }

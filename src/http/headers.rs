@@ -9,6 +9,12 @@ pub const MCP_SESSION_ID: HeaderName = HeaderName::from_static("mcp-session-id")
 pub const MCP_PROTOCOL_VERSION: HeaderName = HeaderName::from_static("mcp-protocol-version");
 /// `Last-Event-ID`: where a client resumes a stream.
 pub const LAST_EVENT_ID: HeaderName = HeaderName::from_static("last-event-id");
+/// `Mcp-Method`: the JSON-RPC method of a 2026-07-28 request, for routing without the body.
+pub const MCP_METHOD: HeaderName = HeaderName::from_static("mcp-method");
+/// `Mcp-Name`: the tool or prompt name, or resource URI, of a 2026-07-28 request.
+pub const MCP_NAME: HeaderName = HeaderName::from_static("mcp-name");
+/// Prefix of the headers that mirror tool arguments annotated with `x-mcp-header`.
+pub const MCP_PARAM_PREFIX: &str = "mcp-param-";
 /// `X-Accel-Buffering: no` keeps nginx-style proxies from holding SSE frames back.
 pub const X_ACCEL_BUFFERING: HeaderName = HeaderName::from_static("x-accel-buffering");
 

@@ -18,6 +18,7 @@ use serde_json::{json, Value};
 use super::body::Body;
 use super::config::ResponseMode;
 use super::engine::{protocol_header, Engine, Session};
+use super::era::{self, Era, Sessionless};
 use super::headers::{accepts, is_json, MCP_SESSION_ID};
 use super::rejection::Rejection;
 use super::reply;
@@ -25,7 +26,8 @@ use crate::clients::{Cancellation, Running, StartError};
 use crate::jsonrpc::{self, BadMember, ErrorCode, ErrorObject, Id, Incoming};
 use crate::model::ProtocolVersion;
 use crate::server::{
-    dispatch, Call, CallIdentity, ClientCapabilities, HandlerFuture, McpSession, Reply, RequestContext, StreamSlot,
+    dispatch, takes_input, Call, CallIdentity, ClientCapabilities, HandlerFuture, McpSession, Reply, RequestContext,
+    RequestMeta, Round, Server, StreamSlot,
 };
 use crate::session::{CreateError, Owner, SessionId, Store, StreamError};
 use crate::sessions::SessionHold;
@@ -40,12 +42,47 @@ struct Pending {
     running: Option<Running>,
     /// Keeps the session from going idle while the request runs.
     _hold: Option<SessionHold>,
+    /// A request of the sessionless era: how its result is completed.
+    sessionless: Option<Completion>,
+}
+
+/// How the result of a sessionless request is completed.
+struct Completion {
+    method: String,
+    /// Its input-required round, for the methods that have one.
+    round: Option<Rc<Round>>,
+    /// Not registered anywhere (there is no session to cancel through): cancelled when the
+    /// response stream closes.
+    cancellation: Arc<Cancellation>,
+}
+
+impl Completion {
+    /// The result as the sessionless era sends it: an input-required result if the handler
+    /// asked for input it did not have, whatever it returned; otherwise its result completed
+    /// (`resultType`, cache hint, server info); an unknown resource as invalid params.
+    fn complete(&self, server: &Server, outcome: Result<Reply, ErrorObject>) -> Result<Reply, ErrorObject> {
+        if let Some(asking) = self.round.as_ref().and_then(|round| round.input_required()) {
+            return Ok(asking);
+        }
+        match outcome {
+            Ok(reply) => server.complete_result(&self.method, reply),
+            Err(mut error) if error.code == ErrorCode::RESOURCE_NOT_FOUND => {
+                error.code = ErrorCode::INVALID_PARAMS;
+                Err(error)
+            }
+            Err(error) => Err(error),
+        }
+    }
 }
 
 impl Pending {
     /// A request answered with `error` without running anything.
     fn refused(id: Option<Id>, error: ErrorObject) -> Self {
-        Self { id, reply: ready(Err(error)).boxed_local(), running: None, _hold: None }
+        Self { id, reply: ready(Err(error)).boxed_local(), running: None, _hold: None, sessionless: None }
+    }
+
+    fn cancellation(&self) -> Option<&Arc<Cancellation>> {
+        self.running.as_ref().map(Running::cancellation).or(self.sessionless.as_ref().map(|s| &s.cancellation))
     }
 
     fn is_cancelled_by_client(&self) -> bool {
@@ -57,27 +94,6 @@ impl Pending {
 enum Ask<'a> {
     Request { id: Id, method: std::borrow::Cow<'a, str>, params: Option<&'a RawValue> },
     Bad(BadMember),
-}
-
-#[derive(Deserialize)]
-struct Meta {
-    #[serde(rename = "_meta", default)]
-    meta: Option<MetaFields>,
-}
-
-#[derive(Deserialize)]
-struct MetaFields {
-    #[serde(rename = "progressToken", default)]
-    progress_token: Option<Value>,
-}
-
-fn progress_token(params: Option<&RawValue>) -> Option<Value> {
-    let raw = params?.get();
-    // Only requests that mention `_meta` pay for a second look at their params.
-    if !raw.contains("\"_meta\"") {
-        return None;
-    }
-    serde_json::from_str::<Meta>(raw).ok()?.meta?.progress_token.filter(|t| !t.is_null())
 }
 
 #[derive(Deserialize)]
@@ -108,12 +124,17 @@ struct Gate {
     /// Per request: `None` while running, `Some(None)` when answered with nothing to send
     /// (cancelled), `Some(Some(message))` when answered.
     answers: RefCell<Vec<Option<Option<Bytes>>>>,
+    /// The HTTP status of a JSON reply (a sessionless request's error may change it).
+    status: Cell<StatusCode>,
     waker: RefCell<Option<Waker>>,
 }
 
 impl Gate {
-    fn settle(&self, index: usize, message: Option<Bytes>) {
+    fn settle(&self, index: usize, (message, status): Concluded) {
         self.answers.borrow_mut()[index] = Some(message);
+        if status != StatusCode::OK {
+            self.status.set(status);
+        }
         if let Some(waker) = self.waker.borrow_mut().take() {
             waker.wake();
         }
@@ -144,6 +165,14 @@ impl<S: Store<McpSession> + 'static> Engine<S> {
         if members.len() > self.state.config.max_batch {
             return Err(Rejection::BatchTooLong);
         }
+        let mut members = members;
+        match era::classify(&parts.headers, &mut members, batch) {
+            Err(refused) => return Ok(refused.into_response()),
+            Ok(Era::Dropped) => return Ok(reply::status(StatusCode::ACCEPTED)),
+            Ok(Era::Sessionless(request)) => return self.sessionless(&parts, owner, request).await,
+            Ok(Era::Sessions) => {}
+        }
+        protocol_header(&parts.headers)?;
         let is_initialize =
             |m: &Result<Incoming<'_>, _>| matches!(m, Ok(Incoming::Request { method, .. }) if method == "initialize");
         if members.iter().any(is_initialize) {
@@ -236,9 +265,79 @@ impl<S: Store<McpSession> + 'static> Engine<S> {
             }
         };
         let cancellation = running.as_ref().map_or_else(Arc::default, |r| r.cancellation().clone());
-        let ctx = self.context(identity, owner, &id, progress_token(params), slot, cancellation);
+        let progress_token = RequestMeta::read(params).progress_token();
+        let ctx = self.context(identity, owner, &id, progress_token, slot, cancellation, None, None);
         let reply = dispatch(&self.server, ctx, &method, params);
-        Pending { id: Some(id), reply, running, _hold: hold }
+        Pending { id: Some(id), reply, running, _hold: hold, sessionless: None }
+    }
+
+    /// A request of the sessionless era: the rest of the validation ladder, then the handler,
+    /// answered on its own JSON body or SSE stream.
+    async fn sessionless(
+        &self,
+        parts: &Parts,
+        owner: Owner,
+        request: Sessionless<'_>,
+    ) -> Result<Response<Body>, Rejection> {
+        let (envelope, version) = match era::check_envelope(&parts.headers, &request) {
+            Ok(checked) => checked,
+            Err(refused) => return Ok(refused.into_response()),
+        };
+        let Sessionless { id, method, params, meta } = request;
+        let refuse = |status: StatusCode, error: ErrorObject| Ok(reply::error(status, Some(&id), &error));
+        let object: serde_json::Map<String, Value> = match params.map(|raw| serde_json::from_str(raw.get())) {
+            None => serde_json::Map::new(),
+            Some(Ok(Value::Object(object))) => object,
+            Some(_) => return refuse(StatusCode::BAD_REQUEST, ErrorObject::invalid_params("Invalid params: params must be an object")),
+        };
+        let name = object.get(if method == "resources/read" { "uri" } else { "name" }).and_then(Value::as_str);
+        if let Err(refused) = era::check_name(&parts.headers, &id, &method, name) {
+            return Ok(refused.into_response());
+        }
+        if !era::is_sessionless_method(&method) || !self.server.serves(&method) {
+            return refuse(StatusCode::NOT_FOUND, ErrorObject::method_not_found(&method));
+        }
+        if method == "tools/call" {
+            if let Err(refused) = era::check_param_headers(&parts.headers, &id, &self.server, &object) {
+                return Ok(refused.into_response());
+            }
+        }
+        match &*method {
+            "server/discover" => {
+                let discovered = Reply::json(&self.server.discover())
+                    .and_then(|reply| self.server.complete_result(&method, reply));
+                return Ok(match discovered {
+                    Ok(result) => reply::json(StatusCode::OK, jsonrpc::result_message(&id, result.as_bytes())),
+                    Err(error) => reply::error(StatusCode::INTERNAL_SERVER_ERROR, Some(&id), &error),
+                });
+            }
+            "subscriptions/listen" => return self.listen(&owner, id, &object).await,
+            _ => {}
+        }
+        let round = if takes_input(&method) {
+            let config = &self.state.config;
+            let now = self.state.sessions.now().as_millis();
+            let ttl = u64::try_from(config.request_state_ttl.as_millis()).unwrap_or(u64::MAX);
+            match Round::start(&config.request_state_key, &owner, &method, &object, now, ttl) {
+                Ok(round) => Some(Rc::new(round)),
+                Err(error) => return refuse(StatusCode::BAD_REQUEST, error.into()),
+            }
+        } else {
+            None
+        };
+        let identity =
+            Identity { session: None, protocol: version, client: envelope.capabilities, log_level: envelope.log_level };
+        let cancellation = Arc::new(Cancellation::default());
+        let slot = Rc::new(StreamSlot::new(None, false, 1));
+        slot.cancel_on_close([cancellation.clone()]);
+        let progress_token = meta.progress_token();
+        let client_info = envelope.client_info;
+        let ctx =
+            self.context(&identity, &owner, &id, progress_token, &slot, cancellation.clone(), round.clone(), client_info);
+        let reply = dispatch(&self.server, ctx, &method, params);
+        let completion = Completion { method: method.into_owned(), round, cancellation };
+        let pending = Pending { id: Some(id), reply, running: None, _hold: None, sessionless: Some(completion) };
+        self.answer(vec![pending], slot, false).await
     }
 
     fn context(
@@ -249,6 +348,8 @@ impl<S: Store<McpSession> + 'static> Engine<S> {
         progress_token: Option<Value>,
         slot: &Rc<StreamSlot>,
         cancellation: Arc<Cancellation>,
+        round: Option<Rc<Round>>,
+        client_info: Option<Value>,
     ) -> RequestContext {
         RequestContext {
             call: Rc::new(Call {
@@ -264,6 +365,8 @@ impl<S: Store<McpSession> + 'static> Engine<S> {
                 progress_token,
                 cancellation,
                 slot: slot.clone(),
+                round,
+                client_info,
             }),
         }
     }
@@ -304,7 +407,12 @@ impl<S: Store<McpSession> + 'static> Engine<S> {
             }
         };
         // A revision we do not serve is answered with the latest we do; the client decides.
-        let version = params.protocol_version.parse().unwrap_or(ProtocolVersion::LATEST);
+        let version = params
+            .protocol_version
+            .parse()
+            .ok()
+            .filter(|version: &ProtocolVersion| version.has_sessions())
+            .unwrap_or(ProtocolVersion::LATEST);
         let client = ClientCapabilities::from_json(&params.capabilities);
         let session = if stateless {
             None
@@ -328,7 +436,8 @@ impl<S: Store<McpSession> + 'static> Engine<S> {
             result["instructions"] = json!(instructions);
         }
         let result = Reply::json(&result);
-        let pending = vec![Pending { id: Some(id), reply: ready(result).boxed_local(), running: None, _hold: None }];
+        let reply = ready(result).boxed_local();
+        let pending = vec![Pending { id: Some(id), reply, running: None, _hold: None, sessionless: None }];
         let slot = Rc::new(StreamSlot::new(session, version.primes_streams(), 1));
         let response = self.answer(pending, slot, false).await?;
         Ok(match session {
@@ -348,13 +457,14 @@ impl<S: Store<McpSession> + 'static> Engine<S> {
         let gate = Rc::new(Gate {
             choice: Cell::new(Choice::Undecided),
             answers: RefCell::new(vec![None; pending.len()]),
+            status: Cell::new(StatusCode::OK),
             waker: RefCell::new(None),
         });
         // Poll every handler once, in this task: what answers at once costs no task and no stream.
         let mut running = Vec::new();
         for (index, mut call) in pending.into_iter().enumerate() {
             match futures_util::poll!(&mut call.reply) {
-                Poll::Ready(outcome) => gate.settle(index, conclude(call, outcome)),
+                Poll::Ready(outcome) => gate.settle(index, conclude(&self.server, call, outcome)),
                 Poll::Pending => running.push((index, call)),
             }
         }
@@ -366,7 +476,7 @@ impl<S: Store<McpSession> + 'static> Engine<S> {
         };
         gate.choice.set(choice);
         let cancellations: Vec<Arc<Cancellation>> =
-            running.iter().filter_map(|(_, call)| call.running.as_ref().map(|r| r.cancellation().clone())).collect();
+            running.iter().filter_map(|(_, call)| call.cancellation().cloned()).collect();
         // Until a response is returned nobody holds anything to resume from: a client that hangs
         // up meanwhile (this future is dropped), or a stream refused below, cancels the requests,
         // and whatever their handlers send fails at once instead of waiting for a reader.
@@ -378,11 +488,11 @@ impl<S: Store<McpSession> + 'static> Engine<S> {
             self.spawner.spawn(Box::pin(async move {
                 let mut call = call;
                 let outcome = (&mut call.reply).await;
-                let message = conclude(call, outcome);
+                let concluded = conclude(&engine.server, call, outcome);
                 if gate.choice.get() == Choice::Sse {
-                    engine.deliver(&slot, message).await;
+                    engine.deliver(&slot, concluded.0).await;
                 } else {
-                    gate.settle(index, message);
+                    gate.settle(index, concluded);
                 }
             }));
         }
@@ -438,20 +548,37 @@ impl<S: Store<McpSession> + 'static> Engine<S> {
     }
 }
 
-/// Turns a handler's outcome into the response message (none if the client cancelled the
-/// request: the spec says a cancelled request gets no response), ending its registration.
-fn conclude(call: Pending, outcome: Result<Reply, ErrorObject>) -> Option<Bytes> {
+/// A request's response message (none if the client cancelled it: the spec says a cancelled
+/// request gets no response), and the HTTP status it asks for if it travels alone as JSON.
+type Concluded = (Option<Bytes>, StatusCode);
+
+/// Turns a handler's outcome into the response message, ending its registration.
+fn conclude(server: &Server, call: Pending, outcome: Result<Reply, ErrorObject>) -> Concluded {
     if call.is_cancelled_by_client() {
-        return None;
+        return (None, StatusCode::OK);
     }
-    Some(match outcome {
+    let outcome = match &call.sessionless {
+        Some(completion) => completion.complete(server, outcome),
+        None => outcome,
+    };
+    match outcome {
         Ok(result) => match &call.id {
-            Some(id) => jsonrpc::result_message(id, result.as_bytes()),
+            Some(id) => (Some(jsonrpc::result_message(id, result.as_bytes())), StatusCode::OK),
             // Only refusals lack an id, and refusals are errors.
-            None => jsonrpc::error_message(None, &ErrorObject::internal("result without a request id")),
+            None => (Some(jsonrpc::error_message(None, &ErrorObject::internal("result without a request id"))), StatusCode::OK),
         },
-        Err(error) => jsonrpc::error_message(call.id.as_ref(), &error),
-    })
+        Err(error) => {
+            // The sessionless era's request errors are HTTP errors too; the session era's travel
+            // in a 200, as they always have.
+            let status = match error.code {
+                _ if call.sessionless.is_none() => StatusCode::OK,
+                ErrorCode::INVALID_PARAMS | ErrorCode::MISSING_REQUIRED_CLIENT_CAPABILITY => StatusCode::BAD_REQUEST,
+                ErrorCode::METHOD_NOT_FOUND => StatusCode::NOT_FOUND,
+                _ => StatusCode::OK,
+            };
+            (Some(jsonrpc::error_message(call.id.as_ref(), &error)), status)
+        }
+    }
 }
 
 /// Cancels a POST's running requests if it ends without a response (see [`Engine::answer`]).
@@ -500,7 +627,7 @@ fn json_reply(gate: &Gate, batch: bool) -> Response<Body> {
     let mut messages = answers.iter().flatten().flatten();
     if !batch {
         return match messages.next() {
-            Some(message) => reply::json(StatusCode::OK, message.clone()),
+            Some(message) => reply::json(gate.status.get(), message.clone()),
             None => reply::status(StatusCode::ACCEPTED),
         };
     }

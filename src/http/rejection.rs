@@ -40,6 +40,7 @@ pub(crate) enum Rejection {
     ForeignOrigin,
     InitializeInBatch,
     InitializeWithSession,
+    ListenLimit,
     MalformedHeader,
     MalformedLastEventId,
     MethodNotAllowed { allow: &'static str },
@@ -49,6 +50,7 @@ pub(crate) enum Rejection {
     NotAcceptablePost,
     PathNotFound,
     PayloadTooLarge,
+    PrincipalListenLimit,
     ResumeAhead,
     ResumeUnknownStream,
     SessionLimit,
@@ -96,7 +98,11 @@ impl Rejection {
             Self::BodyTimedOut => StatusCode::REQUEST_TIMEOUT,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            Self::CallLimit | Self::StreamLimit | Self::TenantSessionLimit => StatusCode::TOO_MANY_REQUESTS,
+            Self::CallLimit
+            | Self::ListenLimit
+            | Self::PrincipalListenLimit
+            | Self::StreamLimit
+            | Self::TenantSessionLimit => StatusCode::TOO_MANY_REQUESTS,
             Self::BodyBudgetExhausted | Self::SessionLimit => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
@@ -107,6 +113,8 @@ impl Rejection {
             self,
             Self::BodyBudgetExhausted
                 | Self::CallLimit
+                | Self::ListenLimit
+                | Self::PrincipalListenLimit
                 | Self::SessionLimit
                 | Self::StreamLimit
                 | Self::TenantSessionLimit
@@ -125,6 +133,7 @@ impl Rejection {
             Self::ForeignOrigin => "Forbidden: Origin not allowed",
             Self::InitializeInBatch => "Bad Request: initialize must not be part of a batch",
             Self::InitializeWithSession => "Bad Request: initialize must not carry Mcp-Session-Id",
+            Self::ListenLimit => "Too Many Requests: too many listen streams are open",
             Self::MalformedHeader => "Bad Request: malformed request header",
             Self::MalformedLastEventId => "Bad Request: malformed Last-Event-ID",
             Self::MethodNotAllowed { .. } => "Method not allowed",
@@ -134,6 +143,7 @@ impl Rejection {
             Self::NotAcceptablePost => "Not Acceptable: Accept must include application/json and text/event-stream",
             Self::PathNotFound => "Not found",
             Self::PayloadTooLarge => "Request body too large",
+            Self::PrincipalListenLimit => "Too Many Requests: you hold too many listen streams",
             Self::ResumeAhead => "Bad Request: Last-Event-ID is ahead of its stream",
             Self::ResumeUnknownStream => "Bad Request: Last-Event-ID names a stream this session no longer has",
             Self::SessionLimit => "Service Unavailable: session limit reached",
@@ -192,6 +202,7 @@ mod tests {
             Rejection::ForeignOrigin,
             Rejection::InitializeInBatch,
             Rejection::InitializeWithSession,
+            Rejection::ListenLimit,
             Rejection::MalformedHeader,
             Rejection::MalformedLastEventId,
             Rejection::MethodNotAllowed { allow: "POST" },
@@ -201,6 +212,7 @@ mod tests {
             Rejection::NotAcceptablePost,
             Rejection::PathNotFound,
             Rejection::PayloadTooLarge,
+            Rejection::PrincipalListenLimit,
             Rejection::ResumeAhead,
             Rejection::ResumeUnknownStream,
             Rejection::SessionLimit,

@@ -13,6 +13,7 @@ use super::config::EngineConfig;
 use crate::bridge::{Bridge, ChangeEvent};
 use crate::clients::ClientRequests;
 use crate::jsonrpc;
+use crate::listen::{Change, Listeners};
 use crate::metrics::MetricsSnapshot;
 use crate::server::{McpSession, Outlet, ResourceSubscribeError};
 use crate::session::{LookupError, MemoryStore, SessionId, Store, StreamError};
@@ -32,6 +33,8 @@ pub struct EngineState<S = MemoryStore<McpSession>> {
     /// Who subscribed to which resource URI.
     watchers: WatchIndex,
     bridge: Bridge,
+    /// `subscriptions/listen` streams.
+    pub(crate) listeners: Arc<Listeners>,
 }
 
 /// What an engine holds right now, for gauges and leak checks (see [`EngineState::occupancy`]).
@@ -46,6 +49,8 @@ pub struct Occupancy {
     pub awaiting_clients: usize,
     /// Resource URIs some session watches.
     pub watched_uris: usize,
+    /// `subscriptions/listen` streams open.
+    pub listens: usize,
     /// `(session, URI)` watch pairs.
     pub watches: usize,
 }
@@ -60,7 +65,9 @@ impl<S: Store<McpSession>> EngineState<S> {
     /// State over these sessions, with anonymous authentication.
     pub fn new(sessions: Sessions<McpSession, S>, config: EngineConfig) -> Self {
         let bridge = Bridge::new(config.bridge_logger.clone());
+        let listeners = Arc::new(Listeners::new(config.max_listens, config.max_listens_per_principal));
         Self {
+            listeners,
             sessions,
             config,
             auth: Box::new(Anonymous),
@@ -88,15 +95,53 @@ impl<S: Store<McpSession>> EngineState<S> {
 
     /// When [`EngineState::handle_timeout`] is next due (see [`Sessions::next_deadline`]).
     pub fn next_deadline(&self) -> Option<Timestamp> {
-        self.sessions.next_deadline()
+        let sessions = self.sessions.next_deadline();
+        match (sessions, self.listeners.next_deadline()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
-    /// Expires sessions and sends keep-alives that are due; ends what the expired sessions had
-    /// in flight.
+    /// Expires sessions and sends keep-alives that are due (listen streams' too); ends what the
+    /// expired sessions had in flight.
     pub async fn handle_timeout(&self) {
         for id in self.sessions.handle_timeout().await {
             self.forget(id);
         }
+        if let Some(every) = self.sessions.keep_alive() {
+            self.listeners.handle_timeout(self.sessions.now(), every);
+        }
+    }
+
+    /// Announces a change to every client that should hear of it, in both eras: sessions on
+    /// their standalone (GET) stream — every session live in this process for a list change,
+    /// the subscribers of the URI for a resource update — and `subscriptions/listen` streams
+    /// that asked for it. Returns how many sessions and listen streams were told.
+    pub async fn announce(&self, change: Change) -> usize {
+        let listening = self.listeners.announce(&change, None);
+        let sessions = match &change {
+            Change::ResourceUpdated(uri) => self.notify_resource_updated(uri).await,
+            list => {
+                let payload = jsonrpc::notification_message(list.method(), &serde_json::Value::Object(list.params()));
+                let mut told = 0;
+                for (step, id) in self.sessions.live_sessions().into_iter().enumerate() {
+                    if step % crate::coop::TURN as usize == crate::coop::TURN as usize - 1 {
+                        crate::coop::yield_now().await;
+                    }
+                    if self.sessions.publish(id, StreamId::STANDALONE, payload.clone()).await.is_ok() {
+                        told += 1;
+                    }
+                }
+                told
+            }
+        };
+        listening + sessions
+    }
+
+    /// Ends every `subscriptions/listen` stream with its graceful result (a server shutting
+    /// down calls this before it drains).
+    pub fn close_listens(&self, server_info: &serde_json::Value) {
+        self.listeners.close_all(server_info);
     }
 
     /// Counters for export.
@@ -109,7 +154,8 @@ impl<S: Store<McpSession>> EngineState<S> {
     pub fn occupancy(&self) -> Occupancy {
         let (calls, awaiting_clients) = self.clients.len();
         let (watched_uris, watches) = self.watchers.len();
-        Occupancy { sessions: self.sessions.census(), calls, awaiting_clients, watched_uris, watches }
+        let listens = self.listeners.len();
+        Occupancy { sessions: self.sessions.census(), calls, awaiting_clients, watched_uris, watches, listens }
     }
 
     /// Whether anything of session `id` is left in this process: live streams or subscribers,
@@ -119,7 +165,8 @@ impl<S: Store<McpSession>> EngineState<S> {
     }
 
     /// Sends `notifications/resources/updated` to every session subscribed to `uri`, on its
-    /// standalone stream. Returns how many sessions were told.
+    /// standalone stream. Returns how many sessions were told. (See [`EngineState::announce`]
+    /// to reach listen streams too.)
     pub async fn notify_resource_updated(&self, uri: &str) -> usize {
         let subscribers = self.watchers.watchers(uri);
         let payload = jsonrpc::notification_message("notifications/resources/updated", &json!({ "uri": uri }));
@@ -137,14 +184,26 @@ impl<S: Store<McpSession>> EngineState<S> {
     }
 
     /// Announces an application change to the sessions of its tenant (see [`Bridge`]), except
-    /// `except`, honouring each session's log level.
+    /// `except`, honouring each session's log level; and to the tenant's listen streams that
+    /// watch the resource URI of the change's topic ([`EngineConfig::bridge_uris`]), as
+    /// `notifications/resources/updated`.
     pub async fn publish_change(&self, event: &ChangeEvent, except: Option<SessionId>) -> usize {
-        self.bridge.forward(&self.sessions, event, except, wants_info).await
+        let listening = self.listen_change(event);
+        listening + self.bridge.forward(&self.sessions, event, except, wants_info).await
     }
 
-    /// Forwards every event of `source` to the sessions of its tenant until the source closes.
+    fn listen_change(&self, event: &ChangeEvent) -> usize {
+        let topic = Bridge::topic(&event.kind);
+        let uri = self.config.bridge_uris.iter().find(|(t, _)| t == topic).map(|(_, uri)| uri.clone());
+        let Some(uri) = uri else { return 0 };
+        let tenant = crate::session::TenantId::new(event.tenant_id.as_str());
+        self.listeners.announce(&Change::ResourceUpdated(uri), Some(&tenant))
+    }
+
+    /// Forwards every event of `source` to the sessions and listen streams of its tenant until
+    /// the source closes.
     pub async fn run_bridge(&self, source: async_broadcast::Receiver<ChangeEvent>) {
-        self.bridge.run(&self.sessions, source, wants_info).await
+        self.bridge.run(&self.sessions, source, |event| self.listen_change(event), wants_info).await
     }
 
     /// Ends a session as a DELETE does: its streams close, its running calls are cancelled, its

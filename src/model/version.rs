@@ -15,12 +15,21 @@ pub enum ProtocolVersion {
     V2025_06_18,
     /// 2025-11-25: priming events and SSE polling; stream-scoped event ids.
     V2025_11_25,
+    /// 2026-07-28: no sessions. Every request carries its revision and the client's
+    /// capabilities in `params._meta`; `server/discover` replaces `initialize`,
+    /// `subscriptions/listen` the GET stream, and input-required results the server's requests
+    /// to the client.
+    V2026_07_28,
 }
 
 impl ProtocolVersion {
     /// Every revision served, oldest first.
-    pub const SUPPORTED: [Self; 3] = [Self::V2025_03_26, Self::V2025_06_18, Self::V2025_11_25];
-    /// The newest revision served; offered when a client asks for one we do not serve.
+    pub const SUPPORTED: [Self; 4] = [Self::V2025_03_26, Self::V2025_06_18, Self::V2025_11_25, Self::V2026_07_28];
+    /// Every revision served, newest first: `supportedVersions` of `server/discover` and
+    /// `data.supported` of an unsupported-version error (one list, so the two always agree).
+    pub const NEWEST_FIRST: [Self; 4] = [Self::V2026_07_28, Self::V2025_11_25, Self::V2025_06_18, Self::V2025_03_26];
+    /// The newest revision with sessions; offered by `initialize` when a client asks for one
+    /// that `initialize` cannot negotiate.
     pub const LATEST: Self = Self::V2025_11_25;
     /// What a request without `MCP-Protocol-Version` is taken to speak (the spec's fallback).
     pub const ASSUMED_WITHOUT_HEADER: Self = Self::V2025_03_26;
@@ -31,13 +40,25 @@ impl ProtocolVersion {
             Self::V2025_03_26 => "2025-03-26",
             Self::V2025_06_18 => "2025-06-18",
             Self::V2025_11_25 => "2025-11-25",
+            Self::V2026_07_28 => "2026-07-28",
         }
     }
 
     /// Whether SSE streams of a session at this revision start with a priming event and may be
     /// closed early for the client to resume (SEP-1699).
     pub fn primes_streams(self) -> bool {
-        self >= Self::V2025_11_25
+        self == Self::V2025_11_25
+    }
+
+    /// Whether requests of this revision stand alone: no session, no `initialize`; each carries
+    /// its revision and capabilities in `params._meta`.
+    pub fn is_sessionless(self) -> bool {
+        self >= Self::V2026_07_28
+    }
+
+    /// Whether `initialize` may negotiate this revision for a session.
+    pub fn has_sessions(self) -> bool {
+        !self.is_sessionless()
     }
 
     /// Whether a POST may carry a JSON-RPC batch.
@@ -87,11 +108,16 @@ mod tests {
         for v in ProtocolVersion::SUPPORTED {
             assert_eq!(v.as_str().parse::<ProtocolVersion>(), Ok(v));
         }
-        for bad in ["2024-11-05", "2026-07-28", "", "latest"] {
+        for bad in ["2024-11-05", "2026-07-29", "", "latest"] {
             assert!(bad.parse::<ProtocolVersion>().is_err(), "{bad}");
         }
         assert!(ProtocolVersion::V2025_11_25.primes_streams());
         assert!(!ProtocolVersion::V2025_06_18.primes_streams());
+        assert!(!ProtocolVersion::V2026_07_28.primes_streams(), "nothing is resumable without a session");
+        assert!(ProtocolVersion::V2026_07_28.is_sessionless() && !ProtocolVersion::LATEST.is_sessionless());
+        let mut oldest_first = ProtocolVersion::NEWEST_FIRST;
+        oldest_first.reverse();
+        assert_eq!(oldest_first, ProtocolVersion::SUPPORTED);
         assert!(ProtocolVersion::V2025_03_26.allows_batches());
     }
 }

@@ -13,6 +13,7 @@ use futures_util::future::{select, Either};
 use futures_util::SinkExt;
 use serde_json::{json, Value};
 
+use super::input::Round;
 use super::outlet::Outlet;
 use super::state::ClientCapabilities;
 use crate::bridge::ChangeEvent;
@@ -85,6 +86,10 @@ pub(crate) struct Call {
     pub(crate) progress_token: Option<Value>,
     pub(crate) cancellation: Arc<Cancellation>,
     pub(crate) slot: Rc<StreamSlot>,
+    /// On a sessionless request that may ask for input: the round it runs in.
+    pub(crate) round: Option<Rc<Round>>,
+    /// On a sessionless request: the client's `clientInfo`, if it sent one.
+    pub(crate) client_info: Option<Value>,
 }
 
 /// The response stream of one POST (shared by the requests of a batch), opened on first use.
@@ -102,19 +107,61 @@ pub(crate) struct StreamSlot {
     abandoned: Cell<bool>,
     /// Emits are spread over executor turns (see [`coop`]).
     budget: coop::Budget,
+    /// Cancelled when the reader of a stream nobody can resume goes away.
+    cancel_on_close: RefCell<Vec<Arc<Cancellation>>>,
 }
 
 enum Opened {
     Session(StreamId),
-    Local(mpsc::Sender<Bytes>),
+    Local(mpsc::Sender<LocalFrame>),
 }
 
 /// The subscriber end of a response stream.
 pub(crate) enum ResponseStream {
     /// A resumable stream of the session.
     Session(Subscription),
-    /// A stateless request's stream: no ids, nothing to resume.
-    Local(mpsc::Receiver<Bytes>),
+    /// A stream without a session: no ids, nothing to resume.
+    Local(LocalStream),
+}
+
+/// One frame of a stream without a session.
+#[derive(Clone, Debug)]
+pub(crate) enum LocalFrame {
+    /// A JSON-RPC message.
+    Message(Bytes),
+    /// A keep-alive comment line.
+    KeepAlive,
+}
+
+/// The reading end of a stream without a session. Nobody can resume it, so when its reader
+/// goes (the client closed the connection), the requests it answers are cancelled: the
+/// 2026-07-28 rule that a closed response stream cancels its request, applied to every stream
+/// that cannot be resumed.
+pub(crate) struct LocalStream {
+    pub(crate) frames: mpsc::Receiver<LocalFrame>,
+    on_close: Vec<Arc<Cancellation>>,
+    /// A listen stream's place among the listeners, given up with the stream.
+    _listening: Option<crate::listen::Registration>,
+}
+
+impl LocalStream {
+    /// A stream reading `frames`, cancelling `on_close` when dropped.
+    pub(crate) fn new(frames: mpsc::Receiver<LocalFrame>, on_close: Vec<Arc<Cancellation>>) -> Self {
+        Self { frames, on_close, _listening: None }
+    }
+
+    /// A listen stream, unregistered when dropped.
+    pub(crate) fn listening(frames: mpsc::Receiver<LocalFrame>, registration: crate::listen::Registration) -> Self {
+        Self { frames, on_close: Vec::new(), _listening: Some(registration) }
+    }
+}
+
+impl Drop for LocalStream {
+    fn drop(&mut self) {
+        for cancellation in &self.on_close {
+            cancellation.cancel(false);
+        }
+    }
 }
 
 impl StreamSlot {
@@ -128,7 +175,13 @@ impl StreamSlot {
             on_open: RefCell::new(None),
             abandoned: Cell::new(false),
             budget: coop::Budget::default(),
+            cancel_on_close: RefCell::new(Vec::new()),
         }
+    }
+
+    /// Requests to cancel if this stream cannot be resumed and its reader goes away.
+    pub(crate) fn cancel_on_close(&self, cancellations: impl IntoIterator<Item = Arc<Cancellation>>) {
+        self.cancel_on_close.borrow_mut().extend(cancellations);
     }
 
     /// The client went away before a JSON-mode reply was chosen: from now on sending fails at
@@ -161,7 +214,8 @@ impl StreamSlot {
                     }
                     None => {
                         let (tx, rx) = mpsc::channel(outlet.window());
-                        *self.response.borrow_mut() = Some(ResponseStream::Local(rx));
+                        let on_close = self.cancel_on_close.borrow_mut().drain(..).collect();
+                        *self.response.borrow_mut() = Some(ResponseStream::Local(LocalStream::new(rx, on_close)));
                         Ok(Opened::Local(tx))
                     }
                 }
@@ -197,9 +251,8 @@ impl StreamSlot {
         match (self.opened.get().expect("opened above"), self.session) {
             (Opened::Session(stream), Some(session)) => outlet.send(session, *stream, payload).await,
             (Opened::Local(tx), _) => {
-                // A stateless client that hung up cannot resume anyway: drop quietly.
-                let _ = tx.clone().send(payload).await;
-                Ok(())
+                // A client that hung up cannot resume anyway; its request is cancelled.
+                tx.clone().send(LocalFrame::Message(payload)).await.map_err(|_| PublishError::Disconnected)
             }
             (Opened::Session(_), None) => unreachable!("session streams exist only with a session"),
         }
@@ -237,9 +290,15 @@ pub enum ClientRequestError {
     /// The client did not declare the capability this request needs.
     #[error("the client does not support {0}")]
     Unsupported(&'static str),
-    /// A stateless server has no session to route the client's answer through.
-    #[error("requests to the client need a session (the server is stateless)")]
+    /// A stateless server has no session to route the client's answer through, and this
+    /// request cannot end in an input-required result either.
+    #[error("requests to the client need a session, or an input-required result (tools/call, prompts/get, resources/read)")]
     NoSession,
+    /// On a request of the sessionless era (2026-07-28): the client's answer is not known yet.
+    /// The request ends with an input-required result asking for it, and the client retries
+    /// with the answer, which this same call then returns. Pass the error on (`?`).
+    #[error("the client's input is required: the request ends asking for it")]
+    InputRequired,
     /// The client answered with an error.
     #[error("the client answered with an error: {0}")]
     Client(ErrorObject),
@@ -255,8 +314,37 @@ impl From<ClientRequestError> for ErrorObject {
     fn from(error: ClientRequestError) -> Self {
         match error {
             ClientRequestError::Client(error) => error,
+            ClientRequestError::Unsupported(capability) => {
+                ErrorObject::new(crate::jsonrpc::ErrorCode::MISSING_REQUIRED_CLIENT_CAPABILITY, error.to_string())
+                    .with_data(json!({ "requiredCapabilities": { capability: {} } }))
+            }
             other => ErrorObject::internal(other.to_string()),
         }
+    }
+}
+
+/// An input the handler asks the client for under a key it chooses (see
+/// [`RequestContext::input`]).
+#[derive(Clone, Copy, Debug)]
+pub struct Input<'a> {
+    ctx: &'a RequestContext,
+    key: &'a str,
+}
+
+impl Input<'_> {
+    /// `sampling/createMessage` under this key.
+    pub async fn create_message(self, params: Value) -> Result<Value, ClientRequestError> {
+        self.ctx.ask(Some(self.key), "sampling/createMessage", params).await
+    }
+
+    /// `elicitation/create` under this key.
+    pub async fn elicit(self, params: Value) -> Result<Value, ClientRequestError> {
+        self.ctx.ask(Some(self.key), "elicitation/create", params).await
+    }
+
+    /// `roots/list` under this key.
+    pub async fn list_roots(self) -> Result<Value, ClientRequestError> {
+        self.ctx.ask(Some(self.key), "roots/list", json!({})).await
     }
 }
 
@@ -285,9 +373,16 @@ impl RequestContext {
         self.call.identity.protocol
     }
 
-    /// What the client can do.
+    /// What the client can do: as declared in `initialize` on a session, as declared by this
+    /// very request in the sessionless era (nothing is inferred from earlier requests).
     pub fn client_capabilities(&self) -> ClientCapabilities {
         self.call.identity.client
+    }
+
+    /// The client's `clientInfo` (name, version) as this request of the sessionless era sent
+    /// it; `None` on a session and when the client sent none. For display only.
+    pub fn client_info(&self) -> Option<&Value> {
+        self.call.client_info.as_ref()
     }
 
     /// Whether the client asked for progress (sent a `progressToken`).
@@ -308,9 +403,12 @@ impl RequestContext {
         self.notify("notifications/progress", params).await
     }
 
-    /// Sends `notifications/message` at `level`, unless the session asked for less.
+    /// Sends `notifications/message` at `level`, unless the session asked for less. On a
+    /// request of the sessionless era, only if the request asked for logs at `level` or below
+    /// (`_meta` `logLevel`).
     pub async fn log(&self, level: LogLevel, logger: Option<&str>, data: Value) -> Result<(), PublishError> {
-        if !level.passes(self.call.identity.log_level) {
+        let identity = &self.call.identity;
+        if !level.passes(identity.log_level) || (identity.protocol.is_sessionless() && identity.log_level.is_none()) {
             return Ok(());
         }
         let mut params = json!({ "level": level, "data": data });
@@ -359,27 +457,72 @@ impl RequestContext {
     }
 
     /// `sampling/createMessage`: asks the client's model for a completion.
+    ///
+    /// On a session, a request to the client on this request's stream, whose answer this
+    /// awaits. On a request of the sessionless era, an input of an input-required round
+    /// under a key of its own (see [`RequestContext::input`]): pass its
+    /// [`ClientRequestError::InputRequired`] on with `?`, and the same line gets the answer
+    /// when the client retries.
     pub async fn create_message(&self, params: Value) -> Result<Value, ClientRequestError> {
-        if !self.call.identity.client.sampling {
-            return Err(ClientRequestError::Unsupported("sampling"));
-        }
-        self.request("sampling/createMessage", params).await
+        self.ask(None, "sampling/createMessage", params).await
     }
 
-    /// `elicitation/create`: asks the user for input.
+    /// `elicitation/create`: asks the user for input (in either era, as
+    /// [`RequestContext::create_message`] explains).
     pub async fn elicit(&self, params: Value) -> Result<Value, ClientRequestError> {
-        if !self.call.identity.client.elicitation {
-            return Err(ClientRequestError::Unsupported("elicitation"));
-        }
-        self.request("elicitation/create", params).await
+        self.ask(None, "elicitation/create", params).await
     }
 
-    /// `roots/list`: asks the client for its roots.
+    /// `roots/list`: asks the client for its roots (in either era, as
+    /// [`RequestContext::create_message`] explains).
     pub async fn list_roots(&self) -> Result<Value, ClientRequestError> {
-        if !self.call.identity.client.roots {
-            return Err(ClientRequestError::Unsupported("roots"));
+        self.ask(None, "roots/list", json!({})).await
+    }
+
+    /// An input under `key`: the key of the ask in an input-required result, and of the answer
+    /// in the client's retry (keys are unique per request). Without one, asks get a key from
+    /// their method and order (`createMessage-1`, `create-2`, `list-3`). On a session the key
+    /// plays no part.
+    pub fn input<'a>(&'a self, key: &'a str) -> Input<'a> {
+        Input { ctx: self, key }
+    }
+
+    /// The state this handler set for the next round ([`RequestContext::set_request_state`]),
+    /// as the client echoed it, verified. `None` on a first round and on a session.
+    pub fn request_state(&self) -> Option<&str> {
+        self.call.round.as_ref()?.state()
+    }
+
+    /// Carries `state` to the next round of an input-required request, sealed (the client can
+    /// read it but not change it). Does nothing on a session, or when no input is asked for.
+    pub fn set_request_state(&self, state: impl Into<String>) {
+        if let Some(round) = &self.call.round {
+            round.set_state(state.into());
         }
-        self.request("roots/list", json!({})).await
+    }
+
+    async fn ask(&self, key: Option<&str>, method: &str, params: Value) -> Result<Value, ClientRequestError> {
+        let client = self.call.identity.client;
+        let (declared, capability) = match method {
+            "sampling/createMessage" => (client.sampling, "sampling"),
+            "elicitation/create" => (client.elicitation, "elicitation"),
+            _ => (client.roots, "roots"),
+        };
+        if !declared {
+            return Err(ClientRequestError::Unsupported(capability));
+        }
+        if let Some(round) = &self.call.round {
+            let auto;
+            let key = match key {
+                Some(key) => key,
+                None => {
+                    auto = round.auto_key(method);
+                    &auto
+                }
+            };
+            return round.answer_or_ask(key, method, params).ok_or(ClientRequestError::InputRequired);
+        }
+        self.request(method, params).await
     }
 
     /// Whether the client cancelled this request (`notifications/cancelled`) or its session

@@ -4,7 +4,11 @@
 mod context;
 mod dispatch;
 mod handler;
+mod input;
+mod meta;
 mod outlet;
+mod request_state;
+mod sessionless;
 mod state;
 
 use std::collections::HashMap;
@@ -12,14 +16,19 @@ use std::rc::Rc;
 
 use serde::Serialize;
 
-pub(crate) use context::{Call, CallIdentity, ResponseStream, StreamSlot};
-pub use context::{ClientRequestError, RequestContext};
+pub(crate) use context::{Call, CallIdentity, LocalFrame, LocalStream, ResponseStream, StreamSlot};
+pub use context::{ClientRequestError, Input, RequestContext};
 pub(crate) use dispatch::dispatch;
 pub use handler::{
     CompletionHandler, CompletionReference, CompletionRequest, HandlerFuture, IntoReply, PromptHandler, Reply,
     ResourceHandler, SubscribeHandler, ToolHandler, Variables,
 };
+pub(crate) use input::{takes_input, Round};
+pub(crate) use meta::{Envelope, RequestMeta, SERVER_INFO, SUBSCRIPTION_ID};
 pub(crate) use outlet::{Outlet, ResourceSubscribeError};
+pub use request_state::{RequestStateError, RequestStateKey};
+pub use sessionless::{CacheHint, CacheScope, Cacheable};
+pub(crate) use sessionless::CacheHints;
 pub use state::{ClientCapabilities, McpSession};
 
 use crate::model::{Prompt, Resource, ResourceTemplate, Tool};
@@ -60,6 +69,7 @@ pub struct Server {
     pub(crate) prompts: Vec<(Prompt, Rc<dyn PromptHandler>)>,
     pub(crate) completion: Option<Rc<dyn CompletionHandler>>,
     pub(crate) on_subscribe: Option<Rc<dyn SubscribeHandler>>,
+    pub(crate) cache_hints: CacheHints,
 }
 
 impl std::fmt::Debug for Server {
@@ -88,6 +98,7 @@ impl Server {
                 prompts: Vec::new(),
                 completion: None,
                 on_subscribe: None,
+                cache_hints: CacheHints::default(),
             },
         }
     }
@@ -97,23 +108,49 @@ impl Server {
         self.tools.iter().map(|(tool, _)| tool)
     }
 
-    /// The `capabilities` object of `initialize`: each feature that has something registered.
+    /// The tool called `name`.
+    pub fn tool(&self, name: &str) -> Option<&Tool> {
+        self.tool_index.get(name).map(|&index| &self.tools[index].0)
+    }
+
+    /// The `capabilities` of `initialize` and `server/discover`: each feature that has
+    /// something registered. Lists announce their changes (see
+    /// [`EngineState::announce`](crate::EngineState::announce)).
     pub(crate) fn capabilities(&self) -> serde_json::Value {
         let mut caps = serde_json::Map::new();
         if !self.tools.is_empty() {
-            caps.insert("tools".into(), serde_json::json!({}));
+            caps.insert("tools".into(), serde_json::json!({ "listChanged": true }));
         }
-        if !self.resources.is_empty() || !self.templates.is_empty() {
-            caps.insert("resources".into(), serde_json::json!({ "subscribe": true }));
+        if self.has_resources() {
+            caps.insert("resources".into(), serde_json::json!({ "subscribe": true, "listChanged": true }));
         }
         if !self.prompts.is_empty() {
-            caps.insert("prompts".into(), serde_json::json!({}));
+            caps.insert("prompts".into(), serde_json::json!({ "listChanged": true }));
         }
         if self.completion.is_some() {
             caps.insert("completions".into(), serde_json::json!({}));
         }
         caps.insert("logging".into(), serde_json::json!({}));
         serde_json::Value::Object(caps)
+    }
+}
+
+impl Server {
+    /// Whether any resource or resource template is offered.
+    pub(crate) fn has_resources(&self) -> bool {
+        !self.resources.is_empty() || !self.templates.is_empty()
+    }
+
+    /// Whether `method` is served: its feature has something registered. Requests for a feature
+    /// the capabilities do not declare are not found.
+    pub(crate) fn serves(&self, method: &str) -> bool {
+        match method.split('/').next() {
+            Some("tools") => !self.tools.is_empty(),
+            Some("prompts") => !self.prompts.is_empty(),
+            Some("resources") => self.has_resources(),
+            Some("completion") => self.completion.is_some(),
+            _ => true,
+        }
     }
 }
 
@@ -189,6 +226,13 @@ impl ServerBuilder {
     /// Runs when a client subscribes to a resource.
     pub fn on_subscribe(mut self, handler: impl SubscribeHandler) -> Self {
         self.server.on_subscribe = Some(Rc::new(handler));
+        self
+    }
+
+    /// How long clients of the 2026-07-28 revision may reuse a result, and who may (by default
+    /// 0 ms, private: not at all).
+    pub fn cache_hint(mut self, what: Cacheable, hint: CacheHint) -> Self {
+        self.server.cache_hints.set(what, hint);
         self
     }
 

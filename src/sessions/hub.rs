@@ -577,6 +577,21 @@ impl Hub {
     }
 
     /// Whether anything of `session` is live here (streams, subscribers, holds).
+    /// The sessions with anything live in this process (streams, subscribers, holds).
+    pub(crate) fn live_sessions(&self) -> Vec<SessionId> {
+        self.lock().sessions.keys().copied().collect()
+    }
+
+    pub(crate) fn keep_alive(&self) -> Option<Duration> {
+        self.keep_alive
+    }
+
+    /// Wakes the host now: something outside the sessions (a listen stream's keep-alive) has
+    /// a deadline it has not been told about.
+    pub(crate) fn wake_host(&self) {
+        self.deadline_changed.notify(usize::MAX);
+    }
+
     pub(crate) fn knows(&self, session: SessionId) -> bool {
         self.lock().sessions.contains_key(&session)
     }

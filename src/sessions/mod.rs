@@ -573,6 +573,21 @@ impl<D, S: Store<D>> Sessions<D, S> {
     pub fn is_live(&self, id: SessionId) -> bool {
         self.hub.knows(id)
     }
+
+    /// The sessions with anything live in this process.
+    pub(crate) fn live_sessions(&self) -> Vec<SessionId> {
+        self.hub.live_sessions()
+    }
+
+    /// The keep-alive interval of attached streams.
+    pub(crate) fn keep_alive(&self) -> Option<Duration> {
+        self.hub.keep_alive()
+    }
+
+    /// Wakes a host waiting on [`Sessions::deadline_changed`].
+    pub(crate) fn wake_host(&self) {
+        self.hub.wake_host();
+    }
 }
 
 /// Keeps a session busy while it lives; see [`Sessions::hold`].
