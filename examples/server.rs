@@ -9,6 +9,8 @@
 mod cli;
 #[path = "shared/fixture.rs"]
 mod fixture;
+#[path = "shared/input_fixture.rs"]
+mod input_fixture;
 
 use std::io::Write;
 

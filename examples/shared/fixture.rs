@@ -211,8 +211,22 @@ pub fn server(options: &Options) -> Server {
             Tool::new("json_schema_2020_12_tool", "Takes arguments described with JSON Schema 2020-12").input_schema(json!({
                 "$schema": "https://json-schema.org/draft/2020-12/schema",
                 "type": "object",
-                "$defs": { "address": { "type": "object", "properties": { "street": { "type": "string" }, "city": { "type": "string" } } } },
-                "properties": { "name": { "type": "string" }, "address": { "$ref": "#/$defs/address" } },
+                "$defs": { "address": {
+                    "$anchor": "addressDef",
+                    "type": "object",
+                    "properties": { "street": { "type": "string" }, "city": { "type": "string" } },
+                } },
+                "properties": {
+                    "name": { "type": "string" },
+                    "address": { "$ref": "#/$defs/address" },
+                    "contactMethod": { "type": "string", "enum": ["phone", "email"] },
+                    "phone": { "type": "string" },
+                    "email": { "type": "string" },
+                },
+                "allOf": [{ "anyOf": [{ "required": ["phone"] }, { "required": ["email"] }] }],
+                "if": { "properties": { "contactMethod": { "const": "phone" } }, "required": ["contactMethod"] },
+                "then": { "required": ["phone"] },
+                "else": { "required": ["email"] },
                 "additionalProperties": false,
             })),
             |args: Value, _| async move { Ok(CallToolResult::text(format!("JSON Schema 2020-12 tool called with: {args}"))) },
@@ -447,7 +461,7 @@ pub fn server(options: &Options) -> Server {
                 pool.iter().filter(|v| v.starts_with(&request.value)).map(|v| (*v).to_owned()).collect();
             Ok(Completion { total: Some(values.len() as u64), has_more: Some(false), values })
         });
-    builder.build()
+    super::input_fixture::add(builder).build()
 }
 
 async fn elicit(ctx: &RequestContext, params: Value, prefix: &str) -> Result<CallToolResult, ErrorObject> {

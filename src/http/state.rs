@@ -249,6 +249,10 @@ fn wants_info(state: &McpSession) -> bool {
 }
 
 impl<S: Store<McpSession>> Outlet for EngineState<S> {
+    fn announce(&self, change: Change) -> LocalBoxFuture<'_, usize> {
+        EngineState::announce(self, change).boxed_local()
+    }
+
     fn open_stream(&self, session: SessionId, prime: bool) -> LocalBoxFuture<'_, Result<Subscription, StreamError>> {
         self.sessions.open_stream(session, prime).boxed_local()
     }

@@ -558,6 +558,12 @@ impl RequestContext {
         self.outlet().forward_change(event, self.call.identity.session).await
     }
 
+    /// Announces a change to every client that should hear of it, in both eras (see
+    /// [`EngineState::announce`](crate::EngineState::announce)).
+    pub async fn announce(&self, change: crate::Change) -> usize {
+        self.outlet().announce(change).await
+    }
+
     /// Sends `notifications/resources/updated` to every session subscribed to `uri`.
     pub async fn notify_resource_updated(&self, uri: &str) -> usize {
         self.outlet().notify_resource_updated(uri.to_owned()).await

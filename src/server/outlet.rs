@@ -14,6 +14,7 @@ use crate::sessions::{PublishError, Subscription};
 use crate::stream::StreamId;
 
 pub(crate) trait Outlet {
+    fn announce(&self, change: crate::listen::Change) -> LocalBoxFuture<'_, usize>;
     fn open_stream(&self, session: SessionId, prime: bool) -> LocalBoxFuture<'_, Result<Subscription, StreamError>>;
     fn send(
         &self,
