@@ -7,6 +7,9 @@
 //   node conformance.mjs next URL [--out DIR]    # 0.2.0-alpha.12, server-session-lifecycle and
 //                                                # server-initialize: every check SUCCESS, and
 //                                                # server-session-id-visible-ascii present
+//   node conformance.mjs modern URL [--out DIR]  # 0.2.0-alpha.12, `server --suite all
+//                                                # --spec-version 2026-07-28`: the 40 scenarios
+//                                                # of the sessionless wire, 0 FAILURE, 0 WARNING
 //   node conformance.mjs summarize DIR [--expect N]   # judge an existing -o directory
 //
 // Needs Node >= 22 (the CLI imports fs.globSync): run it with node_modules/.bin/node.
@@ -38,10 +41,30 @@ const SUITES = {
     requiredChecks: [['server-initialize', 'server-session-id-visible-ascii']],
   },
 };
+SUITES.modern = {
+  version: '0.2.0-alpha.12 (2026-07-28 wire)',
+  cli: SUITES.next.cli,
+  // What `--suite all --spec-version 2026-07-28` runs (the tasks extension is excluded).
+  scenarios: `caching completion-complete dns-rebinding-protection http-custom-header-server-validation
+    http-header-validation input-required-result-basic-elicitation input-required-result-basic-list-roots
+    input-required-result-basic-sampling input-required-result-capability-check
+    input-required-result-ignore-extra-params input-required-result-missing-input-response
+    input-required-result-multi-round input-required-result-multiple-input-requests
+    input-required-result-non-tool-request input-required-result-request-state input-required-result-result-type
+    input-required-result-tampered-state input-required-result-unsupported-methods
+    input-required-result-validate-input json-schema-2020-12 prompts-get-embedded-resource prompts-get-simple
+    prompts-get-with-args prompts-get-with-image prompts-list resources-list resources-read-binary
+    resources-read-text resources-templates-read sep-2164-resource-not-found server-sse-multiple-streams
+    server-stateless tools-call-audio tools-call-embedded-resource tools-call-error tools-call-image
+    tools-call-mixed-content tools-call-simple-text tools-call-with-progress tools-list`.split(/\s+/),
+  runs: [['--suite', 'all', '--spec-version', '2026-07-28']],
+  allSuccess: false,
+  requiredChecks: [],
+};
 const CLI_TIMEOUT_MS = 240_000;
 
 function usage() {
-  console.error('usage: node conformance.mjs suite|next URL [--out DIR]\n       node conformance.mjs summarize DIR [--expect N]');
+  console.error('usage: node conformance.mjs suite|next|modern URL [--out DIR]\n       node conformance.mjs summarize DIR [--expect N]');
   process.exit(2);
 }
 

@@ -10,19 +10,22 @@
 # `e2e: N passed, M failed`; the exit code is non-zero on any failure. Checks (NAME):
 #   conformance       conformance 0.1.16 `server --suite all`: 32/32 scenarios, 0 FAILURE, 0 WARNING
 #   conformance-next  conformance 0.2.0-alpha.12 server-session-lifecycle + server-initialize
+#   conformance-modern conformance 0.2.0-alpha.12 on the 2026-07-28 wire (`--suite all
+#                     --spec-version 2026-07-28`): 40/40 scenarios, 0 FAILURE, 0 WARNING
 #   python-client     python_client.py (PyPI `mcp`, see requirements.txt)
 #   inspector         inspector-check.mjs (@modelcontextprotocol/inspector-cli)
 #   ts-client         ts-client.test.mjs (@modelcontextprotocol/sdk client), on a --test-clock server
 #   response-modes    conformance 0.1.16 again on servers started with --response-mode json and
 #                     --response-mode sse: 32/32 each (JSON mode upgrades to SSE when a handler
-#                     sends notifications or requests to the client, where the SDKs drop them)
+#                     sends notifications or requests to the client, where the SDKs drop them),
+#                     and the 2026-07-28 wire (40/40) on each
 # Environment: E2E_ONLY=NAME,... (same as --only), E2E_KEEP=1 keeps the work directory (logs,
 # checks.json files), which is also kept whenever a check fails.
 set -uo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 NODE22="$HERE/node_modules/.bin/node"
-ALL_CHECKS="conformance,conformance-next,python-client,inspector,ts-client,response-modes"
+ALL_CHECKS="conformance,conformance-next,conformance-modern,python-client,inspector,ts-client,response-modes"
 ONLY=${E2E_ONLY:-}
 
 usage() {
@@ -211,12 +214,15 @@ selected python-client && ensure_venv
 for bin in "$@"; do
   LABEL=$(basename "$bin")
 
-  if selected conformance || selected conformance-next || selected python-client || selected inspector; then
+  if selected conformance || selected conformance-next || selected conformance-modern || selected python-client ||
+    selected inspector; then
     if start_server plain "$bin"; then
       selected conformance && run_check conformance 300 'scenarios passed' \
         "$NODE22" conformance.mjs suite "$SERVER_URL" --out "$(mktemp -d "$WORK/$LABEL.conformance.XXXX")"
       selected conformance-next && run_check conformance-next 180 'scenarios passed' \
         "$NODE22" conformance.mjs next "$SERVER_URL" --out "$(mktemp -d "$WORK/$LABEL.conformance-next.XXXX")"
+      selected conformance-modern && run_check conformance-modern 240 'scenarios passed' \
+        "$NODE22" conformance.mjs modern "$SERVER_URL" --out "$(mktemp -d "$WORK/$LABEL.conformance-modern.XXXX")"
       if selected python-client; then
         if [[ -n $VENV_OK ]]; then
           run_check python-client 90 'python client: (ok|FAILED)' "$HERE/.venv/bin/python" python_client.py "$SERVER_URL"
@@ -234,6 +240,8 @@ for bin in "$@"; do
       if start_server "$mode-mode" "$bin" --response-mode "$mode"; then
         run_check "conformance ($mode mode)" 300 'scenarios passed' \
           "$NODE22" conformance.mjs suite "$SERVER_URL" --out "$(mktemp -d "$WORK/$LABEL.conformance-$mode.XXXX")"
+        run_check "conformance 2026-07-28 ($mode mode)" 240 'scenarios passed' \
+          "$NODE22" conformance.mjs modern "$SERVER_URL" --out "$(mktemp -d "$WORK/$LABEL.modern-$mode.XXXX")"
         stop_server
       fi
     done
