@@ -101,8 +101,17 @@ impl Bridge {
     /// Forwards every event of `source` until it closes. A source that overflowed (this bridge
     /// fell behind the application) is logged and skipped, not treated as an error: the events
     /// it lost are the application's to resend.
-    /// `also` runs for each event first (the engine tells its listen streams there).
-    pub async fn run<D, S, F, A>(
+    pub async fn run<D, S, F>(&self, sessions: &Sessions<D, S>, source: Receiver<ChangeEvent>, accept: F)
+    where
+        S: Store<D>,
+        F: Fn(&D) -> bool,
+    {
+        self.run_with(sessions, source, |_| 0, accept).await
+    }
+
+    /// [`Bridge::run`], with `also` run for each event first (the engine tells its listen
+    /// streams there).
+    pub(crate) async fn run_with<D, S, F, A>(
         &self,
         sessions: &Sessions<D, S>,
         mut source: Receiver<ChangeEvent>,

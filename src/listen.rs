@@ -300,7 +300,7 @@ mod tests {
 
     fn frames(rx: &mut mpsc::Receiver<LocalFrame>) -> Vec<Value> {
         let mut out = Vec::new();
-        while let Ok(Some(frame)) = rx.try_next() {
+        while let Ok(frame) = rx.try_recv() {
             match frame {
                 LocalFrame::Message(bytes) => out.push(serde_json::from_slice(&bytes).unwrap()),
                 LocalFrame::KeepAlive => out.push(json!("keep-alive")),
@@ -355,9 +355,12 @@ mod tests {
             Some(ListenError::TooManyForPrincipal { limit: 1 })
         );
         let bob = Owner::new(TenantId::default_tenant(), Principal::new("bob"));
-        let (_bob, _bob_rx, _) = listeners.register(&bob, Id::Number(3), all.clone(), 1, None).unwrap();
+        let (_bob, _bob_rx, _) = listeners.register(&bob, Id::Number(3), Filter::default(), 1, None).unwrap();
         let carol = Owner::new(TenantId::default_tenant(), Principal::new("carol"));
-        assert_eq!(listeners.register(&carol, Id::Number(4), all, 1, None).err(), Some(ListenError::TooMany { limit: 2 }));
+        assert_eq!(
+            listeners.register(&carol, Id::Number(4), all, 1, None).err(),
+            Some(ListenError::TooMany { limit: 2 })
+        );
         // The window holds the ack and one more; the next change finds it full and ends it.
         for _ in 0..3 {
             listeners.announce(&Change::ToolsListChanged, None);
@@ -374,7 +377,13 @@ mod tests {
         let listeners = Arc::new(Listeners::new(10, 10));
         let filter = Filter::honoured(&json!({}), (true, true, true)).unwrap();
         let (_r, mut rx, scheduled) = listeners
-            .register(&Owner::anonymous(), Id::String("L".into()), filter, 8, Some((Timestamp::from_millis(0), Duration::from_secs(15))))
+            .register(
+                &Owner::anonymous(),
+                Id::String("L".into()),
+                filter,
+                8,
+                Some((Timestamp::from_millis(0), Duration::from_secs(15))),
+            )
             .unwrap();
         assert!(scheduled);
         assert_eq!(listeners.next_deadline(), Some(Timestamp::from_millis(15_000)));

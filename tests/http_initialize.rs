@@ -19,7 +19,12 @@ fn initialize_result(id: Value, version: &str) -> Value {
         "id": id,
         "result": {
             "protocolVersion": version,
-            "capabilities": { "tools": {}, "resources": { "subscribe": true }, "logging": {} },
+            // Lists announce their changes (`EngineState::announce`) on the GET stream.
+            "capabilities": {
+                "tools": { "listChanged": true },
+                "resources": { "subscribe": true, "listChanged": true },
+                "logging": {},
+            },
             "serverInfo": { "name": "http-tests", "version": "0.0.0" },
         },
     })

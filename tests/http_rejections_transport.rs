@@ -117,7 +117,7 @@ on_every_runtime! {
     async fn an_unsupported_protocol_version_is_400() {
         let h = harness().build();
         let client = h.connect(V2025_11_25);
-        for version in ["2024-11-05", "2026-07-28", "", "latest", "2025-11-25 ", "2025-11-26"] {
+        for version in ["2024-11-05", "", "latest", "2025-11-25 ", "2025-11-26"] {
             let before = h.snapshot();
             let bad = StatusCode::BAD_REQUEST;
             expect_refusal(h.send(client.post(&ping(1)).version(version)), bad, UNSUPPORTED_VERSION);
@@ -127,6 +127,14 @@ on_every_runtime! {
             expect_refusal(h.send(init), bad, UNSUPPORTED_VERSION);
             h.assert_unchanged(&before, &client);
         }
+        // A session does not speak the sessionless revision: its GET and DELETE are refused, and
+        // a POST that names it in the header without its `_meta` envelope is invalid params.
+        let before = h.snapshot();
+        expect_refusal(h.send(client.get().version("2026-07-28")), StatusCode::BAD_REQUEST, UNSUPPORTED_VERSION);
+        expect_refusal(h.send(client.delete().version("2026-07-28")), StatusCode::BAD_REQUEST, UNSUPPORTED_VERSION);
+        let body = expect_json(h.send(client.post(&ping(1)).version("2026-07-28")), StatusCode::BAD_REQUEST);
+        assert_eq!((body["id"].clone(), body["error"]["code"].clone()), (json!(1), json!(-32602)), "{body}");
+        h.assert_unchanged(&before, &client);
     }
 
     async fn any_supported_protocol_version_is_accepted_on_any_session() {

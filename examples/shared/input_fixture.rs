@@ -50,8 +50,10 @@ pub fn add(builder: ServerBuilder) -> ServerBuilder {
         .tool(
             Tool::new("test_input_required_result_sampling", "Asks the client's model (input key capital_question)"),
             |_, ctx: RequestContext| async move {
-                let answer =
-                    ctx.input("capital_question").create_message(sampling("What is the capital of France?", 100)).await?;
+                let answer = ctx
+                    .input("capital_question")
+                    .create_message(sampling("What is the capital of France?", 100))
+                    .await?;
                 Ok(CallToolResult::text(format!("The model says: {}", sampled(&answer))))
             },
         )
@@ -72,7 +74,10 @@ pub fn add(builder: ServerBuilder) -> ServerBuilder {
             },
         )
         .tool(
-            Tool::new("test_input_required_result_multiple_inputs", "Asks for a name, a greeting and the roots at once"),
+            Tool::new(
+                "test_input_required_result_multiple_inputs",
+                "Asks for a name, a greeting and the roots at once",
+            ),
             |_, ctx: RequestContext| async move {
                 let (name, greeting, client_roots) = futures::join!(
                     ctx.input("user_name").elicit(ask("What is your name?", "name", "string")),
@@ -114,7 +119,11 @@ pub fn add(builder: ServerBuilder) -> ServerBuilder {
                 let text = if declared.elicitation {
                     field(&ctx.input("user_name").elicit(ask("What is your name?", "name", "string")).await?, "name")
                 } else if declared.sampling {
-                    sampled(&ctx.input("capital_question").create_message(sampling("What is the capital of France?", 100)).await?)
+                    sampled(
+                        &ctx.input("capital_question")
+                            .create_message(sampling("What is the capital of France?", 100))
+                            .await?,
+                    )
                 } else {
                     "nothing to ask through".to_owned()
                 };
@@ -150,7 +159,9 @@ pub fn add(builder: ServerBuilder) -> ServerBuilder {
             Tool::new("test_logging_tool", "Logs at info three times (only when the request asks for logs)"),
             |_, ctx: RequestContext| async move {
                 for step in 1..=3 {
-                    ctx.log(LogLevel::Info, Some("test"), json!(format!("log message {step}"))).await.map_err(published)?;
+                    ctx.log(LogLevel::Info, Some("test"), json!(format!("log message {step}")))
+                        .await
+                        .map_err(published)?;
                 }
                 Ok(CallToolResult::text("logged"))
             },
@@ -177,7 +188,8 @@ pub fn add(builder: ServerBuilder) -> ServerBuilder {
                     "required": ["region"],
                 })),
             |args: Value, _| async move {
-                let region = args["region"].as_str().ok_or_else(|| ErrorObject::invalid_params("region must be a string"))?;
+                let region =
+                    args["region"].as_str().ok_or_else(|| ErrorObject::invalid_params("region must be a string"))?;
                 Ok(CallToolResult::text(format!("region: {region}")))
             },
         )

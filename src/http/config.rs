@@ -115,10 +115,17 @@ impl Default for EngineConfig {
             max_batch: 64,
             max_calls_per_session: 64,
             max_resource_subscriptions: 128,
-            bridge_uris: ["memories_updated", "documents_updated", "consolidation_updated", "graph_updated", "tenant_updated", "memory_updated"]
-                .into_iter()
-                .map(|topic| (topic.to_owned(), format!("changes://{topic}")))
-                .collect(),
+            bridge_uris: [
+                "memories_updated",
+                "documents_updated",
+                "consolidation_updated",
+                "graph_updated",
+                "tenant_updated",
+                "memory_updated",
+            ]
+            .into_iter()
+            .map(|topic| (topic.to_owned(), format!("changes://{topic}")))
+            .collect(),
             request_state_key: RequestStateKey::random(),
             request_state_ttl: Duration::from_secs(600),
             max_listens: 4096,

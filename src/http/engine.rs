@@ -130,7 +130,8 @@ impl<S: Store<McpSession> + 'static> Engine<S> {
                 Method::POST => self.post(parts, body).await,
                 // The sessionless era has nothing to GET or DELETE: only a session does.
                 Method::GET | Method::DELETE
-                    if !parts.headers.contains_key(MCP_SESSION_ID) && super::era::header_is_sessionless(&parts.headers) =>
+                    if !parts.headers.contains_key(MCP_SESSION_ID)
+                        && super::era::header_is_sessionless(&parts.headers) =>
                 {
                     Err(Rejection::MethodNotAllowed { allow: "POST" })
                 }
@@ -158,7 +159,9 @@ impl<S: Store<McpSession> + 'static> Engine<S> {
             Refusal::MalformedHost => Rejection::MalformedHeader,
             Refusal::MissingHost => Rejection::MissingHost,
         })?;
-        if parts.method == Method::POST || super::era::header_is_sessionless(&parts.headers) {
+        let sessionless_without_session =
+            !parts.headers.contains_key(MCP_SESSION_ID) && super::era::header_is_sessionless(&parts.headers);
+        if parts.method == Method::POST || sessionless_without_session {
             return Ok(());
         }
         protocol_header(&parts.headers).map(drop)

@@ -70,7 +70,7 @@ pub(crate) fn header_is_sessionless(headers: &HeaderMap) -> bool {
 }
 
 /// A header as text: `Ok(None)` when absent, `Err` when repeated or not visible ASCII.
-fn header_text<'h>(headers: &'h HeaderMap, name: impl http::header::AsHeaderName) -> Result<Option<&'h str>, ()> {
+fn header_text(headers: &HeaderMap, name: impl http::header::AsHeaderName) -> Result<Option<&str>, ()> {
     let mut values = headers.get_all(name).iter();
     let Some(value) = values.next() else { return Ok(None) };
     if values.next().is_some() {
@@ -167,8 +167,12 @@ pub(crate) fn check_envelope(
                 ),
             ))
         }
-        Ok(None) => return Err(Refused::header_mismatch(id, "Header mismatch: MCP-Protocol-Version is required".into())),
-        Err(()) => return Err(Refused::header_mismatch(id, "Header mismatch: MCP-Protocol-Version is malformed".into())),
+        Ok(None) => {
+            return Err(Refused::header_mismatch(id, "Header mismatch: MCP-Protocol-Version is required".into()))
+        }
+        Err(()) => {
+            return Err(Refused::header_mismatch(id, "Header mismatch: MCP-Protocol-Version is malformed".into()))
+        }
     }
     match header_text(headers, MCP_METHOD) {
         Ok(Some(header)) if header == request.method => {}
@@ -202,7 +206,9 @@ pub(crate) fn check_name(headers: &HeaderMap, id: &Id, method: &str, name: Optio
     }
     let header = match header_text(headers, MCP_NAME) {
         Ok(Some(header)) => header,
-        Ok(None) => return Err(Refused::header_mismatch(id, format!("Header mismatch: Mcp-Name is required on {method}"))),
+        Ok(None) => {
+            return Err(Refused::header_mismatch(id, format!("Header mismatch: Mcp-Name is required on {method}")))
+        }
         Err(()) => return Err(Refused::header_mismatch(id, "Header mismatch: Mcp-Name is malformed".into())),
     };
     let decoded = decode_header_value(header)
@@ -243,7 +249,10 @@ pub(crate) fn check_param_headers(
             (None, Some(_)) | (Some(_), None) => false,
             (Some(sent), Some(value)) => {
                 let decoded = decode_header_value(sent).ok_or_else(|| {
-                    Refused::header_mismatch(id, format!("Header mismatch: Mcp-Param-{header} has a malformed base64 value"))
+                    Refused::header_mismatch(
+                        id,
+                        format!("Header mismatch: Mcp-Param-{header} has a malformed base64 value"),
+                    )
                 })?;
                 match value {
                     Value::String(text) => *text == decoded,

@@ -25,18 +25,19 @@ impl<S: Store<McpSession> + 'static> Engine<S> {
         let server = &self.server;
         let offers = (server.tools().next().is_some(), !server.prompts.is_empty(), server.has_resources());
         let Some(filter) = params.get("notifications").and_then(|requested| Filter::honoured(requested, offers)) else {
-            let error = ErrorObject::invalid_params("Invalid params: subscriptions/listen needs a notifications object");
+            let error =
+                ErrorObject::invalid_params("Invalid params: subscriptions/listen needs a notifications object");
             return Ok(reply::error(StatusCode::BAD_REQUEST, Some(&id), &error));
         };
         let sessions = &self.state.sessions;
         let schedule = sessions.keep_alive().map(|every| (sessions.now(), every));
         let window = self.state.sessions.store().log_limits().events;
-        let (registration, frames, scheduled) =
-            match self.state.listeners.register(owner, id, filter, window, schedule) {
-                Ok(registered) => registered,
-                Err(ListenError::TooMany { .. }) => return Err(Rejection::ListenLimit),
-                Err(ListenError::TooManyForPrincipal { .. }) => return Err(Rejection::PrincipalListenLimit),
-            };
+        let (registration, frames, scheduled) = match self.state.listeners.register(owner, id, filter, window, schedule)
+        {
+            Ok(registered) => registered,
+            Err(ListenError::TooMany { .. }) => return Err(Rejection::ListenLimit),
+            Err(ListenError::TooManyForPrincipal { .. }) => return Err(Rejection::PrincipalListenLimit),
+        };
         if scheduled {
             sessions.wake_host();
         }

@@ -188,6 +188,7 @@ impl<S: Store<McpSession> + 'static> Engine<S> {
                 protocol: session.state.protocol_version,
                 client: session.state.client,
                 log_level: session.state.log_level,
+                client_info: None,
             },
             None => Identity::stateless(&parts),
         };
@@ -266,7 +267,7 @@ impl<S: Store<McpSession> + 'static> Engine<S> {
         };
         let cancellation = running.as_ref().map_or_else(Arc::default, |r| r.cancellation().clone());
         let progress_token = RequestMeta::read(params).progress_token();
-        let ctx = self.context(identity, owner, &id, progress_token, slot, cancellation, None, None);
+        let ctx = self.context(identity, owner, &id, slot, Run { progress_token, cancellation, round: None });
         let reply = dispatch(&self.server, ctx, &method, params);
         Pending { id: Some(id), reply, running, _hold: hold, sessionless: None }
     }
@@ -288,7 +289,12 @@ impl<S: Store<McpSession> + 'static> Engine<S> {
         let object: serde_json::Map<String, Value> = match params.map(|raw| serde_json::from_str(raw.get())) {
             None => serde_json::Map::new(),
             Some(Ok(Value::Object(object))) => object,
-            Some(_) => return refuse(StatusCode::BAD_REQUEST, ErrorObject::invalid_params("Invalid params: params must be an object")),
+            Some(_) => {
+                return refuse(
+                    StatusCode::BAD_REQUEST,
+                    ErrorObject::invalid_params("Invalid params: params must be an object"),
+                )
+            }
         };
         let name = object.get(if method == "resources/read" { "uri" } else { "name" }).and_then(Value::as_str);
         if let Err(refused) = era::check_name(&parts.headers, &id, &method, name) {
@@ -304,8 +310,8 @@ impl<S: Store<McpSession> + 'static> Engine<S> {
         }
         match &*method {
             "server/discover" => {
-                let discovered = Reply::json(&self.server.discover())
-                    .and_then(|reply| self.server.complete_result(&method, reply));
+                let discovered =
+                    Reply::json(&self.server.discover()).and_then(|reply| self.server.complete_result(&method, reply));
                 return Ok(match discovered {
                     Ok(result) => reply::json(StatusCode::OK, jsonrpc::result_message(&id, result.as_bytes())),
                     Err(error) => reply::error(StatusCode::INTERNAL_SERVER_ERROR, Some(&id), &error),
@@ -325,32 +331,26 @@ impl<S: Store<McpSession> + 'static> Engine<S> {
         } else {
             None
         };
-        let identity =
-            Identity { session: None, protocol: version, client: envelope.capabilities, log_level: envelope.log_level };
+        let identity = Identity {
+            session: None,
+            protocol: version,
+            client: envelope.capabilities,
+            log_level: envelope.log_level,
+            client_info: envelope.client_info,
+        };
         let cancellation = Arc::new(Cancellation::default());
         let slot = Rc::new(StreamSlot::new(None, false, 1));
         slot.cancel_on_close([cancellation.clone()]);
-        let progress_token = meta.progress_token();
-        let client_info = envelope.client_info;
-        let ctx =
-            self.context(&identity, &owner, &id, progress_token, &slot, cancellation.clone(), round.clone(), client_info);
+        let run =
+            Run { progress_token: meta.progress_token(), cancellation: cancellation.clone(), round: round.clone() };
+        let ctx = self.context(&identity, &owner, &id, &slot, run);
         let reply = dispatch(&self.server, ctx, &method, params);
         let completion = Completion { method: method.into_owned(), round, cancellation };
         let pending = Pending { id: Some(id), reply, running: None, _hold: None, sessionless: Some(completion) };
         self.answer(vec![pending], slot, false).await
     }
 
-    fn context(
-        &self,
-        identity: &Identity,
-        owner: &Owner,
-        id: &Id,
-        progress_token: Option<Value>,
-        slot: &Rc<StreamSlot>,
-        cancellation: Arc<Cancellation>,
-        round: Option<Rc<Round>>,
-        client_info: Option<Value>,
-    ) -> RequestContext {
+    fn context(&self, identity: &Identity, owner: &Owner, id: &Id, slot: &Rc<StreamSlot>, run: Run) -> RequestContext {
         RequestContext {
             call: Rc::new(Call {
                 outlet: self.state.clone(),
@@ -362,11 +362,11 @@ impl<S: Store<McpSession> + 'static> Engine<S> {
                     client: identity.client,
                     log_level: identity.log_level,
                 },
-                progress_token,
-                cancellation,
+                progress_token: run.progress_token,
+                cancellation: run.cancellation,
                 slot: slot.clone(),
-                round,
-                client_info,
+                round: run.round,
+                client_info: identity.client_info.clone(),
             }),
         }
     }
@@ -565,7 +565,10 @@ fn conclude(server: &Server, call: Pending, outcome: Result<Reply, ErrorObject>)
         Ok(result) => match &call.id {
             Some(id) => (Some(jsonrpc::result_message(id, result.as_bytes())), StatusCode::OK),
             // Only refusals lack an id, and refusals are errors.
-            None => (Some(jsonrpc::error_message(None, &ErrorObject::internal("result without a request id"))), StatusCode::OK),
+            None => (
+                Some(jsonrpc::error_message(None, &ErrorObject::internal("result without a request id"))),
+                StatusCode::OK,
+            ),
         },
         Err(error) => {
             // The sessionless era's request errors are HTTP errors too; the session era's travel
@@ -612,13 +615,22 @@ struct Identity {
     protocol: ProtocolVersion,
     client: ClientCapabilities,
     log_level: Option<crate::model::LogLevel>,
+    /// What a sessionless request's `_meta` says the client is.
+    client_info: Option<Value>,
+}
+
+/// What one run of a handler has of its own.
+struct Run {
+    progress_token: Option<Value>,
+    cancellation: Arc<Cancellation>,
+    round: Option<Rc<Round>>,
 }
 
 impl Identity {
     fn stateless(parts: &Parts) -> Self {
         let protocol =
             protocol_header(&parts.headers).ok().flatten().unwrap_or(ProtocolVersion::ASSUMED_WITHOUT_HEADER);
-        Self { session: None, protocol, client: ClientCapabilities::default(), log_level: None }
+        Self { session: None, protocol, client: ClientCapabilities::default(), log_level: None, client_info: None }
     }
 }
 

@@ -30,7 +30,9 @@ pub enum SessionRoute {
 /// ignored: its era is decided from the body first, as the engine decides it.
 pub fn session_route(parts: &Parts, body: &[u8]) -> SessionRoute {
     let parsed = if parts.method == Method::POST { jsonrpc::parse_body(body).ok() } else { None };
-    if let Some(jsonrpc::Body::Single(Incoming::Request { params, .. } | Incoming::Notification { params, .. })) = &parsed {
+    if let Some(jsonrpc::Body::Single(Incoming::Request { params, .. } | Incoming::Notification { params, .. })) =
+        &parsed
+    {
         if RequestMeta::read(*params).claims_sessionless() {
             return SessionRoute::Anywhere;
         }
@@ -84,6 +86,10 @@ mod tests {
         let call = format!(r#"{{"jsonrpc":"2.0","id":1,"method":"tools/list","params":{{{claim}}}}}"#);
         assert_eq!(session_route(&parts(Method::POST, Some(id)), call.as_bytes()), SessionRoute::Anywhere);
         let init = format!(r#"{{"jsonrpc":"2.0","id":1,"method":"initialize","params":{{{claim}}}}}"#);
-        assert_eq!(session_route(&parts(Method::POST, None), init.as_bytes()), SessionRoute::Anywhere, "not found anywhere");
+        assert_eq!(
+            session_route(&parts(Method::POST, None), init.as_bytes()),
+            SessionRoute::Anywhere,
+            "not found anywhere"
+        );
     }
 }

@@ -203,7 +203,7 @@ impl<S: Store<McpSession>> EngineState<S> {
     /// Forwards every event of `source` to the sessions and listen streams of its tenant until
     /// the source closes.
     pub async fn run_bridge(&self, source: async_broadcast::Receiver<ChangeEvent>) {
-        self.bridge.run(&self.sessions, source, |event| self.listen_change(event), wants_info).await
+        self.bridge.run_with(&self.sessions, source, |event| self.listen_change(event), wants_info).await
     }
 
     /// Ends a session as a DELETE does: its streams close, its running calls are cancelled, its

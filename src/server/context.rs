@@ -292,7 +292,9 @@ pub enum ClientRequestError {
     Unsupported(&'static str),
     /// A stateless server has no session to route the client's answer through, and this
     /// request cannot end in an input-required result either.
-    #[error("requests to the client need a session, or an input-required result (tools/call, prompts/get, resources/read)")]
+    #[error(
+        "requests to the client need a session, or an input-required result (tools/call, prompts/get, resources/read)"
+    )]
     NoSession,
     /// On a request of the sessionless era (2026-07-28): the client's answer is not known yet.
     /// The request ends with an input-required result asking for it, and the client retries

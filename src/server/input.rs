@@ -82,9 +82,7 @@ impl Round {
         let binding = Binding::new(owner, method, params);
         let carried = match params.get("requestState") {
             None | Some(Value::Null) => Carried::default(),
-            Some(Value::String(text)) => {
-                request_state::open(key, &binding, text, now_ms).map_err(RoundError::State)?
-            }
+            Some(Value::String(text)) => request_state::open(key, &binding, text, now_ms).map_err(RoundError::State)?,
             Some(_) => return Err(RoundError::Malformed("requestState must be a string")),
         };
         let mut answers = carried.responses;
@@ -196,7 +194,8 @@ mod tests {
         assert!(asked["inputRequests"].get("a").is_none(), "answered inputs are not asked again");
 
         // The third round gets b from the retry and a from the state only.
-        let retry = json!({ "name": "t", "inputResponses": { "b": { "roots": [] } }, "requestState": asked["requestState"] });
+        let retry =
+            json!({ "name": "t", "inputResponses": { "b": { "roots": [] } }, "requestState": asked["requestState"] });
         let round = Round::start(&key, &owner, "tools/call", retry.as_object().unwrap(), 2, 60_000).unwrap();
         assert!(round.answer_or_ask("a", "elicitation/create", json!({})).is_some());
         assert!(round.answer_or_ask("b", "roots/list", json!({})).is_some());
@@ -213,10 +212,10 @@ mod tests {
             r#"{"name":"t","inputResponses":{"a":1}}"#,
             r#"{"name":"t","requestState":3}"#,
         ] {
-            assert!(matches!(
-                Round::start(&key, &owner, "tools/call", &params(bad), 0, 1),
-                Err(RoundError::Malformed(_))
-            ), "{bad}");
+            assert!(
+                matches!(Round::start(&key, &owner, "tools/call", &params(bad), 0, 1), Err(RoundError::Malformed(_))),
+                "{bad}"
+            );
         }
         let forged = params(r#"{"name":"t","requestState":"v1.e30.AAAA"}"#);
         assert!(matches!(Round::start(&key, &owner, "tools/call", &forged, 0, 1), Err(RoundError::State(_))));

@@ -85,13 +85,17 @@ impl RequestMeta {
         }
         let version = match self.get(PROTOCOL_VERSION) {
             Some(Value::String(version)) => version.clone(),
-            Some(_) => return Err(ErrorObject::invalid_params(format!("Invalid params: {PROTOCOL_VERSION} must be a string"))),
+            Some(_) => {
+                return Err(ErrorObject::invalid_params(format!("Invalid params: {PROTOCOL_VERSION} must be a string")))
+            }
             None => return Err(missing(PROTOCOL_VERSION)),
         };
         let capabilities = match self.get(CLIENT_CAPABILITIES) {
             Some(capabilities @ Value::Object(_)) => ClientCapabilities::from_json(capabilities),
             Some(_) => {
-                return Err(ErrorObject::invalid_params(format!("Invalid params: {CLIENT_CAPABILITIES} must be an object")))
+                return Err(ErrorObject::invalid_params(format!(
+                    "Invalid params: {CLIENT_CAPABILITIES} must be an object"
+                )))
             }
             None => return Err(missing(CLIENT_CAPABILITIES)),
         };
@@ -166,7 +170,9 @@ mod tests {
             let error = meta(bad).envelope().unwrap_err();
             assert_eq!(error.code, crate::jsonrpc::ErrorCode::INVALID_PARAMS, "{bad}");
         }
-        let old = meta(r#"{"_meta":{"io.modelcontextprotocol/protocolVersion":"2025-11-25","io.modelcontextprotocol/clientCapabilities":{}}}"#);
+        let old = meta(
+            r#"{"_meta":{"io.modelcontextprotocol/protocolVersion":"2025-11-25","io.modelcontextprotocol/clientCapabilities":{}}}"#,
+        );
         assert_eq!(old.envelope().unwrap().served_version(), None, "a session-era revision is not served sessionless");
     }
 }

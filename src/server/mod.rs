@@ -27,8 +27,8 @@ pub(crate) use input::{takes_input, Round};
 pub(crate) use meta::{Envelope, RequestMeta, SERVER_INFO, SUBSCRIPTION_ID};
 pub(crate) use outlet::{Outlet, ResourceSubscribeError};
 pub use request_state::{RequestStateError, RequestStateKey};
-pub use sessionless::{CacheHint, CacheScope, Cacheable};
 pub(crate) use sessionless::CacheHints;
+pub use sessionless::{CacheHint, CacheScope, Cacheable};
 pub use state::{ClientCapabilities, McpSession};
 
 use crate::model::{Prompt, Resource, ResourceTemplate, Tool};

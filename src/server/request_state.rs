@@ -129,10 +129,8 @@ pub(crate) fn open(
     text: &str,
     now_ms: u64,
 ) -> Result<Carried, RequestStateError> {
-    let (body, tag) = text
-        .strip_prefix(PREFIX)
-        .and_then(|rest| rest.split_once('.'))
-        .ok_or(RequestStateError::Malformed)?;
+    let (body, tag) =
+        text.strip_prefix(PREFIX).and_then(|rest| rest.split_once('.')).ok_or(RequestStateError::Malformed)?;
     let body = URL_SAFE_NO_PAD.decode(body).map_err(|_| RequestStateError::Malformed)?;
     let tag = URL_SAFE_NO_PAD.decode(tag).map_err(|_| RequestStateError::Malformed)?;
     // Constant time, and before anything in the body is believed.

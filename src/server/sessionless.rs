@@ -147,8 +147,7 @@ mod tests {
         let read: Value = serde_json::from_slice(read.as_bytes()).unwrap();
         assert_eq!((read["ttlMs"].clone(), read["cacheScope"].clone()), (json!(0), json!("private")), "the default");
 
-        let called =
-            server.complete_result("tools/call", Reply::raw(r#"{"content":[],"_meta":{"mine":1}}"#)).unwrap();
+        let called = server.complete_result("tools/call", Reply::raw(r#"{"content":[],"_meta":{"mine":1}}"#)).unwrap();
         let called: Value = serde_json::from_slice(called.as_bytes()).unwrap();
         assert!(called.get("ttlMs").is_none(), "a tool result is not cacheable");
         assert_eq!(called["_meta"]["mine"], 1, "the handler's own _meta stays");

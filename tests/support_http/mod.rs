@@ -35,6 +35,7 @@ use serde_json::{json, Value};
 use crate::common;
 
 /// The revisions, newest first.
+pub const V2026_07_28: &str = "2026-07-28";
 pub const V2025_11_25: &str = "2025-11-25";
 pub const V2025_06_18: &str = "2025-06-18";
 pub const V2025_03_26: &str = "2025-03-26";
@@ -412,6 +413,18 @@ pub fn test_server(latch: &Latch, seen: &Seen, (clock, state): (&ManualClock, &A
                 Err(error) => CallToolResult::error(format!("elicitation failed: {error}")),
             })
         })
+        .tool(Tool::new("ask_name", "Asks the user's name under input key `name`"), |_, ctx: RequestContext| async move {
+            let params = json!({ "message": "Name?", "requestedSchema": { "type": "object", "properties": { "name": { "type": "string" } } } });
+            let answer = ctx.input("name").elicit(params).await?;
+            Ok(CallToolResult::text(format!("Hello, {}!", answer["content"]["name"].as_str().unwrap_or("?"))))
+        })
+        .tool(
+            Tool::new("regional", "Echoes `region`, which clients mirror into Mcp-Param-Region").input_schema(json!({
+                "type": "object",
+                "properties": { "region": { "type": "string", "x-mcp-header": "Region" } },
+            })),
+            |args: Value, _| async move { Ok(CallToolResult::text(format!("region {}", args["region"].as_str().unwrap_or("?")))) },
+        )
         .tool(Tool::new("until_cancelled", "Waits until cancelled"), move |_, ctx: RequestContext| {
             let seen = seen1.clone();
             async move {
@@ -465,6 +478,23 @@ fn base(method: Method, body: Bytes) -> Req {
     Req(request)
 }
 
+/// A request of the sessionless era (2026-07-28): `params._meta` carries the revision and
+/// `capabilities`, and the headers mirror the body as a well-behaved client's do.
+pub fn modern(id: impl Into<Value>, method: &str, params: Value, capabilities: Value) -> Req {
+    let mut params = params;
+    params["_meta"]["io.modelcontextprotocol/protocolVersion"] = json!(V2026_07_28);
+    params["_meta"]["io.modelcontextprotocol/clientCapabilities"] = capabilities;
+    let name =
+        params.get(if method == "resources/read" { "uri" } else { "name" }).and_then(Value::as_str).map(str::to_owned);
+    let mut req = post(&json!({ "jsonrpc": "2.0", "id": id.into(), "method": method, "params": params }))
+        .version(V2026_07_28)
+        .header("mcp-method", method);
+    if let Some(name) = name {
+        req = req.header("mcp-name", &name);
+    }
+    req
+}
+
 /// A POST of one JSON message (or batch).
 pub fn post(message: &Value) -> Req {
     post_raw(serde_json::to_vec(message).unwrap())
@@ -488,6 +518,17 @@ pub fn delete() -> Req {
 
 impl Req {
     /// Sets a header, replacing any value it had.
+    /// The body.
+    pub fn body(&self) -> &[u8] {
+        self.0.body()
+    }
+
+    /// Replaces the body with `message`.
+    pub fn body_json(mut self, message: &Value) -> Self {
+        *self.0.body_mut() = Bytes::from(serde_json::to_vec(message).unwrap());
+        self
+    }
+
     pub fn header(mut self, name: &str, value: &str) -> Self {
         let name = HeaderName::from_bytes(name.as_bytes()).expect("a valid header name");
         self.0.headers_mut().insert(name, HeaderValue::from_str(value).expect("a valid header value"));
