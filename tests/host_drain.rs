@@ -1,6 +1,7 @@
 //! `Running::stop` drains on the real hosts: a request in flight when the host stops still gets
 //! its answer, an idle keep-alive connection closes, an open SSE stream is cut once the drain
-//! timeout is over, and the listener is gone when `stop` returns.
+//! timeout is over, a `subscriptions/listen` stream ends with its result at once, and the
+//! listener is gone when `stop` returns.
 #![cfg(all(any(feature = "tokio", feature = "async-std"), not(target_family = "wasm")))]
 
 mod common;
@@ -59,6 +60,32 @@ on_every_host! {
 
         let stopping = server.stop_in_background();
         assert!(stream.closes(), "the stream is cut once the drain is over");
+        wait_finished(stopping);
+    }
+
+    fn a_listen_stream_ends_with_its_result_when_the_host_stops(host) {
+        let mut server = TestServer::start(host, config(PATIENCE));
+        let listen = json!({ "jsonrpc": "2.0", "id": "L", "method": "subscriptions/listen", "params": {
+            "notifications": { "toolsListChanged": true },
+            "_meta": { "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+                "io.modelcontextprotocol/clientCapabilities": {} } } });
+        let body = serde_json::to_vec(&listen).unwrap();
+        let mut request = format!(
+            "{}MCP-Protocol-Version: 2026-07-28\r\nMcp-Method: subscriptions/listen\r\nContent-Length: {}\r\n\r\n",
+            post_head(None),
+            body.len()
+        )
+        .into_bytes();
+        request.extend_from_slice(&body);
+        let mut stream = server.connect();
+        stream.send(&request).unwrap();
+        stream.read_until("notifications/subscriptions/acknowledged");
+
+        let stopping = server.stop_in_background();
+        assert!(stream.closes(), "the stream ends long before the drain timeout");
+        assert!(stream.received_contains(r#""id":"L","result""#), "with the listen request's result");
+        assert!(stream.received_contains(r#""resultType":"complete"}}"#));
+        assert!(stream.received_contains("\r\n0\r\n\r\n"), "a whole body, not a cut connection");
         wait_finished(stopping);
     }
 }

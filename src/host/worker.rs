@@ -89,6 +89,9 @@ pub(crate) async fn run<S, F, T, Accept, AcceptFut, C, Io>(
             }
         }
     }
+    // Listen streams never end by themselves: they get their result now, and their connections
+    // can then shut down gracefully with the rest.
+    engine.close_listens();
     // Every connection has seen the stop and is shutting down gracefully.
     let _ = select(pin!(mine.until_all_released()), timer.sleep(host.config.drain_timeout)).await;
     abandon.trigger();

@@ -43,4 +43,12 @@ impl<S: Store<McpSession> + 'static> Engine<S> {
         }
         Ok(reply::sse(ResponseStream::Local(LocalStream::listening(frames, registration)), self.retry_ms()))
     }
+
+    /// Ends every listen stream of the shared state with its graceful result, naming this
+    /// engine's server: what a host does when it starts to drain, so that listeners learn the
+    /// server is going rather than seeing their connection cut.
+    pub fn close_listens(&self) {
+        let info = serde_json::to_value(&self.server.info).expect("server info serializes");
+        self.state.close_listens(&info);
+    }
 }

@@ -322,7 +322,11 @@ impl Conn {
         let deadline = Instant::now() + PATIENCE;
         while !self.received_contains(needle) {
             assert!(Instant::now() < deadline, "{needle:?} never came: {:?}", String::from_utf8_lossy(&self.received));
-            assert!(!self.closes_within(Duration::from_millis(20)), "closed before {needle:?}");
+            assert!(
+                !self.closes_within(Duration::from_millis(20)),
+                "closed before {needle:?}: {:?}",
+                String::from_utf8_lossy(&self.received)
+            );
         }
     }
 
