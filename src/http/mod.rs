@@ -13,6 +13,7 @@ mod post;
 mod rejection;
 mod reply;
 mod route;
+mod sessionless;
 mod state;
 
 pub use auth::{Anonymous, Authenticate, Unauthorized};

@@ -1,4 +1,6 @@
-//! POST: initialize, requests (answered as JSON or SSE), notifications and client responses.
+//! POST: initialize, requests (answered as JSON or SSE), notifications and client responses of
+//! the session era; and the answering of requests that both eras share (see [`super::sessionless`]
+//! for the sessionless era's own rungs).
 
 use std::cell::{Cell, RefCell};
 use std::future::poll_fn;
@@ -11,68 +13,39 @@ use futures_util::future::ready;
 use futures_util::FutureExt;
 use http::request::Parts;
 use http::{Response, StatusCode};
-use serde::Deserialize;
 use serde_json::value::RawValue;
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use super::body::Body;
 use super::config::ResponseMode;
 use super::engine::{protocol_header, Engine, Session};
-use super::era::{self, Era, Sessionless};
+use super::era::{self, Era};
 use super::headers::{accepts, is_json, MCP_SESSION_ID};
 use super::rejection::Rejection;
 use super::reply;
+use super::sessionless::Completion;
 use crate::clients::{Cancellation, Running, StartError};
 use crate::jsonrpc::{self, BadMember, ErrorCode, ErrorObject, Id, Incoming};
 use crate::model::ProtocolVersion;
 use crate::server::{
-    dispatch, takes_input, Call, CallIdentity, ClientCapabilities, HandlerFuture, McpSession, Reply, RequestContext,
-    RequestMeta, Round, Server, StreamSlot,
+    dispatch, Call, CallIdentity, ClientCapabilities, ClientNotification, HandlerFuture, McpSession, Negotiated, Reply,
+    RequestContext, RequestMeta, Round, Server, StreamSlot,
 };
 use crate::session::{CreateError, Owner, SessionId, Store, StreamError};
 use crate::sessions::SessionHold;
 
 /// One request of a POST, dispatched and not yet answered.
-struct Pending {
+pub(super) struct Pending {
     /// `None` only for a batch member whose id could not be read (answered with `id: null`).
-    id: Option<Id>,
-    reply: HandlerFuture,
+    pub(super) id: Option<Id>,
+    pub(super) reply: HandlerFuture,
     /// The request's registration in its session; dropping it (answered, or the future dropped
     /// with its connection) ends the registration.
-    running: Option<Running>,
+    pub(super) running: Option<Running>,
     /// Keeps the session from going idle while the request runs.
-    _hold: Option<SessionHold>,
+    pub(super) _hold: Option<SessionHold>,
     /// A request of the sessionless era: how its result is completed.
-    sessionless: Option<Completion>,
-}
-
-/// How the result of a sessionless request is completed.
-struct Completion {
-    method: String,
-    /// Its input-required round, for the methods that have one.
-    round: Option<Rc<Round>>,
-    /// Not registered anywhere (there is no session to cancel through): cancelled when the
-    /// response stream closes.
-    cancellation: Arc<Cancellation>,
-}
-
-impl Completion {
-    /// The result as the sessionless era sends it: an input-required result if the handler
-    /// asked for input it did not have, whatever it returned; otherwise its result completed
-    /// (`resultType`, cache hint, server info); an unknown resource as invalid params.
-    fn complete(&self, server: &Server, outcome: Result<Reply, ErrorObject>) -> Result<Reply, ErrorObject> {
-        if let Some(asking) = self.round.as_ref().and_then(|round| round.input_required()) {
-            return Ok(asking);
-        }
-        match outcome {
-            Ok(reply) => server.complete_result(&self.method, reply),
-            Err(mut error) if error.code == ErrorCode::RESOURCE_NOT_FOUND => {
-                error.code = ErrorCode::INVALID_PARAMS;
-                Err(error)
-            }
-            Err(error) => Err(error),
-        }
-    }
+    pub(super) sessionless: Option<Completion>,
 }
 
 impl Pending {
@@ -94,20 +67,6 @@ impl Pending {
 enum Ask<'a> {
     Request { id: Id, method: std::borrow::Cow<'a, str>, params: Option<&'a RawValue> },
     Bad(BadMember),
-}
-
-#[derive(Deserialize)]
-struct InitializeParams {
-    #[serde(rename = "protocolVersion")]
-    protocol_version: String,
-    #[serde(default)]
-    capabilities: Value,
-}
-
-#[derive(Deserialize)]
-struct CancelledParams {
-    #[serde(rename = "requestId")]
-    request_id: Id,
 }
 
 /// How far the choice between a JSON and an SSE reply has come.
@@ -272,85 +231,14 @@ impl<S: Store<McpSession> + 'static> Engine<S> {
         Pending { id: Some(id), reply, running, _hold: hold, sessionless: None }
     }
 
-    /// A request of the sessionless era: the rest of the validation ladder, then the handler,
-    /// answered on its own JSON body or SSE stream.
-    async fn sessionless(
+    pub(super) fn context(
         &self,
-        parts: &Parts,
-        owner: Owner,
-        request: Sessionless<'_>,
-    ) -> Result<Response<Body>, Rejection> {
-        let (envelope, version) = match era::check_envelope(&parts.headers, &request) {
-            Ok(checked) => checked,
-            Err(refused) => return Ok(refused.into_response()),
-        };
-        let Sessionless { id, method, params, meta } = request;
-        let refuse = |status: StatusCode, error: ErrorObject| Ok(reply::error(status, Some(&id), &error));
-        let object: serde_json::Map<String, Value> = match params.map(|raw| serde_json::from_str(raw.get())) {
-            None => serde_json::Map::new(),
-            Some(Ok(Value::Object(object))) => object,
-            Some(_) => {
-                return refuse(
-                    StatusCode::BAD_REQUEST,
-                    ErrorObject::invalid_params("Invalid params: params must be an object"),
-                )
-            }
-        };
-        let name = object.get(if method == "resources/read" { "uri" } else { "name" }).and_then(Value::as_str);
-        if let Err(refused) = era::check_name(&parts.headers, &id, &method, name) {
-            return Ok(refused.into_response());
-        }
-        if !era::is_sessionless_method(&method) || !self.server.serves(&method) {
-            return refuse(StatusCode::NOT_FOUND, ErrorObject::method_not_found(&method));
-        }
-        if method == "tools/call" {
-            if let Err(refused) = era::check_param_headers(&parts.headers, &id, &self.server, &object) {
-                return Ok(refused.into_response());
-            }
-        }
-        match &*method {
-            "server/discover" => {
-                let discovered =
-                    Reply::json(&self.server.discover()).and_then(|reply| self.server.complete_result(&method, reply));
-                return Ok(match discovered {
-                    Ok(result) => reply::json(StatusCode::OK, jsonrpc::result_message(&id, result.as_bytes())),
-                    Err(error) => reply::error(StatusCode::INTERNAL_SERVER_ERROR, Some(&id), &error),
-                });
-            }
-            "subscriptions/listen" => return self.listen(&owner, id, &object).await,
-            _ => {}
-        }
-        let round = if takes_input(&method) {
-            let config = &self.state.config;
-            let now = self.state.sessions.now().as_millis();
-            let ttl = u64::try_from(config.request_state_ttl.as_millis()).unwrap_or(u64::MAX);
-            match Round::start(&config.request_state_key, &owner, &method, &object, now, ttl) {
-                Ok(round) => Some(Rc::new(round)),
-                Err(error) => return refuse(StatusCode::BAD_REQUEST, error.into()),
-            }
-        } else {
-            None
-        };
-        let identity = Identity {
-            session: None,
-            protocol: version,
-            client: envelope.capabilities,
-            log_level: envelope.log_level,
-            client_info: envelope.client_info,
-        };
-        let cancellation = Arc::new(Cancellation::default());
-        let slot = Rc::new(StreamSlot::new(None, false, 1));
-        slot.cancel_on_close([cancellation.clone()]);
-        let run =
-            Run { progress_token: meta.progress_token(), cancellation: cancellation.clone(), round: round.clone() };
-        let ctx = self.context(&identity, &owner, &id, &slot, run);
-        let reply = dispatch(&self.server, ctx, &method, params);
-        let completion = Completion { method: method.into_owned(), round, cancellation };
-        let pending = Pending { id: Some(id), reply, running: None, _hold: None, sessionless: Some(completion) };
-        self.answer(vec![pending], slot, false).await
-    }
-
-    fn context(&self, identity: &Identity, owner: &Owner, id: &Id, slot: &Rc<StreamSlot>, run: Run) -> RequestContext {
+        identity: &Identity,
+        owner: &Owner,
+        id: &Id,
+        slot: &Rc<StreamSlot>,
+        run: Run,
+    ) -> RequestContext {
         RequestContext {
             call: Rc::new(Call {
                 outlet: self.state.clone(),
@@ -373,18 +261,14 @@ impl<S: Store<McpSession> + 'static> Engine<S> {
 
     async fn notification(&self, session: Option<&Session>, method: &str, params: Option<&RawValue>) {
         let Some(session) = session else { return };
-        match method {
-            "notifications/initialized" => {
+        match ClientNotification::parse(method, params) {
+            ClientNotification::Initialized => {
                 let _ = self.state.sessions.update(session.id, |state| state.initialized = true).await;
             }
-            "notifications/cancelled" => {
-                let parsed = params.and_then(|raw| serde_json::from_str::<CancelledParams>(raw.get()).ok());
-                if let Some(cancelled) = parsed {
-                    self.state.clients.cancel(session.id, cancelled.request_id);
-                }
+            ClientNotification::Cancelled(request) => {
+                self.state.clients.cancel(session.id, request);
             }
-            // Other notifications (progress, roots/list_changed, unknown ones) need no action.
-            _ => {}
+            ClientNotification::Ignored => {}
         }
     }
 
@@ -399,21 +283,10 @@ impl<S: Store<McpSession> + 'static> Engine<S> {
         if !stateless && parts.headers.contains_key(MCP_SESSION_ID) {
             return Err(Rejection::InitializeWithSession);
         }
-        let params: InitializeParams = match serde_json::from_str(params.map_or("{}", RawValue::get)) {
-            Ok(params) => params,
-            Err(e) => {
-                let error = ErrorObject::invalid_params(format!("Invalid initialize params: {e}"));
-                return Ok(reply::error(StatusCode::BAD_REQUEST, Some(&id), &error));
-            }
+        let Negotiated { version, client, result } = match self.server.initialize(params) {
+            Ok(negotiated) => negotiated,
+            Err(error) => return Ok(reply::error(StatusCode::BAD_REQUEST, Some(&id), &error)),
         };
-        // A revision we do not serve is answered with the latest we do; the client decides.
-        let version = params
-            .protocol_version
-            .parse()
-            .ok()
-            .filter(|version: &ProtocolVersion| version.has_sessions())
-            .unwrap_or(ProtocolVersion::LATEST);
-        let client = ClientCapabilities::from_json(&params.capabilities);
         let session = if stateless {
             None
         } else {
@@ -427,14 +300,6 @@ impl<S: Store<McpSession> + 'static> Engine<S> {
                 }
             }
         };
-        let mut result = json!({
-            "protocolVersion": version,
-            "capabilities": self.server.capabilities(),
-            "serverInfo": self.server.info,
-        });
-        if let Some(instructions) = &self.server.instructions {
-            result["instructions"] = json!(instructions);
-        }
         let result = Reply::json(&result);
         let reply = ready(result).boxed_local();
         let pending = vec![Pending { id: Some(id), reply, running: None, _hold: None, sessionless: None }];
@@ -447,7 +312,7 @@ impl<S: Store<McpSession> + 'static> Engine<S> {
     }
 
     /// Runs a POST's requests and answers them in the form [`ResponseMode`] asks for.
-    async fn answer(
+    pub(super) async fn answer(
         &self,
         pending: Vec<Pending>,
         slot: Rc<StreamSlot>,
@@ -610,20 +475,20 @@ impl Drop for Unanswered<'_> {
 }
 
 /// The identity parts that come from the session (or, stateless, from the request).
-struct Identity {
-    session: Option<SessionId>,
-    protocol: ProtocolVersion,
-    client: ClientCapabilities,
-    log_level: Option<crate::model::LogLevel>,
+pub(super) struct Identity {
+    pub(super) session: Option<SessionId>,
+    pub(super) protocol: ProtocolVersion,
+    pub(super) client: ClientCapabilities,
+    pub(super) log_level: Option<crate::model::LogLevel>,
     /// What a sessionless request's `_meta` says the client is.
-    client_info: Option<Value>,
+    pub(super) client_info: Option<Value>,
 }
 
 /// What one run of a handler has of its own.
-struct Run {
-    progress_token: Option<Value>,
-    cancellation: Arc<Cancellation>,
-    round: Option<Rc<Round>>,
+pub(super) struct Run {
+    pub(super) progress_token: Option<Value>,
+    pub(super) cancellation: Arc<Cancellation>,
+    pub(super) round: Option<Rc<Round>>,
 }
 
 impl Identity {

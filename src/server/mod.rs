@@ -5,6 +5,7 @@ mod context;
 mod dispatch;
 mod handler;
 mod input;
+mod lifecycle;
 mod meta;
 mod outlet;
 mod request_state;
@@ -24,6 +25,7 @@ pub use handler::{
     ResourceHandler, SubscribeHandler, ToolHandler, Variables,
 };
 pub(crate) use input::{takes_input, Round};
+pub(crate) use lifecycle::{ClientNotification, Negotiated};
 pub(crate) use meta::{Envelope, RequestMeta, SERVER_INFO, SUBSCRIPTION_ID};
 pub(crate) use outlet::{Outlet, ResourceSubscribeError};
 pub use request_state::{RequestStateError, RequestStateKey};
