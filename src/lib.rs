@@ -9,9 +9,13 @@
 //!   keep-alive heartbeats, metrics, all on an injected [`Clock`]. Storage sits behind the
 //!   [`Store`] trait (default [`session::MemoryStore`]).
 //! - [`Engine`]: MCP over Streamable HTTP on top of it: `http::Request<Bytes>` in,
-//!   `http::Response<Body>` out, where the [`Body`] is JSON or an SSE stream. It validates
-//!   headers, runs `initialize`, dispatches to the handlers of a [`Server`], routes
-//!   server-to-client requests and their answers, and decides JSON or SSE per request.
+//!   `http::Response<Body>` out, where the [`Body`] is JSON or an SSE stream. It serves both
+//!   protocol eras on one endpoint, deciding per request from the body: the session era
+//!   (2025-03-26 … 2025-11-25: `initialize`, sessions, resumable streams, server-to-client
+//!   requests and their answers) and the sessionless era (2026-07-28: `server/discover`, a
+//!   per-request `_meta` envelope, `subscriptions/listen`, input-required results). It
+//!   validates headers, dispatches to the handlers of a [`Server`] — the same handlers in both
+//!   eras — and decides JSON or SSE per request.
 //! - [`host`] (features `tokio`, `async-std`): thin HTTP/1.1 servers on hyper.
 //! - `bindings/wasm` (a separate crate): the same engine in a `fetch(Request) -> Response`
 //!   worker, sessions in Durable Objects.
@@ -93,6 +97,15 @@
 //!    a response, in any mode) cancels its requests and fails their sends at once. Once a
 //!    session ends nothing of it is left in the engine (streams, subscribers, requests in flight,
 //!    resource watches): [`EngineState::holds_anything_of`].
+//! 9. The era of a request is decided from its body before any session logic: a request of the
+//!    sessionless era never reads, creates or touches a session, whatever `Mcp-Session-Id` or
+//!    `Last-Event-ID` it carries, and nothing about a client is inferred from its earlier
+//!    requests. A closed response stream cancels its request.
+//! 10. A handler asks the client for input with the same call in both eras; in the sessionless
+//!    era the answers come back only in a `requestState` the engine sealed for that owner,
+//!    method and params, and a state that does not verify is refused before any handler runs.
+//!    A listen stream gets its acknowledgement first and then only what it asked for, each
+//!    frame tagged with its subscription id.
 //!
 //! # Panics
 //!

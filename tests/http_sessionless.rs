@@ -4,6 +4,8 @@
 //! are the session era's: their progress and logs travel on the request's own stream, their
 //! asks for input end the round with an input-required result, and a closed stream cancels
 //! them.
+//!
+//! Invariants 9 and 10 of the crate docs.
 
 mod common;
 mod support_http;
