@@ -12,9 +12,13 @@
 #   conformance-next  conformance 0.2.0-alpha.12 server-session-lifecycle + server-initialize
 #   conformance-modern conformance 0.2.0-alpha.12 on the 2026-07-28 wire (`--suite all
 #                     --spec-version 2026-07-28`): 40/40 scenarios, 0 FAILURE, 0 WARNING
-#   python-client     python_client.py (PyPI `mcp`, see requirements.txt)
-#   inspector         inspector-check.mjs (@modelcontextprotocol/inspector-cli)
+#   python-client     python_client.py (PyPI `mcp`, see requirements.txt): the legacy era (mode="legacy")
+#                     and the 2026-07-28 era (the default mode="auto" must stay modern)
+#   inspector         inspector-check.mjs: @modelcontextprotocol/inspector-cli (v1), and
+#                     @modelcontextprotocol/inspector (v2) with --protocol-era modern, auto and legacy
 #   ts-client         ts-client.test.mjs (@modelcontextprotocol/sdk client), on a --test-clock server
+#   ts-client-v2      ts-client-v2.test.mjs (@modelcontextprotocol/client, the v2 SDK): pinned to
+#                     2026-07-28, auto, and its default legacy mode
 #   response-modes    conformance 0.1.16 again on servers started with --response-mode json and
 #                     --response-mode sse: 32/32 each (JSON mode upgrades to SSE when a handler
 #                     sends notifications or requests to the client, where the SDKs drop them),
@@ -25,11 +29,11 @@ set -uo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 NODE22="$HERE/node_modules/.bin/node"
-ALL_CHECKS="conformance,conformance-next,conformance-modern,python-client,inspector,ts-client,response-modes"
+ALL_CHECKS="conformance,conformance-next,conformance-modern,python-client,inspector,ts-client-v2,ts-client,response-modes"
 ONLY=${E2E_ONLY:-}
 
 usage() {
-  sed -n '2,17p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+  sed -n '2,27p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
   exit 2
 }
 
@@ -215,7 +219,7 @@ for bin in "$@"; do
   LABEL=$(basename "$bin")
 
   if selected conformance || selected conformance-next || selected conformance-modern || selected python-client ||
-    selected inspector; then
+    selected inspector || selected ts-client-v2; then
     if start_server plain "$bin"; then
       selected conformance && run_check conformance 300 'scenarios passed' \
         "$NODE22" conformance.mjs suite "$SERVER_URL" --out "$(mktemp -d "$WORK/$LABEL.conformance.XXXX")"
@@ -231,6 +235,8 @@ for bin in "$@"; do
         fi
       fi
       selected inspector && run_check inspector 150 '^inspector:' "$NODE22" inspector-check.mjs "$SERVER_URL"
+      selected ts-client-v2 && run_check ts-client-v2 120 '^ℹ (pass|fail) ' \
+        env MCP_URL="$SERVER_URL" "$NODE22" --test --test-reporter=spec --test-force-exit ts-client-v2.test.mjs
       stop_server
     fi
   fi

@@ -64,6 +64,9 @@ macro_rules! ensure {
     };
 }
 
+// After the macro, which it uses.
+mod sessionless;
+
 const TENANTS: [&str; 2] = ["a", "b"];
 const VERSIONS: [&str; 3] = [support::V2025_03_26, support::V2025_06_18, support::V2025_11_25];
 
@@ -146,6 +149,14 @@ enum Kind {
     Accepted {
         session: usize,
     },
+    /// A sessionless (2026-07-28) `tools/call`.
+    Modern {
+        id: i64,
+    },
+    /// A sessionless `subscriptions/listen`.
+    Listen {
+        id: i64,
+    },
 }
 
 struct InFlight {
@@ -196,6 +207,10 @@ pub struct Sim {
     budget: usize,
     /// Counts everything observed (frames, responses): the final phase runs until it stops.
     observed: u64,
+    /// Streams of sessionless calls and listens.
+    modern_readers: Vec<sessionless::ModernReader>,
+    /// Tool-list changes announced so far.
+    announced: u64,
 }
 
 /// Runs one seed for `steps` steps, then the final checks.
@@ -224,6 +239,8 @@ pub fn run(seed: u64, steps: usize) -> Result<(), Failure> {
         trace,
         budget,
         observed: 0,
+        modern_readers: Vec::new(),
+        announced: 0,
     };
     let outcome = sim.drive(steps).and_then(|()| sim.finish());
     outcome.map_err(|message| Failure { seed, step: sim.step, message, trace: std::mem::take(&mut sim.trace) })
@@ -257,6 +274,18 @@ enum Action {
     RacingDelete,
     /// A client hangs up on a call whose answer is not chosen yet.
     DropCall,
+    /// A sessionless client calls a tool.
+    ModernCall,
+    /// A sessionless client opens a listen stream.
+    Listen,
+    /// The server announces a tool-list change.
+    Announce,
+    /// A sessionless client reads its stream.
+    ModernRead,
+    /// A sessionless client stops reading its stream but holds it open.
+    ModernVanish,
+    /// A sessionless client closes its stream.
+    ModernDrop,
 }
 
 impl Sim {
@@ -298,6 +327,12 @@ impl Sim {
             (1, Subscribe),
             (2, RacingDelete),
             (3, DropCall),
+            (4, ModernCall),
+            (1, Listen),
+            (2, Announce),
+            (5, ModernRead),
+            (1, ModernVanish),
+            (1, ModernDrop),
         ];
         for step in 0..steps {
             self.step = step;
@@ -434,6 +469,31 @@ impl Sim {
                         let dropped = self.inflight.swap_remove(position);
                         self.note(format!("client hangs up on a call: {:?}", dropped.kind));
                     }
+                }
+            }
+            Action::ModernCall => self.modern_call(),
+            Action::Listen => self.listen(),
+            Action::Announce => self.announce(),
+            Action::ModernRead => {
+                let reading: Vec<usize> =
+                    (0..self.modern_readers.len()).filter(|&i| !self.modern_readers[i].vanished).collect();
+                if !reading.is_empty() {
+                    let index = reading[self.rng.index(reading.len())];
+                    self.read_modern(index)?;
+                }
+            }
+            Action::ModernVanish => {
+                if !self.modern_readers.is_empty() {
+                    let index = self.rng.index(self.modern_readers.len());
+                    self.modern_readers[index].vanished = true;
+                    self.note(format!("sessionless reader {:?} vanishes", self.modern_readers[index].reads));
+                }
+            }
+            Action::ModernDrop => {
+                if !self.modern_readers.is_empty() {
+                    let reader = self.modern_readers.swap_remove(self.rng.index(self.modern_readers.len()));
+                    self.note(format!("sessionless reader {:?} disconnects", reader.reads));
+                    self.world().pump();
                 }
             }
             Action::Subscribe => {
@@ -610,6 +670,7 @@ impl Sim {
         self.note("process restart over the same storage".into());
         self.inflight.clear();
         self.readers.clear();
+        self.modern_readers.clear();
         self.questions.clear();
         let seed = self.seed.wrapping_add(self.step as u64);
         let world = self.world.take().expect("a world").restart(seed);
@@ -699,6 +760,7 @@ impl Sim {
                 ensure!(matches!(status, StatusCode::OK | StatusCode::NOT_FOUND), "DELETE answered {status}");
                 self.session_ended(session);
             }
+            Kind::Modern { .. } | Kind::Listen { .. } => self.on_modern_response(&kind, response)?,
             Kind::Accepted { session } => match status {
                 StatusCode::ACCEPTED => {}
                 StatusCode::NOT_FOUND => self.session_ended(session),
@@ -973,6 +1035,8 @@ impl Sim {
                     }
                 }
                 "notifications/resources/updated" => ensure!(stream == 0, "a resource update on stream {stream}"),
+                // Announced to every session live in the process, on its GET stream.
+                "notifications/tools/list_changed" => ensure!(stream == 0, "a list change on stream {stream}"),
                 other => return Err(format!("unexpected notification {other}")),
             }
             return Ok(());
@@ -1012,6 +1076,7 @@ impl Sim {
                 break;
             }
         }
+        self.finish_modern()?;
         self.check_handlers("after the client read everything it could")?;
         self.check_accounts()?;
 

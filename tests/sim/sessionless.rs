@@ -1,0 +1,245 @@
+//! The sessionless era (2026-07-28) in the simulation: clients that never initialize make calls
+//! whose streams cannot be resumed (read, dropped halfway or held and never read) and hold
+//! `subscriptions/listen` streams while changes are announced — all interleaved with the
+//! session era's traffic on the same engine.
+//!
+//! What must hold: a call's stream carries its own messages in order with no gap (nothing is
+//! dropped on a stream nobody can resume: its sender waits), then its result with `resultType`,
+//! and no ids; a dropped or abandoned stream cancels its handler, so every handler ends; a
+//! listen stream starts with its acknowledgement and then hears every announcement made while
+//! it was registered, once, tagged with its id — or is ended because it fell a window behind —
+//! and nothing of it is left once its reader goes.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use futures::task::noop_waker;
+use futures::Stream;
+use http::{Response, StatusCode};
+use mcp_session::{Body, Change};
+use serde_json::{json, Value};
+
+use super::{Check, Kind, Sim};
+use crate::support_http::{self as support, Frame};
+
+const SUBSCRIPTION_ID: &str = "io.modelcontextprotocol/subscriptionId";
+
+/// What a sessionless reader reads.
+#[derive(Debug)]
+pub(super) enum Reads {
+    /// The stream of call `id`: its next log message is `next`, and its result ends it.
+    Call { id: i64, next: u64, answered: bool },
+    /// Listen stream `id`: registered when `announced` changes had been made; `heard` since.
+    Listen { id: i64, since: u64, heard: u64, acknowledged: bool },
+}
+
+pub(super) struct ModernReader {
+    pub(super) reads: Reads,
+    body: Body,
+    buffer: String,
+    pub(super) vanished: bool,
+}
+
+impl Sim {
+    /// A sessionless request as a well-behaved client sends it, logs asked for at info.
+    fn modern(&self, id: i64, method: &str, params: Value) -> support::Req {
+        let mut params = params;
+        params["_meta"]["io.modelcontextprotocol/logLevel"] = json!("info");
+        let tenant = super::TENANTS[id.unsigned_abs() as usize % super::TENANTS.len()];
+        support::modern(id, method, params, json!({})).owner(tenant, "m")
+    }
+
+    pub(super) fn modern_call(&mut self) {
+        let id = self.fresh_id();
+        let capacity = self.world().settings.capacity as u64;
+        let tool = *self.rng.pick(&["echo", "flood", "flood", "gated"]);
+        let count = self.rng.range(0, 3 * capacity + 4);
+        let arguments = if tool == "gated" {
+            let gate = self.next_gate;
+            self.next_gate += 1;
+            self.gates.push(gate);
+            json!({ "gate": gate, "count": count })
+        } else {
+            json!({ "count": count })
+        };
+        self.note(format!("sessionless call {id} is {tool} {arguments}"));
+        let request = self.modern(id, "tools/call", json!({ "name": tool, "arguments": arguments }));
+        self.start(request, Kind::Modern { id });
+    }
+
+    pub(super) fn listen(&mut self) {
+        let id = self.fresh_id();
+        let request = self.modern(id, "subscriptions/listen", json!({ "notifications": { "toolsListChanged": true } }));
+        self.start(request, Kind::Listen { id });
+    }
+
+    pub(super) fn announce(&mut self) {
+        self.announced += 1;
+        let told = {
+            let world = self.world();
+            let mut announcing = std::pin::pin!(world.state.announce(Change::ToolsListChanged));
+            let waker = noop_waker();
+            let mut cx = Context::from_waker(&waker);
+            loop {
+                if let Poll::Ready(told) = announcing.as_mut().poll(&mut cx) {
+                    break told;
+                }
+                world.pump();
+            }
+        };
+        self.note(format!("announcement {} told {told}", self.announced));
+    }
+
+    pub(super) fn on_modern_response(&mut self, kind: &Kind, response: Response<Body>) -> Check {
+        let status = response.status();
+        ensure!(
+            response.headers().get(mcp_session::http::headers::MCP_SESSION_ID).is_none(),
+            "a sessionless reply names a session"
+        );
+        let sse = response.headers().get(http::header::CONTENT_TYPE).is_some_and(|v| v == "text/event-stream");
+        let reads = match *kind {
+            Kind::Modern { id } => {
+                ensure!(status == StatusCode::OK, "sessionless call {id} answered {status}");
+                if !sse {
+                    let message: Value = serde_json::from_slice(&support::body_bytes(response.into_body()))
+                        .map_err(|e| format!("a JSON reply that is not JSON: {e}"))?;
+                    return check_result(id, &message);
+                }
+                Reads::Call { id, next: 0, answered: false }
+            }
+            Kind::Listen { id } => {
+                if status == StatusCode::TOO_MANY_REQUESTS {
+                    return Ok(());
+                }
+                ensure!(status == StatusCode::OK && sse, "listen {id} answered {status}");
+                // Registered in the same poll that returned the response.
+                Reads::Listen { id, since: self.announced, heard: 0, acknowledged: false }
+            }
+            _ => unreachable!("only sessionless kinds come here"),
+        };
+        self.modern_readers.push(ModernReader {
+            reads,
+            body: response.into_body(),
+            buffer: String::new(),
+            vanished: false,
+        });
+        Ok(())
+    }
+
+    /// Reads what a sessionless reader has; returns whether its stream ended.
+    pub(super) fn read_modern(&mut self, index: usize) -> Result<bool, String> {
+        let waker = noop_waker();
+        let mut cx = Context::from_waker(&waker);
+        let mut ended = false;
+        loop {
+            self.world().pump();
+            match Pin::new(&mut self.modern_readers[index].body).poll_next(&mut cx) {
+                Poll::Ready(Some(chunk)) => {
+                    let text = std::str::from_utf8(&chunk).map_err(|_| "an SSE chunk that is not UTF-8".to_owned())?;
+                    self.modern_readers[index].buffer.push_str(text);
+                }
+                Poll::Ready(None) => {
+                    ended = true;
+                    break;
+                }
+                Poll::Pending => break,
+            }
+        }
+        while let Some(end) = self.modern_readers[index].buffer.find("\n\n") {
+            let text: String = self.modern_readers[index].buffer.drain(..end + 2).collect();
+            let frame = Frame::parse(&text[..end]);
+            self.observed += 1;
+            self.on_modern_frame(index, &frame)?;
+        }
+        if ended {
+            ensure!(self.modern_readers[index].buffer.is_empty(), "a sessionless stream ended inside a frame");
+            let reader = self.modern_readers.swap_remove(index);
+            match reader.reads {
+                Reads::Call { id, answered, .. } => ensure!(answered, "call {id}'s stream ended without its result"),
+                Reads::Listen { id, since, heard, .. } => {
+                    // Ended only because it fell a window behind: it heard at most what was said.
+                    ensure!(heard <= self.announced - since, "listen {id} heard {heard} of {}", self.announced - since);
+                }
+            }
+        }
+        Ok(ended)
+    }
+
+    fn on_modern_frame(&mut self, index: usize, frame: &Frame) -> Check {
+        ensure!(frame.id.is_none() && frame.retry.is_none() && frame.event.is_none(), "resumable frame {frame:?}");
+        if frame.data.is_empty() {
+            return Ok(()); // a keep-alive comment
+        }
+        let message: Value =
+            serde_json::from_str(&frame.data).map_err(|e| format!("a message that is not JSON ({e}): {frame:?}"))?;
+        let announced = self.announced;
+        match &mut self.modern_readers[index].reads {
+            Reads::Call { id, next, answered } => {
+                ensure!(!*answered, "call {id}'s stream goes on after its result: {message}");
+                if message.get("method").is_some() {
+                    ensure!(message["method"] == "notifications/message", "call {id}'s stream got {message}");
+                    let tag = message["params"]["data"].as_str().unwrap_or_default();
+                    ensure!(tag == format!("/{id}/{next}"), "call {id} expected message {next}, got {tag}");
+                    *next += 1;
+                    return Ok(());
+                }
+                *answered = true;
+                let id = *id;
+                check_result(id, &message)
+            }
+            Reads::Listen { id, since, heard, acknowledged } => {
+                ensure!(message["params"]["_meta"][SUBSCRIPTION_ID] == json!(*id), "listen {id} got {message}");
+                if !*acknowledged {
+                    ensure!(
+                        message["method"] == "notifications/subscriptions/acknowledged",
+                        "listen {id} began with {message}"
+                    );
+                    *acknowledged = true;
+                    return Ok(());
+                }
+                ensure!(message["method"] == "notifications/tools/list_changed", "listen {id} got {message}");
+                *heard += 1;
+                ensure!(*heard <= announced - *since, "listen {id} heard {heard} of {}", announced - *since);
+                Ok(())
+            }
+        }
+    }
+
+    /// The final reckoning of the sessionless clients: abandoned streams go (cancelling their
+    /// calls), the rest are read to the end; every listener still open heard everything.
+    pub(super) fn finish_modern(&mut self) -> Check {
+        self.modern_readers.retain(|r| !r.vanished);
+        for _round in 0..30 {
+            let mut index = 0;
+            while index < self.modern_readers.len() {
+                if !self.read_modern(index)? {
+                    index += 1;
+                }
+            }
+            if self.modern_readers.iter().all(|r| matches!(r.reads, Reads::Listen { .. })) {
+                break;
+            }
+        }
+        for reader in &self.modern_readers {
+            match reader.reads {
+                Reads::Call { id, .. } => return Err(format!("sessionless call {id} never finished its stream")),
+                Reads::Listen { id, since, heard, acknowledged } => {
+                    ensure!(acknowledged, "listen {id} never acknowledged");
+                    ensure!(heard == self.announced - since, "listen {id} heard {heard} of {}", self.announced - since);
+                }
+            }
+        }
+        self.modern_readers.clear();
+        self.world().pump();
+        let listens = self.world().state.occupancy().listens;
+        ensure!(listens == 0, "{listens} listen streams left after their readers went");
+        Ok(())
+    }
+}
+
+fn check_result(id: i64, message: &Value) -> Check {
+    ensure!(message["id"] == json!(id), "call {id} got the answer {message}");
+    ensure!(message["result"]["resultType"] == "complete", "call {id} answered {message}");
+    Ok(())
+}
