@@ -102,10 +102,10 @@
 //!    `Last-Event-ID` it carries, and nothing about a client is inferred from its earlier
 //!    requests. A closed response stream cancels its request.
 //! 10. A handler asks the client for input with the same call in both eras; in the sessionless
-//!    era the answers come back only in a `requestState` the engine sealed for that owner,
-//!    method and params, and a state that does not verify is refused before any handler runs.
-//!    A listen stream gets its acknowledgement first and then only what it asked for, each
-//!    frame tagged with its subscription id.
+//!     era the answers come back only in a `requestState` the engine sealed for that owner,
+//!     method and params, and a state that does not verify is refused before any handler runs.
+//!     A listen stream gets its acknowledgement first and then only what it asked for, each
+//!     frame tagged with its subscription id.
 //!
 //! # Panics
 //!

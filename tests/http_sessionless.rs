@@ -217,6 +217,7 @@ on_every_runtime! {
         assert_eq!(result["resultType"], "input_required", "{first}");
         assert_eq!(result["inputRequests"]["name"]["method"], "elicitation/create");
         assert!(result.get("ttlMs").is_none(), "an input-required result is not cacheable");
+        assert_eq!(result["_meta"]["io.modelcontextprotocol/serverInfo"]["name"], "http-tests");
         let state = result["requestState"].as_str().expect("a sealed state").to_owned();
 
         let answer = json!({ "name": { "action": "accept", "content": { "name": "Ada" } } });
@@ -247,6 +248,16 @@ on_every_runtime! {
         expect_ladder(&h, retry(8, answer, &state), StatusCode::BAD_REQUEST, -32602, json!(8));
     }
 
+    async fn an_error_after_a_wait_keeps_its_http_status() {
+        let h = harness().build();
+        let mut pending = h.start(modern(1, "tools/call", json!({ "name": "wait_then_ask" }), no_caps()));
+        assert!(h.settle(pending.as_mut()).is_none(), "the handler waits; no stream is opened for it");
+        h.latch.open();
+        let response = h.settle(pending.as_mut()).expect("answered once the latch opens");
+        let body = expect_json(response, StatusCode::BAD_REQUEST);
+        assert_eq!(error_of(&body).0, -32021);
+    }
+
     async fn input_is_asked_only_through_capabilities_this_request_declared() {
         let h = harness().build();
         // `ask_name` passes the refusal on: -32021 naming what is missing, an HTTP error.
@@ -265,7 +276,7 @@ on_every_runtime! {
     }
 
     async fn a_closed_response_stream_cancels_its_request() {
-        let h = harness().build();
+        let h = harness().config(|c| c.response_mode = ResponseMode::Sse).build();
         let stream = expect_sse(h.send(modern(1, "tools/call", json!({ "name": "until_cancelled" }), no_caps())));
         assert_eq!(h.seen.take(), ["started, cancelled=false"]);
         drop(stream);
@@ -274,8 +285,9 @@ on_every_runtime! {
         assert_eq!(h.state.occupancy().calls, 0);
     }
 
-    async fn a_json_reply_dropped_before_it_is_ready_cancels_its_request() {
-        let h = harness().config(|c| c.response_mode = ResponseMode::Json).build();
+    async fn a_reply_dropped_before_it_is_ready_cancels_its_request() {
+        // Adaptive mode waits like JSON mode on a sessionless request (nothing to resume).
+        let h = harness().build();
         let mut pending = h.start(modern(1, "tools/call", json!({ "name": "until_cancelled" }), no_caps()));
         assert!(h.settle(pending.as_mut()).is_none(), "the handler waits");
         assert_eq!(h.seen.take(), ["started, cancelled=false"]);

@@ -39,7 +39,8 @@ pub enum ResponseMode {
     /// `application/json` when the handler answers at once without sending anything first;
     /// otherwise an SSE stream (primed, so the client can resume it) as soon as the handler has
     /// to wait or sends a notification or a request to the client. The default: quick calls cost
-    /// no stream, long ones survive a dropped connection.
+    /// no stream, long ones survive a dropped connection. A sessionless (2026-07-28) request has
+    /// nothing to resume, so it is answered as in [`ResponseMode::Json`].
     #[default]
     Adaptive,
     /// Always an SSE stream.

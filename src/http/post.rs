@@ -325,6 +325,7 @@ impl<S: Store<McpSession> + 'static> Engine<S> {
             status: Cell::new(StatusCode::OK),
             waker: RefCell::new(None),
         });
+        let sessionless = pending.iter().any(|call| call.sessionless.is_some());
         // Poll every handler once, in this task: what answers at once costs no task and no stream.
         let mut running = Vec::new();
         for (index, mut call) in pending.into_iter().enumerate() {
@@ -336,6 +337,10 @@ impl<S: Store<McpSession> + 'static> Engine<S> {
         let choice = match mode {
             ResponseMode::Sse => Choice::Sse,
             ResponseMode::Adaptive if running.is_empty() && !slot.is_open() => Choice::Json,
+            // A stream opened early buys a session-era client something to resume. A sessionless
+            // one cannot resume anything, so it waits like JSON mode: a late error keeps its
+            // HTTP status, and the first message sent still upgrades the reply to SSE.
+            ResponseMode::Adaptive if sessionless => Choice::Undecided,
             ResponseMode::Adaptive => Choice::Sse,
             ResponseMode::Json => Choice::Undecided,
         };

@@ -36,7 +36,7 @@ impl Completion {
     /// (`resultType`, cache hint, server info); an unknown resource as invalid params.
     pub(super) fn complete(&self, server: &Server, outcome: Result<Reply, ErrorObject>) -> Result<Reply, ErrorObject> {
         if let Some(asking) = self.round.as_ref().and_then(|round| round.input_required()) {
-            return Ok(asking);
+            return server.input_required_result(asking);
         }
         match outcome {
             Ok(reply) => server.complete_result(&self.method, reply),

@@ -28,7 +28,7 @@ pub(crate) use input::{takes_input, Round};
 pub(crate) use lifecycle::{ClientNotification, Negotiated};
 pub(crate) use meta::{Envelope, RequestMeta, SERVER_INFO, SUBSCRIPTION_ID};
 pub(crate) use outlet::{Outlet, ResourceSubscribeError};
-pub use request_state::{RequestStateError, RequestStateKey};
+pub use request_state::{RequestStateError, RequestStateKey, ShortSecret};
 pub(crate) use sessionless::CacheHints;
 pub use sessionless::{CacheHint, CacheScope, Cacheable};
 pub use state::{ClientCapabilities, McpSession};

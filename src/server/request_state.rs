@@ -35,6 +35,15 @@ impl RequestStateKey {
         Self(bytes)
     }
 
+    /// A key derived (SHA-256) from a secret of at least 32 bytes, such as a deployment secret
+    /// every replica reads from its environment.
+    pub fn from_secret(secret: &[u8]) -> Result<Self, ShortSecret> {
+        if secret.len() < 32 {
+            return Err(ShortSecret { len: secret.len() });
+        }
+        Ok(Self(Sha256::digest(secret).into()))
+    }
+
     /// A fresh random key.
     pub fn random() -> Self {
         let mut bytes = [0; 32];
@@ -58,6 +67,14 @@ impl RequestStateKey {
         mac.update(body);
         mac
     }
+}
+
+/// A secret too short to seal `requestState` with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("a requestState secret needs at least 32 bytes, this one has {len}")]
+pub struct ShortSecret {
+    /// The secret's length in bytes.
+    pub len: usize,
 }
 
 impl fmt::Debug for RequestStateKey {
@@ -172,5 +189,17 @@ mod tests {
         assert_eq!(open(&key, &binding, &format!("{state}x"), 0), Err(RequestStateError::Forged));
         assert_eq!(open(&key, &binding, "v1.!!.!!", 0), Err(RequestStateError::Malformed));
         assert_eq!(open(&key, &binding, "state-1", 0), Err(RequestStateError::Malformed));
+    }
+
+    #[test]
+    fn replicas_with_the_same_secret_open_each_others_states() {
+        let secret = b"a deployment secret of at least 32 bytes";
+        let (one, other) =
+            (RequestStateKey::from_secret(secret).unwrap(), RequestStateKey::from_secret(secret).unwrap());
+        let owner = Owner::anonymous();
+        let binding = Binding::new(&owner, "tools/call", &params("{}"));
+        let carried = Carried { expires_ms: 10, ..Carried::default() };
+        assert_eq!(open(&other, &binding, &seal(&one, &binding, &carried), 0), Ok(carried));
+        assert_eq!(RequestStateKey::from_secret(b"short").err(), Some(ShortSecret { len: 5 }));
     }
 }

@@ -120,11 +120,25 @@ impl Server {
             result.insert("ttlMs".into(), json!(hint.ttl_ms()));
             result.insert("cacheScope".into(), json!(hint.scope));
         }
+        self.stamp(&mut result);
+        Reply::json(&result)
+    }
+
+    /// An input-required result as the sessionless era sends it: with the server's name and
+    /// version in `_meta`, and no cache hint (a round is never reused).
+    pub(crate) fn input_required_result(&self, reply: Reply) -> Result<Reply, ErrorObject> {
+        let mut result: Map<String, Value> = serde_json::from_slice(reply.as_bytes())
+            .map_err(|e| ErrorObject::internal(format!("an input-required result is not a JSON object: {e}")))?;
+        self.stamp(&mut result);
+        Reply::json(&result)
+    }
+
+    /// Puts the server's name and version in a result's `_meta` (every result SHOULD carry it).
+    fn stamp(&self, result: &mut Map<String, Value>) {
         let meta = result.entry("_meta").or_insert_with(|| Value::Object(Map::new()));
         if let Value::Object(meta) = meta {
             meta.entry(SERVER_INFO).or_insert_with(|| json!(self.info));
         }
-        Reply::json(&result)
     }
 }
 

@@ -152,6 +152,7 @@ enum Kind {
     /// A sessionless (2026-07-28) `tools/call`.
     Modern {
         id: i64,
+        tool: &'static str,
     },
     /// A sessionless `subscriptions/listen`.
     Listen {

@@ -29,7 +29,7 @@ const SUBSCRIPTION_ID: &str = "io.modelcontextprotocol/subscriptionId";
 #[derive(Debug)]
 pub(super) enum Reads {
     /// The stream of call `id`: its next log message is `next`, and its result ends it.
-    Call { id: i64, next: u64, answered: bool },
+    Call { id: i64, tool: &'static str, next: u64, answered: bool },
     /// Listen stream `id`: registered when `announced` changes had been made; `heard` since.
     Listen { id: i64, since: u64, heard: u64, acknowledged: bool },
 }
@@ -53,7 +53,9 @@ impl Sim {
     pub(super) fn modern_call(&mut self) {
         let id = self.fresh_id();
         let capacity = self.world().settings.capacity as u64;
-        let tool = *self.rng.pick(&["echo", "flood", "flood", "gated"]);
+        // `until_cancelled` ends only when its client closes the stream: nothing else cancels a
+        // sessionless call.
+        let tool = *self.rng.pick(&["echo", "flood", "flood", "gated", "until_cancelled"]);
         let count = self.rng.range(0, 3 * capacity + 4);
         let arguments = if tool == "gated" {
             let gate = self.next_gate;
@@ -65,7 +67,7 @@ impl Sim {
         };
         self.note(format!("sessionless call {id} is {tool} {arguments}"));
         let request = self.modern(id, "tools/call", json!({ "name": tool, "arguments": arguments }));
-        self.start(request, Kind::Modern { id });
+        self.start(request, Kind::Modern { id, tool });
     }
 
     pub(super) fn listen(&mut self) {
@@ -99,14 +101,14 @@ impl Sim {
         );
         let sse = response.headers().get(http::header::CONTENT_TYPE).is_some_and(|v| v == "text/event-stream");
         let reads = match *kind {
-            Kind::Modern { id } => {
+            Kind::Modern { id, tool } => {
                 ensure!(status == StatusCode::OK, "sessionless call {id} answered {status}");
                 if !sse {
                     let message: Value = serde_json::from_slice(&support::body_bytes(response.into_body()))
                         .map_err(|e| format!("a JSON reply that is not JSON: {e}"))?;
                     return check_result(id, &message);
                 }
-                Reads::Call { id, next: 0, answered: false }
+                Reads::Call { id, tool, next: 0, answered: false }
             }
             Kind::Listen { id } => {
                 if status == StatusCode::TOO_MANY_REQUESTS {
@@ -175,7 +177,7 @@ impl Sim {
             serde_json::from_str(&frame.data).map_err(|e| format!("a message that is not JSON ({e}): {frame:?}"))?;
         let announced = self.announced;
         match &mut self.modern_readers[index].reads {
-            Reads::Call { id, next, answered } => {
+            Reads::Call { id, next, answered, .. } => {
                 ensure!(!*answered, "call {id}'s stream goes on after its result: {message}");
                 if message.get("method").is_some() {
                     ensure!(message["method"] == "notifications/message", "call {id}'s stream got {message}");
@@ -206,10 +208,13 @@ impl Sim {
         }
     }
 
-    /// The final reckoning of the sessionless clients: abandoned streams go (cancelling their
-    /// calls), the rest are read to the end; every listener still open heard everything.
+    /// The final reckoning of the sessionless clients: abandoned streams go, and so do the
+    /// calls that would wait forever (cancelling them: their handlers must end), the rest are
+    /// read to the end; every listener still open heard everything.
     pub(super) fn finish_modern(&mut self) -> Check {
-        self.modern_readers.retain(|r| !r.vanished);
+        self.modern_readers.retain(|r| !r.vanished && !matches!(r.reads, Reads::Call { tool: "until_cancelled", .. }));
+        self.inflight.retain(|f| !matches!(f.kind, Kind::Modern { tool: "until_cancelled", .. }));
+        self.world().pump();
         for _round in 0..30 {
             let mut index = 0;
             while index < self.modern_readers.len() {

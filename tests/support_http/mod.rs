@@ -358,7 +358,7 @@ fn failed(error: impl std::fmt::Display) -> mcp_session::jsonrpc::ErrorObject {
 /// or move the clock past every session's idle timeout and run expiry (the caller's own session
 /// included).
 pub fn test_server(latch: &Latch, seen: &Seen, (clock, state): (&ManualClock, &Arc<EngineState>)) -> Server {
-    let (latch1, latch2, latch3) = (latch.clone(), latch.clone(), latch.clone());
+    let (latch1, latch2, latch3, latch4) = (latch.clone(), latch.clone(), latch.clone(), latch.clone());
     let (seen1, seen2, seen3) = (seen.clone(), seen.clone(), seen.clone());
     let (clock, state) = (clock.clone(), state.clone());
     Server::builder("http-tests", "0.0.0")
@@ -412,6 +412,14 @@ pub fn test_server(latch: &Latch, seen: &Seen, (clock, state): (&ManualClock, &A
                 Ok(answer) => CallToolResult::text(format!("elicited: {} {}", answer["action"].as_str().unwrap_or("?"), answer["content"])),
                 Err(error) => CallToolResult::error(format!("elicitation failed: {error}")),
             })
+        })
+        .tool(Tool::new("wait_then_ask", "Waits for the latch, then asks the user's name"), move |_, ctx: RequestContext| {
+            let latch = latch4.clone();
+            async move {
+                latch.wait().await;
+                let answer = ctx.input("name").elicit(json!({ "message": "Name?", "requestedSchema": { "type": "object" } })).await?;
+                Ok(CallToolResult::text(format!("Hello, {}!", answer["content"]["name"].as_str().unwrap_or("?"))))
+            }
         })
         .tool(Tool::new("ask_name", "Asks the user's name under input key `name`"), |_, ctx: RequestContext| async move {
             let params = json!({ "message": "Name?", "requestedSchema": { "type": "object", "properties": { "name": { "type": "string" } } } });
