@@ -8,8 +8,10 @@
 #  1. builds pkg/ (cargo -> wasm-bindgen -> wasm-opt -Oz) and prints the sizes;
 #  2. runs the bindings' own tests in Node (wasm-bindgen-test);
 #  3. serves the worker with workerd on a free loopback port and runs, against it, the official
-#     conformance suite (32 of 32), the official TypeScript client end to end, and the worker's
-#     own tests (tenant directory fan-out, header bytes, Host);
+#     conformance suite (0.1.16: 32 of 32), the suite's 0.2.0-alpha.12 on the 2026-07-28 wire
+#     (`--spec-version 2026-07-28`: 40 of 40, 0 FAILURE, 0 WARNING; no sessions: requests answered
+#     by the front, listen streams by their Durable Object), the official TypeScript client end to
+#     end, and the worker's own tests (tenant directory fan-out, header bytes, Host);
 #  4. restarts workerd on the same Durable Object storage: the session and its undelivered events
 #     survive;
 #  5. prints the cold start to the first `initialize`.
@@ -50,6 +52,9 @@ echo "workerd (pid $WORKERD) serving $URL"
 
 step "conformance suite against the worker"
 "$NODE22" "$E2E/conformance.mjs" suite "$URL"
+
+step "conformance suite, 2026-07-28 wire, against the worker"
+"$NODE22" "$E2E/conformance.mjs" modern "$URL"
 
 step "official TypeScript client through the worker"
 # The expiry tests need the native example's --test-clock; the worker runs on real time.

@@ -5,6 +5,9 @@ use futures_util::StreamExt;
 use http::header::{self, HeaderName, HeaderValue};
 use http::Method;
 use js_sys::Uint8Array;
+use mcp_session::http::headers::{
+    LAST_EVENT_ID, MCP_METHOD, MCP_NAME, MCP_PARAM_PREFIX, MCP_PROTOCOL_VERSION, MCP_SESSION_ID,
+};
 use mcp_session::http::HostRejection;
 use mcp_session::Body;
 use wasm_bindgen::JsValue;
@@ -13,14 +16,16 @@ use web_sys::{Headers, Request, Response, ResponseInit};
 
 /// The request headers the engine reads. Copying only these spares parsing every header name a
 /// proxy or browser adds (and the header-name tables that parsing needs in the binary).
-const READ_HEADERS: [HeaderName; 8] = [
+const READ_HEADERS: [HeaderName; 10] = [
     header::ACCEPT,
     header::CONTENT_TYPE,
     header::HOST,
     header::ORIGIN,
-    HeaderName::from_static("last-event-id"),
-    HeaderName::from_static("mcp-protocol-version"),
-    HeaderName::from_static("mcp-session-id"),
+    LAST_EVENT_ID,
+    MCP_PROTOCOL_VERSION,
+    MCP_SESSION_ID,
+    MCP_METHOD,
+    MCP_NAME,
     header::AUTHORIZATION,
 ];
 
@@ -59,10 +64,23 @@ pub(crate) async fn read_request(request: &Request) -> Result<http::Request<Byte
     };
     let mut builder = http::Request::builder().method(method.clone()).uri(request.url());
     let headers = request.headers();
+    let malformed = || ReadError::Refused(HostRejection::MalformedRequest);
     for name in READ_HEADERS {
         if let Some(value) = headers.get(name.as_str())? {
-            let value = header_value(&value).ok_or(ReadError::Refused(HostRejection::MalformedRequest))?;
-            builder = builder.header(name, value);
+            builder = builder.header(name, header_value(&value).ok_or_else(malformed)?);
+        }
+    }
+    // The headers mirroring tool arguments (2026-07-28), named by each tool's input schema
+    // (`x-mcp-header`). Web header names come lowercased.
+    if method == Method::POST {
+        for entry in headers.entries() {
+            let entry = js_sys::Array::from(&entry?);
+            let Some(name) = entry.get(0).as_string().filter(|n| n.starts_with(MCP_PARAM_PREFIX)) else {
+                continue;
+            };
+            let value = entry.get(1).as_string().unwrap_or_default();
+            let name = HeaderName::from_bytes(name.as_bytes()).map_err(|_| malformed())?;
+            builder = builder.header(name, header_value(&value).ok_or_else(malformed)?);
         }
     }
     let body = match method {

@@ -5,6 +5,14 @@
 //! tool result with `isError: true` (the model sees what went wrong); thrown by anything else, it
 //! becomes a JSON-RPC error, with its `code` if it carries a numeric one
 //! (`{ code: -32002, message: "..." }` for a missing resource).
+//!
+//! Two errors of the context's asks (`ctx.elicit`, `ctx.input(key).elicit`, ...) are the
+//! protocol's rather than the handler's, and a handler lets them propagate:
+//!
+//! - `InputRequired` (2026-07-28, no session): the request ends with the input-required result
+//!   the engine built from the asks it recorded, whatever the handler returned or threw;
+//! - `MissingRequiredClientCapability`: the client did not declare what the ask needs; even from
+//!   a tool it becomes the JSON-RPC error `-32021` the client must get.
 
 use std::collections::HashMap;
 
@@ -18,7 +26,7 @@ use mcp_session::RequestContext;
 use serde_json::{json, Value};
 use wasm_bindgen::JsValue;
 
-use crate::context::Context;
+use crate::context::{Context, MISSING_CAPABILITY};
 use crate::convert::{call, field, json_text, message, to_js, to_json};
 
 /// Calls `handler(...args, ctx)`, ending the call's scope once it settles.
@@ -63,6 +71,10 @@ pub(crate) fn tool(handler: Function) -> impl ToolHandler {
                     Some(text) => Reply::json(&json!({ "content": [{ "type": "text", "text": text }] })),
                     None => reply(&value, "tool"),
                 },
+                // The client must learn which capability it lacks, as a JSON-RPC error.
+                Err(thrown) if field(&thrown, "name").as_string().as_deref() == Some(MISSING_CAPABILITY) => {
+                    Err(thrown_error(&thrown))
+                }
                 Err(thrown) => Reply::json(&json!({
                     "content": [{ "type": "text", "text": message(&thrown) }],
                     "isError": true,

@@ -32,7 +32,7 @@ mod server;
 mod storage;
 
 #[cfg(target_family = "wasm")]
-pub use context::Context;
+pub use context::{Context, Input};
 #[cfg(target_family = "wasm")]
 pub use route::{route, Route};
 #[cfg(target_family = "wasm")]

@@ -3,12 +3,16 @@
 use std::cell::RefCell;
 
 use js_sys::Uint8Array;
+use mcp_session::http::headers::MCP_METHOD;
 use mcp_session::http::{session_route, SessionRoute};
 use mcp_session::SessionIdGenerator;
 use wasm_bindgen::prelude::*;
 use web_sys::{Request, RequestInit};
 
 use crate::fetch::{read_request, ReadError};
+
+/// The method of a listen stream's request.
+const LISTEN: &str = "subscriptions/listen";
 
 thread_local! {
     static IDS: RefCell<SessionIdGenerator> = RefCell::new(SessionIdGenerator::random());
@@ -25,8 +29,10 @@ pub struct Route {
 #[wasm_bindgen]
 impl Route {
     /// `"session"`: the object named `sessionId` owns it; `"new"`: an `initialize`, for a new
-    /// object named by the freshly minted `sessionId`; `"any"`: no session involved, any server
-    /// answers it (typically with a refusal).
+    /// object named by the freshly minted `sessionId`; `"listen"`: a `subscriptions/listen`
+    /// stream (2026-07-28), to be answered by the server where changes are announced (one object
+    /// that every announcement reaches); `"any"`: no session involved, any server answers it (a
+    /// refusal, or a request of the 2026-07-28 revision).
     #[wasm_bindgen(getter)]
     pub fn kind(&self) -> String {
         self.kind.to_owned()
@@ -60,6 +66,10 @@ pub fn route(request: Request) -> js_sys::Promise {
         let (kind, session_id) = match session_route(&parts, &body) {
             SessionRoute::Session(id) => ("session", Some(id.to_string())),
             SessionRoute::Initialize => ("new", Some(IDS.with(|ids| ids.borrow_mut().next_id()).to_string())),
+            // A listen stream hears announcements only where they are made. Its `Mcp-Method` is
+            // checked against the body by whichever server answers, so a header that lies is
+            // refused there like anywhere else.
+            _ if parts.headers.get(MCP_METHOD).is_some_and(|method| method == LISTEN) => ("listen", None),
             _ => ("any", None),
         };
         let init = RequestInit::new();

@@ -8,7 +8,7 @@ use std::time::Duration;
 use js_sys::Function;
 use mcp_session::http::{Authenticate, EngineConfig, HostPolicy, OriginPolicy, ResponseMode, Unauthorized};
 use mcp_session::model::{Prompt, PromptArgument, Resource, ResourceTemplate, Tool};
-use mcp_session::server::{ServerBuilder, Variables};
+use mcp_session::server::{RequestStateKey, ServerBuilder, Variables};
 use mcp_session::session::StorePolicy;
 use mcp_session::{
     ChangeEvent, Engine, EngineState, Owner, Principal, Server, SessionId, SessionIdGenerator, Sessions,
@@ -58,6 +58,12 @@ export interface ServerOptions {
   maxBatch?: number;
   /** Resources one session may subscribe to, default 128. */
   maxResourceSubscriptions?: number;
+  /**
+   * Seals the `requestState` of 2026-07-28 input-required results: every isolate and object that
+   * may receive a retry must use the same secret (at least 32 bytes). Default: a random key per
+   * server, which only a retry reaching the same server can open.
+   */
+  requestStateSecret?: string;
   /** `Retry-After` of temporary refusals (429, 503), default 5000; sent in whole seconds, at least 1. */
   retryAfterMs?: number;
   /** "adaptive" (default), "sse" or "json". */
@@ -99,6 +105,7 @@ struct Options {
     hosts: HostPolicy,
     origins: OriginPolicy,
     bridge_logger: Option<String>,
+    request_state_key: Option<RequestStateKey>,
 }
 
 /// `"any"` or a list of names, for `allowedHosts` and `allowedOrigins`.
@@ -194,6 +201,13 @@ impl Options {
             hosts,
             origins,
             bridge_logger: text(options, "bridgeLogger")?,
+            request_state_key: match text(options, "requestStateSecret")? {
+                None => None,
+                Some(secret) => Some(
+                    RequestStateKey::from_secret(secret.as_bytes())
+                        .map_err(|e| error(format!("options: `requestStateSecret`: {e}")))?,
+                ),
+            },
         })
     }
 }
@@ -269,6 +283,9 @@ impl Inner {
         }
         if let Some(retry_after) = o.retry_after_ms {
             config.retry_after = Duration::from_millis(retry_after);
+        }
+        if let Some(key) = &o.request_state_key {
+            config.request_state_key = key.clone();
         }
         if let Some(logger) = &o.bridge_logger {
             config.bridge_logger = logger.clone();
@@ -495,6 +512,21 @@ impl McpServer {
                 ts_ms: number(&change, "tsMs").map_or(js_sys::Date::now(), |t| t) as u64,
             };
             let told = inner.engine()?.state().publish_change(&event, None).await;
+            Ok(JsValue::from(told as u32))
+        })
+    }
+
+    /// Announces a change to every client of this server that should hear of it, in both
+    /// revisions: the `subscriptions/listen` streams that asked for it and the sessions' GET
+    /// streams. `change` as `ctx.announce` takes it (`"toolsListChanged"`,
+    /// `"promptsListChanged"`, `"resourcesListChanged"`, `{resourceUpdated: uri}`). Resolves with
+    /// how many were told.
+    #[wasm_bindgen(unchecked_return_type = "Promise<number>")]
+    pub fn announce(&self, #[wasm_bindgen(unchecked_param_type = "Change")] change: JsValue) -> js_sys::Promise {
+        let inner = self.inner.clone();
+        let parsed = crate::context::change(&change);
+        promise(async move {
+            let told = inner.engine()?.state().announce(parsed?).await;
             Ok(JsValue::from(told as u32))
         })
     }

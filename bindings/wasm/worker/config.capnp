@@ -23,10 +23,14 @@ const mcpWorker :Workerd.Worker = (
   durableObjectNamespaces = [
     (className = "McpSessionObject", uniqueKey = "mcp-session-objects"),
     (className = "McpTenantObject", uniqueKey = "mcp-tenant-objects"),
+    (className = "McpListenObject", uniqueKey = "mcp-listen-objects"),
   ],
   durableObjectStorage = (localDisk = "storage"),
   bindings = [
     (name = "MCP_SESSIONS", durableObjectNamespace = "McpSessionObject"),
     (name = "MCP_TENANTS", durableObjectNamespace = "McpTenantObject"),
+    (name = "MCP_LISTENERS", durableObjectNamespace = "McpListenObject"),
+    # A test secret: a deployment sets its own (`wrangler secret put MCP_REQUEST_STATE_SECRET`).
+    (name = "MCP_REQUEST_STATE_SECRET", text = "workerd test secret: not for any deployment"),
   ],
 );

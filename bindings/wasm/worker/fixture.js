@@ -1,7 +1,9 @@
 // The server the worker hosts: the conformance suite's fixture (test_* tools, test:// resources
 // and template, test_* prompts), the demo (a long task with progress, a change that notifies the
-// tenant's other sessions) and the load harness's `echo` and `notify` — the same server as the
-// native example, written against the bindings.
+// tenant's other sessions), the load harness's `echo` and `notify`, and the fixture of the
+// 2026-07-28 revision (input-required rounds, probes, list-change triggers) — the same server as
+// the native example (examples/shared/fixture.rs and input_fixture.rs), written against the
+// bindings.
 
 const PNG =
   "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8DwHwAFBQIAX8jx0gAAAABJRU5ErkJggg==";
@@ -39,9 +41,13 @@ async function elicit(ctx, params, prefix) {
  * Registers the fixture on `server`. `hooks.publishChange(ctx, change)` announces a data change
  * to the other sessions of the caller's tenant; by default the server's own fan-out (all sessions
  * in this isolate), in the worker a tenant directory spanning Durable Objects.
+ * `hooks.announce(ctx, change)` announces a list change (`ctx.announce`'s `Change`) and resolves
+ * with how many clients were told; by default this server's own listen streams and sessions, in
+ * the worker those and the listen streams' Durable Object too.
  */
 export function register(server, hooks = {}) {
   const publishChange = hooks.publishChange ?? ((ctx, change) => ctx.publishChange(change));
+  const announce = hooks.announce ?? ((ctx, change) => ctx.announce(change));
   // ---- conformance fixture: tools
   server.tool({ name: "test_simple_text", description: "Returns simple text content" }, async () =>
     text("This is a simple text response for testing."),
@@ -195,8 +201,24 @@ export function register(server, hooks = {}) {
       inputSchema: {
         $schema: "https://json-schema.org/draft/2020-12/schema",
         type: "object",
-        $defs: { address: { type: "object", properties: { street: { type: "string" }, city: { type: "string" } } } },
-        properties: { name: { type: "string" }, address: { $ref: "#/$defs/address" } },
+        $defs: {
+          address: {
+            $anchor: "addressDef",
+            type: "object",
+            properties: { street: { type: "string" }, city: { type: "string" } },
+          },
+        },
+        properties: {
+          name: { type: "string" },
+          address: { $ref: "#/$defs/address" },
+          contactMethod: { type: "string", enum: ["phone", "email"] },
+          phone: { type: "string" },
+          email: { type: "string" },
+        },
+        allOf: [{ anyOf: [{ required: ["phone"] }, { required: ["email"] }] }],
+        if: { properties: { contactMethod: { const: "phone" } }, required: ["contactMethod"] },
+        then: { required: ["phone"] },
+        else: { required: ["email"] },
         additionalProperties: false,
       },
     },
@@ -348,5 +370,183 @@ export function register(server, hooks = {}) {
     const values = (pools[argument.name] ?? []).filter((v) => v.startsWith(argument.value));
     return { values, total: values.length, hasMore: false };
   });
+  registerInputFixture(server, announce);
   return server;
+}
+
+// ---- the conformance fixture of the 2026-07-28 revision (examples/shared/input_fixture.rs):
+// input-required rounds, the capability, logging and streaming probes, list-change triggers and
+// a header-mirrored argument. Each handler is written once and also runs on a session, where its
+// inputs become real requests to the client. An ask whose answer is not known yet rejects with an
+// `InputRequired` error: the handlers let it propagate, and the request ends asking for the input.
+
+const ask = (message, field, kind) => ({
+  message,
+  requestedSchema: { type: "object", properties: { [field]: { type: kind } }, required: [field] },
+});
+const sampling = (prompt, maxTokens) => ({
+  messages: [{ role: "user", content: { type: "text", text: prompt } }],
+  maxTokens,
+});
+/** A value as JSON text (`null` for none), as the native fixture prints a JSON value. */
+const json = (value) => JSON.stringify(value ?? null);
+/** An answered elicitation's field. */
+const answered = (answer, name) => {
+  const value = answer?.content?.[name];
+  return typeof value === "string" ? value : json(value);
+};
+/** A sampling answer's text. */
+const sampled = (answer) => {
+  const value = answer?.content?.text;
+  return typeof value === "string" ? value : json(answer?.content);
+};
+const rootsOf = (answer) => {
+  const roots = Array.isArray(answer?.roots) ? answer.roots : [];
+  return `roots: [${roots.map((root) => root?.uri).filter((uri) => typeof uri === "string").join(", ")}]`;
+};
+/** The state `test_input_required_result_request_state` carries to its second round. */
+const STATE = "confirm-requested";
+/** The resource `test_trigger_resource_update` announces when its call names none. */
+const WATCHED = "test://watched-resource";
+
+function registerInputFixture(server, announce) {
+  server.tool(
+    { name: "test_input_required_result_elicitation", description: "Asks the user's name (input key user_name)" },
+    async (_, ctx) => {
+      const answer = await ctx.input("user_name").elicit(ask("What is your name?", "name", "string"));
+      return text(`Hello, ${answered(answer, "name")}!`);
+    },
+  );
+  server.tool(
+    { name: "test_input_required_result_sampling", description: "Asks the client's model (input key capital_question)" },
+    async (_, ctx) => {
+      const answer = await ctx.input("capital_question").createMessage(sampling("What is the capital of France?", 100));
+      return text(`The model says: ${sampled(answer)}`);
+    },
+  );
+  server.tool(
+    { name: "test_input_required_result_list_roots", description: "Asks for the client's roots (input key client_roots)" },
+    async (_, ctx) => {
+      const answer = await ctx.input("client_roots").listRoots();
+      return text(`Client ${rootsOf(answer)}`);
+    },
+  );
+  server.tool(
+    { name: "test_input_required_result_request_state", description: "Asks for a confirmation, carrying a request state" },
+    async (_, ctx) => {
+      ctx.setRequestState(STATE);
+      const answer = await ctx.input("confirm").elicit(ask("Please confirm", "ok", "boolean"));
+      const verdict = ctx.requestState === STATE ? "state-ok" : "state-missing";
+      return text(`${verdict}: confirmed=${json(answer?.content?.ok)}`);
+    },
+  );
+  server.tool(
+    { name: "test_input_required_result_multiple_inputs", description: "Asks for a name, a greeting and the roots at once" },
+    async (_, ctx) => {
+      // All three asks are made before any is awaited, so they travel in one round.
+      const settled = await Promise.allSettled([
+        ctx.input("user_name").elicit(ask("What is your name?", "name", "string")),
+        ctx.input("greeting").createMessage(sampling("Generate a greeting", 50)),
+        ctx.input("client_roots").listRoots(),
+      ]);
+      const [name, greeting, clientRoots] = settled.map((outcome) => {
+        if (outcome.status === "rejected") throw outcome.reason;
+        return outcome.value;
+      });
+      return text(`${sampled(greeting)} ${answered(name, "name")}; ${rootsOf(clientRoots)}`);
+    },
+  );
+  server.tool(
+    { name: "test_input_required_result_multi_round", description: "Asks two questions, one round each" },
+    async (_, ctx) => {
+      const name = await ctx.input("step1").elicit(ask("Step 1: What is your name?", "name", "string"));
+      const color = await ctx.input("step2").elicit(ask("Step 2: What is your favorite color?", "color", "string"));
+      return text(`${answered(name, "name")} likes ${answered(color, "color")}`);
+    },
+  );
+  server.tool(
+    { name: "test_input_required_result_tampered_state", description: "Asks for a confirmation under a sealed state" },
+    async (_, ctx) => {
+      const answer = await ctx.input("confirm").elicit(ask("Please confirm", "ok", "boolean"));
+      return text(`confirmed=${json(answer?.content?.ok)}`);
+    },
+  );
+  server.tool(
+    {
+      name: "test_input_required_result_capabilities",
+      description: "Asks only through what this request's client declared: elicitation, else sampling",
+    },
+    async (_, ctx) => {
+      const declared = ctx.clientCapabilities;
+      if (declared.elicitation) {
+        return text(answered(await ctx.input("user_name").elicit(ask("What is your name?", "name", "string")), "name"));
+      }
+      if (declared.sampling) {
+        const prompt = sampling("What is the capital of France?", 100);
+        return text(sampled(await ctx.input("capital_question").createMessage(prompt)));
+      }
+      return text("nothing to ask through");
+    },
+  );
+  server.prompt(
+    { name: "test_input_required_result_prompt", description: "A prompt that asks for its context first" },
+    async (_, ctx) => {
+      const answer = await ctx.input("user_context").elicit(ask("What context should the prompt use?", "context", "string"));
+      const context = `Use this context: ${answered(answer, "context")}`;
+      return { messages: [{ role: "user", content: { type: "text", text: context } }] };
+    },
+  );
+  server.tool(
+    { name: "test_missing_capability", description: "Needs the client's sampling capability; -32021 without it" },
+    // Without the capability the ask rejects with a MissingRequiredClientCapability error, which
+    // ends the call with the JSON-RPC error -32021.
+    async (_, ctx) => text(sampled(await ctx.createMessage(sampling("Say hi", 10)))),
+  );
+  server.tool(
+    { name: "test_streaming_elicitation", description: "Asks the user through elicitation on its own response" },
+    async (_, ctx) => {
+      const answer = await ctx.elicit(ask("What is your name?", "name", "string"));
+      return text(`Hello, ${answered(answer, "name")}!`);
+    },
+  );
+  server.tool(
+    { name: "test_logging_tool", description: "Logs at info three times (only when the request asks for logs)" },
+    async (_, ctx) => {
+      for (let step = 1; step <= 3; step++) await ctx.log("info", `log message ${step}`, "test");
+      return text("logged");
+    },
+  );
+  server.tool({ name: "test_trigger_tool_change", description: "Announces that the tool list changed" }, async (_, ctx) =>
+    text(`told ${await announce(ctx, "toolsListChanged")}`),
+  );
+  server.tool({ name: "test_trigger_prompt_change", description: "Announces that the prompt list changed" }, async (_, ctx) =>
+    text(`told ${await announce(ctx, "promptsListChanged")}`),
+  );
+  server.tool(
+    {
+      name: "test_trigger_resource_update",
+      description: "Announces that the resource at uri changed",
+      inputSchema: object({ uri: { type: "string", default: WATCHED } }),
+    },
+    async (args, ctx) => {
+      const uri = args?.uri ?? WATCHED;
+      if (typeof uri !== "string") throw Object.assign(new Error("uri must be a string"), { code: -32602 });
+      return text(`told ${await announce(ctx, { resourceUpdated: uri })}`);
+    },
+  );
+  server.tool(
+    {
+      name: "test_header_mirrored_argument",
+      description: "Echoes its region, which clients mirror into Mcp-Param-Region",
+      inputSchema: {
+        type: "object",
+        properties: { region: { type: "string", "x-mcp-header": "Region" } },
+        required: ["region"],
+      },
+    },
+    async ({ region }) => {
+      if (typeof region !== "string") throw Object.assign(new Error("region must be a string"), { code: -32602 });
+      return text(`region: ${region}`);
+    },
+  );
 }

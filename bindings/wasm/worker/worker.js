@@ -4,8 +4,14 @@
 // next deadline (expiry, heartbeats). A directory object per tenant lists that tenant's sessions,
 // so a data change reaches every session of the tenant whatever object it lives in.
 //
+// Requests of the 2026-07-28 revision carry no session and are answered here, by any isolate;
+// their `subscriptions/listen` streams live in one object, which every list-change announcement
+// reaches (a stream held by a stateless request could only hear the isolate that holds it, and
+// workerd cancels a request that waits on another request's work as hung).
+//
 //   request ──► worker.fetch ──route()──► "new" / "session": the session's object
-//                                   └───► "any": answered here (refusals need no session)
+//                                   ├───► "listen": the listen streams' object
+//                                   └───► "any": answered here (refusals, the 2026-07-28 revision)
 
 import { initSync, McpServer, route } from "./pkg/mcp_session_wasm.js";
 import wasmModule from "./pkg/mcp_session_wasm_bg.wasm";
@@ -22,13 +28,22 @@ const INTERNAL = "https://internal.invalid";
 /** Keep-alive on open streams every 15 s: edge proxies cut silent streams at about 100 s. */
 const OPTIONS = { path: MCP_PATH, keepAliveMs: 15000, retryMs: 1000 };
 
+/**
+ * The options of every server of this worker: with the deployment's `MCP_REQUEST_STATE_SECRET`
+ * (a secret of at least 32 bytes), an input-required retry opens on whichever isolate it reaches.
+ */
+const optionsFor = (env) =>
+  env.MCP_REQUEST_STATE_SECRET ? { ...OPTIONS, requestStateSecret: env.MCP_REQUEST_STATE_SECRET } : OPTIONS;
+
 let front;
 
 export default {
   async fetch(request, env) {
     const decision = await route(request);
-    if (decision.kind === "any" || new URL(request.url).pathname !== MCP_PATH) {
-      front ??= register(new McpServer(INFO, OPTIONS));
+    const endpoint = new URL(request.url).pathname === MCP_PATH;
+    if (decision.kind === "listen" && endpoint) return listenObject(env).fetch(new Request(decision.request));
+    if (decision.kind === "any" || !endpoint) {
+      front ??= register(new McpServer(INFO, optionsFor(env)), { announce: (ctx, change) => announce(env, ctx, change) });
       return front.fetch(decision.request, ownerOf(decision.request));
     }
     const forwarded = new Request(decision.request);
@@ -39,15 +54,24 @@ export default {
 
 const sessionObject = (env, sessionId) => env.MCP_SESSIONS.get(env.MCP_SESSIONS.idFromName(sessionId));
 const tenantObject = (env, tenant) => env.MCP_TENANTS.get(env.MCP_TENANTS.idFromName(tenant));
+const listenObject = (env) => env.MCP_LISTENERS.get(env.MCP_LISTENERS.idFromName("listeners"));
 const post = (stub, path, body, headers = {}) =>
   stub.fetch(`${INTERNAL}${path}`, { method: "POST", headers, body: JSON.stringify(body) });
+
+/** A list change, told to this server's own clients and to every listen stream. */
+async function announce(env, ctx, change) {
+  const here = await ctx.announce(change);
+  const response = await post(listenObject(env), "/announce", change);
+  return here + (await response.json()).told;
+}
 
 export class McpSessionObject {
   constructor(state, env) {
     this.state = state;
     this.env = env;
-    this.server = register(new McpServer(INFO, OPTIONS), {
+    this.server = register(new McpServer(INFO, optionsFor(env)), {
       publishChange: (ctx, change) => this.publishToTenant(ctx, change),
+      announce: (ctx, change) => announce(env, ctx, change),
     });
     this.attached = null;
   }
@@ -107,6 +131,40 @@ export class McpSessionObject {
   }
 
   /** The engine's next deadline becomes the object's alarm. */
+  async arm() {
+    const at = this.server.nextDeadline();
+    if (at === undefined) await this.state.storage.deleteAlarm();
+    else await this.state.storage.setAlarm(at);
+  }
+}
+
+/**
+ * The `subscriptions/listen` streams (2026-07-28) of the whole worker, in one object: the requests
+ * of one object may feed each other's streams. An announcement (`/announce`, from any isolate or
+ * object) reaches every stream that asked for that kind of change; the alarm sends the streams'
+ * keep-alives.
+ */
+export class McpListenObject {
+  constructor(state, env) {
+    this.state = state;
+    this.server = register(new McpServer(INFO, optionsFor(env)));
+  }
+
+  async fetch(request) {
+    if (new URL(request.url).origin === INTERNAL) {
+      const told = await this.server.announce(await request.json());
+      return Response.json({ told });
+    }
+    const response = await this.server.fetch(request, ownerOf(request));
+    await this.arm();
+    return response;
+  }
+
+  async alarm() {
+    await this.server.handleTimeout();
+    await this.arm();
+  }
+
   async arm() {
     const at = this.server.nextDeadline();
     if (at === undefined) await this.state.storage.deleteAlarm();
