@@ -10,6 +10,7 @@
 //   node conformance.mjs modern URL [--out DIR]  # 0.2.0-alpha.12, `server --suite all
 //                                                # --spec-version 2026-07-28`: the 40 scenarios
 //                                                # of the sessionless wire, 0 FAILURE, 0 WARNING
+//   node conformance.mjs modern-alpha11 URL      # the same with 0.2.0-alpha.11
 //   node conformance.mjs summarize DIR [--expect N]   # judge an existing -o directory
 //
 // Needs Node >= 22 (the CLI imports fs.globSync): run it with node_modules/.bin/node.
@@ -61,10 +62,16 @@ SUITES.modern = {
   allSuccess: false,
   requiredChecks: [],
 };
+// The same wire with the release the SDKs' CIs pin (alpha.11; alpha.12 above is newer).
+SUITES['modern-alpha11'] = {
+  ...SUITES.modern,
+  version: '0.2.0-alpha.11 (2026-07-28 wire)',
+  cli: join(HERE, 'node_modules/conformance-alpha11/dist/index.js'),
+};
 const CLI_TIMEOUT_MS = 240_000;
 
 function usage() {
-  console.error('usage: node conformance.mjs suite|next|modern URL [--out DIR]\n       node conformance.mjs summarize DIR [--expect N]');
+  console.error('usage: node conformance.mjs suite|next|modern|modern-alpha11 URL [--out DIR]\n       node conformance.mjs summarize DIR [--expect N]');
   process.exit(2);
 }
 

@@ -10,8 +10,8 @@
 # `e2e: N passed, M failed`; the exit code is non-zero on any failure. Checks (NAME):
 #   conformance       conformance 0.1.16 `server --suite all`: 32/32 scenarios, 0 FAILURE, 0 WARNING
 #   conformance-next  conformance 0.2.0-alpha.12 server-session-lifecycle + server-initialize
-#   conformance-modern conformance 0.2.0-alpha.12 on the 2026-07-28 wire (`--suite all
-#                     --spec-version 2026-07-28`): 40/40 scenarios, 0 FAILURE, 0 WARNING
+#   conformance-modern conformance 0.2.0-alpha.12 and 0.2.0-alpha.11 on the 2026-07-28 wire
+#                     (`--suite all --spec-version 2026-07-28`): 40/40 each, 0 FAILURE, 0 WARNING
 #   python-client     python_client.py (PyPI `mcp`, see requirements.txt): the legacy era (mode="legacy")
 #                     and the 2026-07-28 era (the default mode="auto" must stay modern)
 #   inspector         inspector-check.mjs: @modelcontextprotocol/inspector-cli (v1), and
@@ -227,6 +227,8 @@ for bin in "$@"; do
         "$NODE22" conformance.mjs next "$SERVER_URL" --out "$(mktemp -d "$WORK/$LABEL.conformance-next.XXXX")"
       selected conformance-modern && run_check conformance-modern 240 'scenarios passed' \
         "$NODE22" conformance.mjs modern "$SERVER_URL" --out "$(mktemp -d "$WORK/$LABEL.conformance-modern.XXXX")"
+      selected conformance-modern && run_check "conformance-modern (0.2.0-alpha.11)" 240 'scenarios passed' \
+        "$NODE22" conformance.mjs modern-alpha11 "$SERVER_URL" --out "$(mktemp -d "$WORK/$LABEL.modern-alpha11.XXXX")"
       if selected python-client; then
         if [[ -n $VENV_OK ]]; then
           run_check python-client 90 'python client: (ok|FAILED)' "$HERE/.venv/bin/python" python_client.py "$SERVER_URL"
