@@ -1,7 +1,7 @@
 //! The conformance fixture's tools for the 2026-07-28 revision: input-required rounds, the
-//! capability, logging and streaming probes, list-change triggers and a header-mirrored
-//! argument. Each handler is written once and also runs on a session, where its inputs become
-//! real requests to the client.
+//! capability, logging and streaming probes, list-change and resource-update triggers and a
+//! header-mirrored argument. Each handler is written once and also runs on a session, where its
+//! inputs become real requests to the client.
 
 use mcp_session::jsonrpc::ErrorObject;
 use mcp_session::model::{CallToolResult, Content, GetPromptResult, LogLevel, Prompt, PromptMessage, Tool};
@@ -37,6 +37,9 @@ fn roots(answer: &Value) -> String {
 
 /// The state `test_input_required_result_request_state` carries to its second round.
 const STATE: &str = "confirm-requested";
+
+/// The resource `test_trigger_resource_update` announces when its call names none.
+const WATCHED: &str = "test://watched-resource";
 
 pub fn add(builder: ServerBuilder) -> ServerBuilder {
     builder
@@ -177,6 +180,22 @@ pub fn add(builder: ServerBuilder) -> ServerBuilder {
             Tool::new("test_trigger_prompt_change", "Announces that the prompt list changed"),
             |_, ctx: RequestContext| async move {
                 let told = ctx.announce(Change::PromptsListChanged).await;
+                Ok(CallToolResult::text(format!("told {told}")))
+            },
+        )
+        .tool(
+            Tool::new("test_trigger_resource_update", "Announces that the resource at uri changed").input_schema(
+                json!({
+                    "type": "object",
+                    "properties": { "uri": { "type": "string", "default": WATCHED } },
+                }),
+            ),
+            |args: Value, ctx: RequestContext| async move {
+                let uri = match &args["uri"] {
+                    Value::Null => WATCHED,
+                    uri => uri.as_str().ok_or_else(|| ErrorObject::invalid_params("uri must be a string"))?,
+                };
+                let told = ctx.announce(Change::ResourceUpdated(uri.to_owned())).await;
                 Ok(CallToolResult::text(format!("told {told}")))
             },
         )

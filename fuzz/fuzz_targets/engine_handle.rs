@@ -28,14 +28,25 @@ use mcp_session::http::headers::{LAST_EVENT_ID, MCP_PROTOCOL_VERSION, MCP_SESSIO
 use mcp_session::http::{Authenticate, ResponseMode, Unauthorized};
 use mcp_session::model::{CallToolResult, LogLevel, ReadResourceResult, Resource, ResourceContents, Tool};
 use mcp_session::{
-    Body, ChangeEvent, Engine, EngineConfig, EngineState, EventId, ManualClock, McpSession, Owner, Principal,
+    Body, Change, ChangeEvent, Engine, EngineConfig, EngineState, EventId, ManualClock, McpSession, Owner, Principal,
     RequestContext, Server, SessionId, SessionIdGenerator, Sessions, SpawnFn, TenantId, Timestamp,
 };
 use serde_json::{json, Value};
 
 const WATCHED: &str = "test://watched";
 const RETRY_MS: u64 = 1000;
-const VERSIONS: [&str; 3] = ["2025-03-26", "2025-06-18", "2025-11-25"];
+const VERSIONS: [&str; 4] = ["2025-03-26", "2025-06-18", "2025-11-25", "2026-07-28"];
+/// What `Msg::Sessionless` calls, by index (some the sessionless era does not have).
+const SESSIONLESS_METHODS: [&str; 8] = [
+    "server/discover",
+    "subscriptions/listen",
+    "tools/list",
+    "tools/call",
+    "resources/read",
+    "prompts/list",
+    "initialize",
+    "ping",
+];
 /// Every status [`Engine::handle`] documents.
 const STATUSES: [u16; 14] = [200, 202, 400, 401, 403, 404, 405, 406, 408, 409, 413, 415, 429, 503];
 
@@ -137,6 +148,9 @@ struct Req {
     tenant: Option<u8>,
     /// `RARE`: the authenticator refuses the request.
     deny: u8,
+    /// `Mcp-Method` and `Mcp-Name` as a 2026-07-28 client derives them from the body (and, for a
+    /// sessionless message, `MCP-Protocol-Version: 2026-07-28`); otherwise absent.
+    routing: bool,
     body: BodyChoice,
 }
 
@@ -259,6 +273,18 @@ enum Msg {
         method: String,
         params: Option<String>,
     },
+    /// A request of the sessionless era (2026-07-28).
+    Sessionless {
+        id: IdChoice,
+        method: u8,
+        tool: ToolChoice,
+        count: u8,
+        /// 0: the full envelope, 1: no capabilities, 2: an unserved revision, 3: logs asked for,
+        /// 4: input capabilities declared, anything else: an envelope that is not an object.
+        envelope: u8,
+        /// `inputResponses` and `requestState` of a retry (free text, mostly refused).
+        retry: Option<(bool, String)>,
+    },
 }
 
 #[derive(Arbitrary, Debug, Clone, Copy)]
@@ -353,6 +379,35 @@ impl Msg {
             Self::Subscribe(id) => request(id, "resources/subscribe", json!({ "uri": WATCHED })),
             Self::Unsubscribe(id) => request(id, "resources/unsubscribe", json!({ "uri": WATCHED })),
             Self::ReadResource(id) => request(id, "resources/read", json!({ "uri": WATCHED })),
+            Self::Sessionless { id, method, tool, count, envelope, retry } => {
+                let method = SESSIONLESS_METHODS[usize::from(*method) % SESSIONLESS_METHODS.len()];
+                let mut meta = json!({
+                    "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+                    "io.modelcontextprotocol/clientCapabilities": {},
+                });
+                match envelope {
+                    0 => {}
+                    1 => drop(meta.as_object_mut().map(|m| m.remove("io.modelcontextprotocol/clientCapabilities"))),
+                    2 => meta["io.modelcontextprotocol/protocolVersion"] = json!("v999"),
+                    3 => meta["io.modelcontextprotocol/logLevel"] = json!("info"),
+                    4 => meta["io.modelcontextprotocol/clientCapabilities"] = json!({ "elicitation": {}, "sampling": {} }),
+                    _ => meta = json!(["io.modelcontextprotocol/protocolVersion"]),
+                }
+                let mut params = match method {
+                    "tools/call" => json!({ "name": tool.name(), "arguments": { "count": count % 16 } }),
+                    "resources/read" => json!({ "uri": WATCHED }),
+                    "subscriptions/listen" => json!({ "notifications": { "toolsListChanged": true } }),
+                    _ => json!({}),
+                };
+                params["_meta"] = meta;
+                if let Some((answered, state)) = retry {
+                    if *answered {
+                        params["inputResponses"] = json!({ "elicitation-1": { "action": "accept", "content": {} } });
+                    }
+                    params["requestState"] = json!(state);
+                }
+                request(id, method, params)
+            }
             Self::Other { id, method, params } => {
                 let mut message = json!({ "jsonrpc": "2.0", "method": method });
                 if let Some(id) = id {
@@ -420,8 +475,19 @@ impl Gate {
     }
 }
 
-fn server(gate: &Gate) -> Server {
-    let (gate1, gate2) = (gate.clone(), gate.clone());
+/// The gate a waiting tool waits on: a session's tools wait for [`Step::Release`] (and must end
+/// when their session does); tools of requests without a session wait for the end of the run.
+fn gate_of<'a>(ctx: &RequestContext, gates: &'a (Gate, Gate)) -> &'a Gate {
+    if ctx.session_id().is_some() {
+        &gates.0
+    } else {
+        &gates.1
+    }
+}
+
+fn server(gate: &Gate, free: &Gate) -> Server {
+    let gates = Rc::new((gate.clone(), free.clone()));
+    let (gate1, gate2) = (gates.clone(), gates);
     Server::builder("fuzz", "0.0.0")
         .tool(Tool::new("echo", "Answers at once"), |_, _| async move { Ok(CallToolResult::text("echo")) })
         .tool(Tool::new("notify", "Logs and reports progress `count` times"), |args: Value, ctx: RequestContext| {
@@ -435,16 +501,16 @@ fn server(gate: &Gate) -> Server {
             }
         })
         .tool(Tool::new("wait", "Waits for a release"), move |_, ctx: RequestContext| {
-            let gate = gate1.clone();
+            let gates = gate1.clone();
             async move {
-                gate.wait(&ctx).await;
+                gate_of(&ctx, &gates).wait(&ctx).await;
                 Ok(CallToolResult::text("waited"))
             }
         })
         .tool(Tool::new("wait_then_log", "Waits for a release, then logs"), move |_, ctx: RequestContext| {
-            let gate = gate2.clone();
+            let gates = gate2.clone();
             async move {
-                gate.wait(&ctx).await;
+                gate_of(&ctx, &gates).wait(&ctx).await;
                 let _ = ctx.log(LogLevel::Warning, Some("fuzz"), json!("late")).await;
                 Ok(CallToolResult::text("waited"))
             }
@@ -468,7 +534,9 @@ fn server(gate: &Gate) -> Server {
                 tenant_id: ctx.owner().tenant.as_str().into(),
                 ts_ms: 0,
             };
-            let told = ctx.publish_change(event).await + ctx.notify_resource_updated(WATCHED).await;
+            let told = ctx.publish_change(event).await
+                + ctx.notify_resource_updated(WATCHED).await
+                + ctx.announce(Change::ToolsListChanged).await;
             Ok(CallToolResult::text(format!("told {told}")))
         })
         .resource(Resource::new(WATCHED, "watched").mime_type("text/plain"), |uri, _| async move {
@@ -488,6 +556,8 @@ struct Run {
     state: Arc<EngineState>,
     engine: Engine,
     gate: Gate,
+    /// The gate of tools without a session, released at the end of the run.
+    free: Gate,
     pool: LocalPool,
     /// Polls of spawned tasks, so that a pump knows whether anything ran.
     polls: Rc<Cell<u64>>,
@@ -559,13 +629,14 @@ impl Run {
             let task = Counted { task, polls: counter.clone() };
             spawner.spawn_local(task).expect("the pool outlives the engine");
         });
-        let gate = Gate::default();
-        let engine = Engine::new(state.clone(), server(&gate), spawn);
+        let (gate, free) = (Gate::default(), Gate::default());
+        let engine = Engine::new(state.clone(), server(&gate, &free), spawn);
         Self {
             clock,
             state,
             engine,
             gate,
+            free,
             pool,
             polls,
             issued: Vec::new(),
@@ -661,14 +732,16 @@ impl Run {
 
     fn request(&self, req: &Req) -> (Request<Bytes>, Option<String>) {
         let mut request = Request::new(self.body(&req.body));
+        let sessionless = req.routing && matches!(req.body, BodyChoice::One(Msg::Sessionless { .. }));
         *request.method_mut() = match req.method {
+            _ if sessionless => Method::POST,
             MethodChoice::Get => Method::GET,
             MethodChoice::Post => Method::POST,
             MethodChoice::Delete => Method::DELETE,
             MethodChoice::Put => Method::PUT,
             MethodChoice::Options => Method::OPTIONS,
         };
-        *request.uri_mut() = if req.odd_path == RARE { "/mcp/" } else { "/mcp" }.parse().unwrap();
+        *request.uri_mut() = if req.odd_path == RARE && !sessionless { "/mcp/" } else { "/mcp" }.parse().unwrap();
         let headers = request.headers_mut();
         let mut set = |name: HeaderName, value: Option<Vec<u8>>| {
             if let Some(value) = value.and_then(|v| HeaderValue::from_bytes(&v).ok()) {
@@ -694,6 +767,26 @@ impl Run {
                 MCP_PROTOCOL_VERSION,
                 version.value(|v| VERSIONS.get(usize::from(*v)).copied().unwrap_or("2024-11-05").into()),
             );
+        }
+        if req.routing {
+            if let BodyChoice::One(message) = &req.body {
+                if matches!(message, Msg::Sessionless { .. }) {
+                    // A well-behaved 2026-07-28 client: the transport checks (tried on every
+                    // other request) pass, so the input reaches the era's own ladder.
+                    set(MCP_PROTOCOL_VERSION, Some(b"2026-07-28".to_vec()));
+                    set(ACCEPT, Some(b"application/json, text/event-stream".to_vec()));
+                    set(CONTENT_TYPE, Some(b"application/json".to_vec()));
+                    set(HOST, Some(b"localhost:3000".to_vec()));
+                }
+                let message = message.json();
+                if let Some(method) = message["method"].as_str() {
+                    set(HeaderName::from_static("mcp-method"), Some(method.as_bytes().to_vec()));
+                }
+                let name = message["params"]["name"].as_str().or(message["params"]["uri"].as_str());
+                if let Some(name) = name {
+                    set(HeaderName::from_static("mcp-name"), Some(name.as_bytes().to_vec()));
+                }
+            }
         }
         let mut owner_tenant = None;
         match &req.session {
@@ -817,6 +910,10 @@ impl Run {
         assert!(!text.contains('\r'), "{text:?}");
         let frames = text.strip_suffix("\n\n").unwrap_or_else(|| panic!("a chunk ends a frame: {text:?}"));
         for frame in frames.split("\n\n") {
+            // The keep-alive of a stream without a session is one comment line, nothing else.
+            if frame == ": keepalive" {
+                continue;
+            }
             let (mut data, mut lagged, mut data_lines) = (Vec::new(), false, 0);
             for line in frame.split('\n') {
                 if let Some(id) = line.strip_prefix("id: ") {
@@ -849,7 +946,7 @@ impl Run {
 
     /// Releases every waiting tool, deletes every session issued, and checks that nothing is
     /// left: every stream ends, every response comes, and the engine holds nothing.
-    fn finish(mut self, ending: Ending, stateless: bool) {
+    fn finish(mut self, ending: Ending) {
         match ending {
             Ending::Release => self.gate.release(),
             Ending::Delete => {}
@@ -882,10 +979,10 @@ impl Run {
             assert!(matches!(status.as_u16(), 200 | 404), "DELETE of {id:?}: {status}");
             self.progress();
         }
-        if stateless {
-            // Nothing but their own end stops the tools of a stateless request.
-            self.gate.release();
-        }
+        // Nothing but their own end stops the tools of a request without a session; listen
+        // streams end when the server shuts down.
+        self.free.release();
+        self.engine.close_listens();
         self.progress();
         assert!(self.pending.is_empty(), "{} responses never came after every session ended", self.pending.len());
         for index in 0..self.bodies.len() {
@@ -906,7 +1003,8 @@ impl Run {
             && occupancy.calls == 0
             && occupancy.awaiting_clients == 0
             && occupancy.watched_uris == 0
-            && occupancy.watches == 0;
+            && occupancy.watches == 0
+            && occupancy.listens == 0;
         assert!(empty, "left behind after every session ended: {occupancy:?}");
         for (id, _) in &self.issued {
             assert!(!self.state.holds_anything_of(*id), "{id:?} left something behind: {occupancy:?}");
@@ -995,5 +1093,5 @@ fuzz_target!(|input: Input| {
     for step in &input.steps {
         run.step(step);
     }
-    run.finish(input.config.ending, input.config.stateless);
+    run.finish(input.config.ending);
 });

@@ -12,7 +12,8 @@ modern (`Client(url)`, mcp 2.x's default mode="auto": it probes server/discover 
 test_tool_with_progress with a progress callback (0, 50, 100 of 100),
 test_input_required_result_elicitation answered by the elicitation callback (the client drives the
 input_required round itself: a second tools/call with inputResponses), and
-subscriptions/listen for tool list changes while test_trigger_tool_change runs.
+subscriptions/listen for tool list changes and for updates of test://watched-resource while
+test_trigger_tool_change and test_trigger_resource_update run.
 
 Prints one line per step and exits 0 when every step worked, 1 otherwise.
 Written for the `mcp` package pinned in requirements.txt (2.x: `mcp.Client`, `mode=`, `listen()`).
@@ -29,6 +30,7 @@ import httpx2
 import mcp
 from mcp import types
 from mcp.client.streamable_http import streamable_http_client
+from mcp.client.subscriptions import ResourceUpdated, ToolsListChanged
 
 WATCHED = "test://watched-resource"
 MODERN = "2026-07-28"
@@ -174,7 +176,7 @@ async def modern_flow(url):
                 tools = await client.list_tools()
             names = {tool.name for tool in tools.tools}
             missing = {"echo", "test_tool_with_progress", "test_input_required_result_elicitation",
-                       "test_trigger_tool_change"} - names
+                       "test_trigger_tool_change", "test_trigger_resource_update"} - names
             if missing:
                 raise AssertionError(f"tools/list lacks {sorted(missing)}")
             step(f"modern: tools/list ok: {len(names)} tools")
@@ -205,16 +207,23 @@ async def modern_flow(url):
                  "'Hello, Ada!'")
 
             changed = anyio.Event()
+            updated = anyio.Event()
+            updates = []
             with anyio.fail_after(STEP_TIMEOUT):
-                async with client.listen(tools_list_changed=True) as subscription:
-                    if not subscription.honored.tools_list_changed:
-                        raise AssertionError(f"listen honoured {subscription.honored!r}, not toolsListChanged")
+                async with client.listen(tools_list_changed=True, resource_subscriptions=[WATCHED]) as subscription:
+                    honored = subscription.honored
+                    if not honored.tools_list_changed:
+                        raise AssertionError(f"listen honoured {honored!r}, not toolsListChanged")
+                    if list(honored.resource_subscriptions or ()) != [WATCHED]:
+                        raise AssertionError(f"listen honoured {honored!r}, not resourceSubscriptions [{WATCHED}]")
 
                     async def watch():
                         async for event in subscription:
-                            if type(event).__name__ == "ToolsListChanged":
+                            if isinstance(event, ToolsListChanged):
                                 changed.set()
-                                return
+                            elif isinstance(event, ResourceUpdated):
+                                updates.append(event.uri)
+                                updated.set()
 
                     async with anyio.create_task_group() as group:
                         group.start_soon(watch)
@@ -222,9 +231,16 @@ async def modern_flow(url):
                         if result.is_error:
                             raise AssertionError(f"test_trigger_tool_change returned {result!r}")
                         await changed.wait()
+                        update = await client.call_tool("test_trigger_resource_update", {"uri": WATCHED})
+                        if update.is_error or not text_of(update)[0].startswith("told "):
+                            raise AssertionError(f"test_trigger_resource_update returned {update!r}")
+                        await updated.wait()
                         group.cancel_scope.cancel()
+            if updates != [WATCHED]:
+                raise AssertionError(f"resources/updated for {updates}, expected {WATCHED}")
             step(f"modern: subscriptions/listen ok: tools list_changed after test_trigger_tool_change "
-                 f"({text_of(result)[0]})")
+                 f"({text_of(result)[0]}), resources/updated {WATCHED} after test_trigger_resource_update "
+                 f"({text_of(update)[0]})")
 
             stray = [(verb, rpc) for (verb, rpc, h) in wire.requests
                      if verb != "POST" or rpc == "initialize" or "mcp-session-id" in h]

@@ -7,7 +7,8 @@
 // modern: `versionNegotiation: { mode: { pin: '2026-07-28' } }` (no fallback) and `mode: 'auto'`
 // (probe, stays modern): server/discover on the wire and nothing session-era; tools/list, echo,
 // progress, the input_required elicitation round driven by the client through its
-// `elicitation/create` handler, and `subscriptions/listen` for tool list changes.
+// `elicitation/create` handler, and `subscriptions/listen` for tool list changes and updates of
+// `test://watched-resource`.
 // legacy: the client's default (`'legacy'`): initialize with no probe, a session id on every
 // later request, a tool call and a sampling round trip over the session's POST stream.
 //
@@ -23,6 +24,7 @@ const URL_ = process.env.MCP_URL;
 if (!URL_) throw new Error('set MCP_URL to the server endpoint, e.g. http://127.0.0.1:8080/mcp');
 
 const MODERN = '2026-07-28';
+const WATCHED = 'test://watched-resource';
 const TEST_TIMEOUT = 20_000; // per test
 const WAIT = 5_000; // for one awaited step
 
@@ -208,7 +210,7 @@ describe('2026-07-28, pinned', { timeout: 60_000 }, () => {
   test('tools/list', { timeout: TEST_TIMEOUT }, async () => {
     const { tools } = await within(WAIT, 'tools/list', session.client.listTools());
     const names = tools.map((t) => t.name);
-    for (const name of ['echo', 'test_tool_with_progress', 'test_input_required_result_elicitation', 'test_trigger_tool_change']) {
+    for (const name of ['echo', 'test_tool_with_progress', 'test_input_required_result_elicitation', 'test_trigger_tool_change', 'test_trigger_resource_update']) {
       assert.ok(names.includes(name), `tools/list lacks ${name}: ${names.join(', ')}`);
     }
     const [list] = session.tap.posts('tools/list');
@@ -264,24 +266,51 @@ describe('2026-07-28, pinned', { timeout: 60_000 }, () => {
     assertSessionless(session.tap);
   });
 
-  test('subscriptions/listen: tools list_changed after test_trigger_tool_change', { timeout: TEST_TIMEOUT }, async () => {
+  test('subscriptions/listen: tools list_changed and resources/updated after the triggers', { timeout: TEST_TIMEOUT }, async () => {
     const { client, tap } = session;
     let changed;
     const notified = new Promise((resolve) => {
       changed = resolve;
     });
+    const updates = [];
+    let updated;
+    const resourceNotified = new Promise((resolve) => {
+      updated = resolve;
+    });
     client.setNotificationHandler('notifications/tools/list_changed', (n) => changed(n));
-    const subscription = await within(WAIT, 'listen ack', client.listen({ toolsListChanged: true }));
+    client.setNotificationHandler('notifications/resources/updated', (n) => {
+      updates.push(n.params.uri);
+      updated(n);
+    });
+    const subscription = await within(
+      WAIT,
+      'listen ack',
+      client.listen({ toolsListChanged: true, resourceSubscriptions: [WATCHED] }),
+    );
     assert.equal(subscription.honoredFilter.toolsListChanged, true, JSON.stringify(subscription.honoredFilter));
+    assert.deepEqual(subscription.honoredFilter.resourceSubscriptions, [WATCHED], JSON.stringify(subscription.honoredFilter));
     const result = await within(WAIT, 'test_trigger_tool_change', client.callTool({ name: 'test_trigger_tool_change', arguments: {} }));
     assert.equal(result.isError ?? false, false, JSON.stringify(result));
     await within(WAIT, 'notifications/tools/list_changed', notified);
+    const update = await within(
+      WAIT,
+      'test_trigger_resource_update',
+      client.callTool({ name: 'test_trigger_resource_update', arguments: { uri: WATCHED } }),
+    );
+    assert.equal(update.isError ?? false, false, JSON.stringify(update));
+    assert.match(text(update), /^told [1-9]\d*$/, JSON.stringify(update));
+    await within(WAIT, 'notifications/resources/updated', resourceNotified);
+    assert.deepEqual(updates, [WATCHED], wire(tap));
 
     const [listen] = tap.posts('subscriptions/listen');
     assert.equal(listen.responseHeaders.get('content-type')?.split(';')[0], 'text/event-stream', wire(tap));
     const frames = listen.messages;
     assert.equal(frames[0]?.method, 'notifications/subscriptions/acknowledged', wire(tap));
     assert.ok(frames.some((m) => m.method === 'notifications/tools/list_changed'), wire(tap));
+    assert.ok(
+      frames.some((m) => m.method === 'notifications/resources/updated' && m.params?.uri === WATCHED),
+      wire(tap),
+    );
     for (const frame of frames) {
       assert.deepEqual(frame.params?._meta?.['io.modelcontextprotocol/subscriptionId'], listen.body.id, `frame without the subscriptionId: ${JSON.stringify(frame)}`);
     }
