@@ -102,13 +102,16 @@ pub(crate) fn classify<'a>(
         return Ok(Era::Sessions);
     }
     let header_says_sessionless = header_is_sessionless(headers);
-    let claimed = members.first().is_some_and(claims);
+    let meta = match members.first() {
+        Some(Ok(Incoming::Request { params, .. } | Incoming::Notification { params, .. })) => RequestMeta::read(*params),
+        _ => RequestMeta::default(),
+    };
+    let claimed = meta.claims_sessionless();
     if !claimed && !header_says_sessionless {
         return Ok(Era::Sessions);
     }
     match members.pop().expect("a single message") {
         Ok(Incoming::Request { id, method, params }) => {
-            let meta = RequestMeta::read(params);
             if !claimed {
                 // The header speaks the sessionless era, the body does not carry its envelope.
                 let error = meta.envelope().expect_err("no claim, so no revision in _meta");
@@ -230,14 +233,22 @@ pub(crate) fn check_param_headers(
     headers: &HeaderMap,
     id: &Id,
     server: &crate::server::Server,
-    params: &serde_json::Map<String, serde_json::Value>,
+    tool: Option<&str>,
+    params: &str,
 ) -> Result<(), Refused> {
     use serde_json::Value;
-    let Some(tool) = params.get("name").and_then(Value::as_str).and_then(|name| server.tool(name)) else {
-        return Ok(());
-    };
+    let Some(tool) = tool.and_then(|name| server.tool(name)) else { return Ok(()) };
     let Some(properties) = tool.input_schema.get("properties").and_then(Value::as_object) else { return Ok(()) };
-    let arguments = params.get("arguments").and_then(Value::as_object);
+    if !properties.values().any(|schema| schema.get("x-mcp-header").is_some()) {
+        return Ok(());
+    }
+    #[derive(serde::Deserialize)]
+    struct Arguments {
+        #[serde(default)]
+        arguments: Option<serde_json::Map<String, Value>>,
+    }
+    let arguments = serde_json::from_str::<Arguments>(params).ok().and_then(|p| p.arguments);
+    let arguments = arguments.as_ref();
     for (property, schema) in properties {
         let Some(header) = schema.get("x-mcp-header").and_then(Value::as_str) else { continue };
         let name = format!("{}{header}", super::headers::MCP_PARAM_PREFIX);

@@ -7,6 +7,8 @@ use std::sync::Arc;
 
 use http::request::Parts;
 use http::{Response, StatusCode};
+use serde::Deserialize;
+use serde_json::value::RawValue;
 use serde_json::Value;
 
 use super::body::Body;
@@ -49,6 +51,15 @@ impl Completion {
     }
 }
 
+/// What the ladder reads of a sessionless request's params: what `Mcp-Name` must equal.
+#[derive(Deserialize)]
+struct Named<'a> {
+    #[serde(borrow, default)]
+    name: Option<std::borrow::Cow<'a, str>>,
+    #[serde(borrow, default)]
+    uri: Option<std::borrow::Cow<'a, str>>,
+}
+
 impl<S: Store<McpSession> + 'static> Engine<S> {
     /// A request of the sessionless era: the rest of the validation ladder, then the handler,
     /// answered on its own JSON body or SSE stream.
@@ -64,17 +75,19 @@ impl<S: Store<McpSession> + 'static> Engine<S> {
         };
         let Sessionless { id, method, params, meta } = request;
         let refuse = |status: StatusCode, error: ErrorObject| Ok(reply::error(status, Some(&id), &error));
-        let object: serde_json::Map<String, Value> = match params.map(|raw| serde_json::from_str(raw.get())) {
-            None => serde_json::Map::new(),
-            Some(Ok(Value::Object(object))) => object,
-            Some(_) => {
+        let raw = params.map_or("{}", RawValue::get);
+        // Only what the ladder needs is read here; the handler's params are parsed once, by
+        // dispatch, and the whole object only when an input round seals or opens a state.
+        let named: Named<'_> = match raw.trim_start().starts_with('{').then(|| serde_json::from_str(raw)) {
+            Some(Ok(named)) => named,
+            _ => {
                 return refuse(
                     StatusCode::BAD_REQUEST,
                     ErrorObject::invalid_params("Invalid params: params must be an object"),
                 )
             }
         };
-        let name = object.get(if method == "resources/read" { "uri" } else { "name" }).and_then(Value::as_str);
+        let name = if method == "resources/read" { named.uri.as_deref() } else { named.name.as_deref() };
         if let Err(refused) = era::check_name(&parts.headers, &id, &method, name) {
             return Ok(refused.into_response());
         }
@@ -82,7 +95,9 @@ impl<S: Store<McpSession> + 'static> Engine<S> {
             return refuse(StatusCode::NOT_FOUND, ErrorObject::method_not_found(&method));
         }
         if method == "tools/call" {
-            if let Err(refused) = era::check_param_headers(&parts.headers, &id, &self.server, &object) {
+            if let Err(refused) =
+                era::check_param_headers(&parts.headers, &id, &self.server, named.name.as_deref(), raw)
+            {
                 return Ok(refused.into_response());
             }
         }
@@ -95,14 +110,17 @@ impl<S: Store<McpSession> + 'static> Engine<S> {
                     Err(error) => reply::error(StatusCode::INTERNAL_SERVER_ERROR, Some(&id), &error),
                 });
             }
-            "subscriptions/listen" => return self.listen(&owner, id, &object).await,
+            "subscriptions/listen" => {
+                let object: serde_json::Map<String, Value> = serde_json::from_str(raw).unwrap_or_default();
+                return self.listen(&owner, id, &object).await;
+            }
             _ => {}
         }
         let round = if takes_input(&method) {
             let config = &self.state.config;
             let now = self.state.sessions.now().as_millis();
             let ttl = u64::try_from(config.request_state_ttl.as_millis()).unwrap_or(u64::MAX);
-            match Round::start(&config.request_state_key, &owner, &method, &object, now, ttl) {
+            match Round::start(&config.request_state_key, &owner, &method, raw, now, ttl) {
                 Ok(round) => Some(Rc::new(round)),
                 Err(error) => return refuse(StatusCode::BAD_REQUEST, error.into()),
             }

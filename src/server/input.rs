@@ -14,6 +14,7 @@
 
 use std::cell::{Cell, RefCell};
 
+use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
 use super::handler::Reply;
@@ -31,8 +32,30 @@ struct Seal {
     key: RequestStateKey,
     owner: Owner,
     method: String,
-    params: [u8; 32],
+    /// The request's params as sent: the binding's digest is taken from them only when a state
+    /// is sealed (most runs ask for nothing, and pay nothing).
+    params: String,
     expires_ms: u64,
+}
+
+impl Seal {
+    fn binding(&self) -> Binding<'_> {
+        Binding::of_params(&self.owner, &self.method, &self.params)
+    }
+}
+
+/// The parts of a retry's params an input round reads.
+#[derive(Deserialize)]
+struct Retry {
+    #[serde(rename = "inputResponses", default, deserialize_with = "present")]
+    input_responses: Option<Value>,
+    #[serde(rename = "requestState", default)]
+    request_state: Option<Value>,
+}
+
+/// `Some(null)` for an explicit `null`, unlike serde's default for options.
+fn present<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<Value>, D::Error> {
+    Value::deserialize(deserializer).map(Some)
 }
 
 /// One run of a sessionless request's handler that may ask for input.
@@ -69,42 +92,45 @@ impl From<RoundError> for ErrorObject {
 }
 
 impl Round {
-    /// The round a request starts: its params (an object), who asked, the key and the state's
-    /// lifetime. Opens the echoed state and takes the retry's answers.
+    /// The round a request starts: its params (the JSON text of an object), who asked, the key
+    /// and the state's lifetime. Opens the echoed state and takes the retry's answers.
     pub(crate) fn start(
         key: &RequestStateKey,
         owner: &Owner,
         method: &str,
-        params: &Map<String, Value>,
+        params: &str,
         now_ms: u64,
         ttl_ms: u64,
     ) -> Result<Self, RoundError> {
-        let binding = Binding::new(owner, method, params);
-        let carried = match params.get("requestState") {
+        let retry: Retry =
+            serde_json::from_str(params).map_err(|_| RoundError::Malformed("params must be an object"))?;
+        let seal = Seal {
+            key: key.clone(),
+            owner: owner.clone(),
+            method: method.to_owned(),
+            params: params.to_owned(),
+            expires_ms: now_ms.saturating_add(ttl_ms),
+        };
+        let carried = match retry.request_state {
             None | Some(Value::Null) => Carried::default(),
-            Some(Value::String(text)) => request_state::open(key, &binding, text, now_ms).map_err(RoundError::State)?,
+            Some(Value::String(text)) => {
+                request_state::open(key, &seal.binding(), &text, now_ms).map_err(RoundError::State)?
+            }
             Some(_) => return Err(RoundError::Malformed("requestState must be a string")),
         };
         let mut answers = carried.responses;
-        match params.get("inputResponses") {
+        match retry.input_responses {
             None => {}
             Some(Value::Object(responses)) => {
                 if responses.values().any(|answer| !answer.is_object()) {
                     return Err(RoundError::Malformed("every inputResponses value must be a result object"));
                 }
-                answers.extend(responses.iter().map(|(k, v)| (k.clone(), v.clone())));
+                answers.extend(responses);
             }
             Some(_) => return Err(RoundError::Malformed("inputResponses must be an object")),
         }
-        let params = binding.params;
         Ok(Self {
-            seal: Seal {
-                key: key.clone(),
-                owner: owner.clone(),
-                method: method.to_owned(),
-                params,
-                expires_ms: now_ms.saturating_add(ttl_ms),
-            },
+            seal,
             answers,
             state_in: carried.handler,
             state_out: RefCell::new(None),
@@ -157,8 +183,7 @@ impl Round {
             responses: self.answers.clone(),
             handler: self.state_out.borrow().clone().or_else(|| self.state_in.clone()),
         };
-        let binding = Binding { owner: &self.seal.owner, method: &self.seal.method, params: self.seal.params };
-        let state = request_state::seal(&self.seal.key, &binding, &carried);
+        let state = request_state::seal(&self.seal.key, &self.seal.binding(), &carried);
         Reply::json(&json!({ "resultType": "input_required", "inputRequests": requests, "requestState": state })).ok()
     }
 }
@@ -166,10 +191,6 @@ impl Round {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn params(json: &str) -> Map<String, Value> {
-        serde_json::from_str(json).unwrap()
-    }
 
     fn result(reply: Reply) -> Value {
         serde_json::from_slice(reply.as_bytes()).unwrap()
@@ -179,15 +200,14 @@ mod tests {
     fn answers_of_every_round_reach_the_rerun_handler() {
         let key = RequestStateKey::random();
         let owner = Owner::anonymous();
-        let first = params(r#"{"name":"t"}"#);
-        let round = Round::start(&key, &owner, "tools/call", &first, 0, 60_000).unwrap();
+        let round = Round::start(&key, &owner, "tools/call", r#"{"name":"t"}"#, 0, 60_000).unwrap();
         assert_eq!(round.answer_or_ask("a", "elicitation/create", json!({})), None);
         let asked = result(round.input_required().unwrap());
         assert_eq!(asked["resultType"], "input_required");
         assert_eq!(asked["inputRequests"]["a"]["method"], "elicitation/create");
 
         let retry = json!({ "name": "t", "inputResponses": { "a": { "action": "accept" } }, "requestState": asked["requestState"] });
-        let round = Round::start(&key, &owner, "tools/call", retry.as_object().unwrap(), 1, 60_000).unwrap();
+        let round = Round::start(&key, &owner, "tools/call", &retry.to_string(), 1, 60_000).unwrap();
         assert_eq!(round.answer_or_ask("a", "elicitation/create", json!({})), Some(json!({ "action": "accept" })));
         assert_eq!(round.answer_or_ask("b", "roots/list", json!({})), None);
         let asked = result(round.input_required().unwrap());
@@ -196,7 +216,7 @@ mod tests {
         // The third round gets b from the retry and a from the state only.
         let retry =
             json!({ "name": "t", "inputResponses": { "b": { "roots": [] } }, "requestState": asked["requestState"] });
-        let round = Round::start(&key, &owner, "tools/call", retry.as_object().unwrap(), 2, 60_000).unwrap();
+        let round = Round::start(&key, &owner, "tools/call", &retry.to_string(), 2, 60_000).unwrap();
         assert!(round.answer_or_ask("a", "elicitation/create", json!({})).is_some());
         assert!(round.answer_or_ask("b", "roots/list", json!({})).is_some());
         assert!(round.input_required().is_none());
@@ -213,11 +233,11 @@ mod tests {
             r#"{"name":"t","requestState":3}"#,
         ] {
             assert!(
-                matches!(Round::start(&key, &owner, "tools/call", &params(bad), 0, 1), Err(RoundError::Malformed(_))),
+                matches!(Round::start(&key, &owner, "tools/call", bad, 0, 1), Err(RoundError::Malformed(_))),
                 "{bad}"
             );
         }
-        let forged = params(r#"{"name":"t","requestState":"v1.e30.AAAA"}"#);
-        assert!(matches!(Round::start(&key, &owner, "tools/call", &forged, 0, 1), Err(RoundError::State(_))));
+        let forged = r#"{"name":"t","requestState":"v1.e30.AAAA"}"#;
+        assert!(matches!(Round::start(&key, &owner, "tools/call", forged, 0, 1), Err(RoundError::State(_))));
     }
 }

@@ -93,6 +93,13 @@ pub(crate) struct Binding<'a> {
 }
 
 impl<'a> Binding<'a> {
+    /// The binding of a request whose params are this JSON text (an object; anything else
+    /// binds as an empty one, and was refused before a state could be issued for it).
+    pub(crate) fn of_params(owner: &'a Owner, method: &'a str, params: &str) -> Self {
+        let params: Map<String, Value> = serde_json::from_str(params).unwrap_or_default();
+        Self::new(owner, method, &params)
+    }
+
     pub(crate) fn new(owner: &'a Owner, method: &'a str, params: &Map<String, Value>) -> Self {
         let mut stable = params.clone();
         for volatile in ["_meta", "inputResponses", "requestState"] {

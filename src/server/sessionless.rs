@@ -112,16 +112,55 @@ impl Server {
     /// the result says otherwise), the cache hint of `method` if its result is cacheable, and
     /// the server's name and version in `_meta`.
     pub(crate) fn complete_result(&self, method: &str, reply: Reply) -> Result<Reply, ErrorObject> {
+        let hint = Cacheable::of(method).map(|what| self.cache_hints.get(what));
+        if let Some(completed) = self.splice_completion(&reply, hint) {
+            return Ok(completed);
+        }
+        // A result with its own `resultType` or `_meta`: merged field by field.
         let mut result: Map<String, Value> = serde_json::from_slice(reply.as_bytes())
             .map_err(|e| ErrorObject::internal(format!("a handler's result is not a JSON object: {e}")))?;
         result.entry("resultType").or_insert_with(|| json!("complete"));
-        if let Some(what) = Cacheable::of(method) {
-            let hint = self.cache_hints.get(what);
+        if let Some(hint) = hint {
             result.insert("ttlMs".into(), json!(hint.ttl_ms()));
             result.insert("cacheScope".into(), json!(hint.scope));
         }
         self.stamp(&mut result);
         Reply::json(&result)
+    }
+
+    /// The completed result written in front of the handler's fields, without parsing them: for
+    /// the usual result, an object with neither `resultType` nor `_meta` of its own.
+    fn splice_completion(&self, reply: &Reply, hint: Option<CacheHint>) -> Option<Reply> {
+        let bytes = reply.as_bytes();
+        let open = bytes.iter().position(|b| !b.is_ascii_whitespace())?;
+        if bytes[open] != b'{'
+            || memchr::memmem::find(bytes, b"\"resultType\"").is_some()
+            || memchr::memmem::find(bytes, b"\"_meta\"").is_some()
+        {
+            return None;
+        }
+        let rest = &bytes[open + 1..];
+        let empty = rest.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'}');
+        let info = serde_json::to_string(&self.info).ok()?;
+        let mut out = Vec::with_capacity(bytes.len() + info.len() + 96);
+        out.extend_from_slice(br#"{"resultType":"complete","#);
+        if let Some(hint) = hint {
+            let scope = match hint.scope {
+                CacheScope::Private => "private",
+                CacheScope::Public => "public",
+            };
+            out.extend_from_slice(format!(r#""ttlMs":{},"cacheScope":"{scope}","#, hint.ttl_ms()).as_bytes());
+        }
+        out.extend_from_slice(br#""_meta":{""#);
+        out.extend_from_slice(SERVER_INFO.as_bytes());
+        out.extend_from_slice(br#"":"#);
+        out.extend_from_slice(info.as_bytes());
+        out.push(b'}');
+        if !empty {
+            out.push(b',');
+        }
+        out.extend_from_slice(rest);
+        Some(Reply::raw(out))
     }
 
     /// An input-required result as the sessionless era sends it: with the server's name and
@@ -168,5 +207,15 @@ mod tests {
 
         let refused = server.complete_result("tools/call", Reply::raw("[1]")).unwrap_err();
         assert_eq!(refused.code, crate::jsonrpc::ErrorCode::INTERNAL_ERROR);
+
+        // Spliced or merged, the same fields; pretty-printed and empty results too.
+        for raw in ["{}", " { } ", "{\n  \"content\": []\n}", r#"{"resultType":"complete","content":[]}"#] {
+            let completed = server.complete_result("tools/list", Reply::raw(raw)).unwrap();
+            let completed: Value =
+                serde_json::from_slice(completed.as_bytes()).unwrap_or_else(|e| panic!("{raw:?}: {e}"));
+            assert_eq!(completed["resultType"], "complete", "{raw:?}");
+            assert_eq!(completed["ttlMs"], 60_000, "{raw:?}");
+            assert_eq!(completed["_meta"][SERVER_INFO]["version"], "1", "{raw:?}");
+        }
     }
 }
