@@ -58,6 +58,13 @@ const listenObject = (env) => env.MCP_LISTENERS.get(env.MCP_LISTENERS.idFromName
 const post = (stub, path, body, headers = {}) =>
   stub.fetch(`${INTERNAL}${path}`, { method: "POST", headers, body: JSON.stringify(body) });
 
+/** The engine's next deadline becomes the object's alarm. */
+async function arm(state, server) {
+  const at = server.nextDeadline();
+  if (at === undefined) await state.storage.deleteAlarm();
+  else await state.storage.setAlarm(at);
+}
+
 /** A list change, told to this server's own clients and to every listen stream. */
 async function announce(env, ctx, change) {
   const here = await ctx.announce(change);
@@ -130,11 +137,8 @@ export class McpSessionObject {
     await this.arm();
   }
 
-  /** The engine's next deadline becomes the object's alarm. */
-  async arm() {
-    const at = this.server.nextDeadline();
-    if (at === undefined) await this.state.storage.deleteAlarm();
-    else await this.state.storage.setAlarm(at);
+  arm() {
+    return arm(this.state, this.server);
   }
 }
 
@@ -165,10 +169,8 @@ export class McpListenObject {
     await this.arm();
   }
 
-  async arm() {
-    const at = this.server.nextDeadline();
-    if (at === undefined) await this.state.storage.deleteAlarm();
-    else await this.state.storage.setAlarm(at);
+  arm() {
+    return arm(this.state, this.server);
   }
 }
 
