@@ -151,7 +151,7 @@ pub(crate) enum ListenError {
     /// As many listen streams are open as the server allows.
     #[error("too many listen streams are open (limit {limit})")]
     TooMany { limit: usize },
-    /// This principal holds as many listen streams as it may.
+    /// This (authenticated) principal holds as many listen streams as it may.
     #[error("too many listen streams are open for this principal (limit {limit})")]
     TooManyForPrincipal { limit: usize },
 }
@@ -205,8 +205,9 @@ impl Listeners {
         if inner.listeners.len() >= self.max {
             return Err(ListenError::TooMany { limit: self.max });
         }
+        // Anonymous clients cannot be told apart: they share the total, not one principal's share.
         let held = inner.per_principal.get(owner).copied().unwrap_or(0);
-        if held >= self.max_per_principal {
+        if owner.principal.name().is_some() && held >= self.max_per_principal {
             return Err(ListenError::TooManyForPrincipal { limit: self.max_per_principal });
         }
         let (mut tx, rx) = mpsc::channel(window.max(1));
@@ -346,8 +347,8 @@ mod tests {
 
     #[test]
     fn a_listener_a_window_behind_is_ended_and_caps_hold() {
-        let listeners = Arc::new(Listeners::new(2, 1));
-        let owner = Owner::anonymous();
+        let listeners = Arc::new(Listeners::new(3, 1));
+        let owner = Owner::new(TenantId::default_tenant(), Principal::new("alice"));
         let all = Filter::honoured(&json!({ "toolsListChanged": true }), (true, true, true)).unwrap();
         let (registration, mut rx, _) = listeners.register(&owner, Id::Number(1), all.clone(), 1, None).unwrap();
         assert_eq!(
@@ -356,20 +357,22 @@ mod tests {
         );
         let bob = Owner::new(TenantId::default_tenant(), Principal::new("bob"));
         let (_bob, _bob_rx, _) = listeners.register(&bob, Id::Number(3), Filter::default(), 1, None).unwrap();
-        let carol = Owner::new(TenantId::default_tenant(), Principal::new("carol"));
+        // Anonymous clients share the total: one more is admitted, then the total is reached.
+        let (_anonymous, _anonymous_rx, _) =
+            listeners.register(&Owner::anonymous(), Id::Number(4), Filter::default(), 1, None).unwrap();
         assert_eq!(
-            listeners.register(&carol, Id::Number(4), all, 1, None).err(),
-            Some(ListenError::TooMany { limit: 2 })
+            listeners.register(&Owner::anonymous(), Id::Number(5), all, 1, None).err(),
+            Some(ListenError::TooMany { limit: 3 })
         );
         // The window holds the ack and one more; the next change finds it full and ends it.
         for _ in 0..3 {
             listeners.announce(&Change::ToolsListChanged, None);
         }
-        assert_eq!(listeners.len(), 1, "the listener that fell behind is gone");
+        assert_eq!(listeners.len(), 2, "the listener that fell behind is gone");
         let received: Vec<_> = futures::executor::block_on(rx.by_ref().collect::<Vec<_>>());
         assert_eq!(received.len(), 2, "its stream ends after what it had");
         drop(registration);
-        assert_eq!(listeners.len(), 1, "unregistering twice is harmless");
+        assert_eq!(listeners.len(), 2, "unregistering twice is harmless");
     }
 
     #[test]

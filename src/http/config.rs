@@ -96,8 +96,9 @@ pub struct EngineConfig {
     /// `subscriptions/listen` streams open at once, in total; beyond it a listen gets 429 with
     /// `Retry-After`. Default 4096.
     pub max_listens: usize,
-    /// `subscriptions/listen` streams one principal may hold open at once (the anonymous
-    /// principal of a tenant counts as one). Default 16.
+    /// `subscriptions/listen` streams one authenticated principal may hold open at once
+    /// (anonymous clients cannot be told apart, so they share [`EngineConfig::max_listens`]).
+    /// Default 16.
     pub max_listens_per_principal: usize,
 }
 

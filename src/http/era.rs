@@ -103,7 +103,9 @@ pub(crate) fn classify<'a>(
     }
     let header_says_sessionless = header_is_sessionless(headers);
     let meta = match members.first() {
-        Some(Ok(Incoming::Request { params, .. } | Incoming::Notification { params, .. })) => RequestMeta::read(*params),
+        Some(Ok(Incoming::Request { params, .. } | Incoming::Notification { params, .. })) => {
+            RequestMeta::read(*params)
+        }
         _ => RequestMeta::default(),
     };
     let claimed = meta.claims_sessionless();
