@@ -1,5 +1,6 @@
 // Behaviours of the example worker that only workerd shows: the tenant directory's fan-out across
-// Durable Objects, and header bytes and `Host` as workerd hands them to the wasm.
+// Durable Objects (to sessions and to 2026-07-28 listen streams), and header bytes and `Host` as
+// workerd hands them to the wasm.
 //
 //   MCP_URL=http://127.0.0.1:PORT/mcp node --test tests/worker.test.mjs   (run by scripts/test.sh)
 
@@ -154,6 +155,82 @@ test("the tenant directory keeps a session that hears nothing at its log level",
     assert.equal(publisher.changes().length, 0, "the publisher is not told of its own change");
   } finally {
     await quiet.close();
+    await publisher.close();
+  }
+});
+
+/** A 2026-07-28 `subscriptions/listen` of `tenant`; its messages collect in `messages`. */
+async function listenAs(tenant, notifications) {
+  const controller = new AbortController();
+  const body = {
+    jsonrpc: "2.0",
+    id: `listen-${tenant}`,
+    method: "subscriptions/listen",
+    params: {
+      notifications,
+      _meta: {
+        "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+        "io.modelcontextprotocol/clientCapabilities": {},
+      },
+    },
+  };
+  const response = await fetch(URL_, {
+    method: "POST",
+    headers: {
+      ...HEADERS,
+      authorization: `Bearer ${tenant}:listener`,
+      "mcp-protocol-version": "2026-07-28",
+      "mcp-method": "subscriptions/listen",
+    },
+    body: JSON.stringify(body),
+    signal: controller.signal,
+  });
+  assert.equal(response.status, 200, `listen: HTTP ${response.status}`);
+  const stream = { messages: [], close: () => controller.abort() };
+  stream.reading = (async () => {
+    const decoder = new TextDecoder();
+    let buffer = "";
+    try {
+      for await (const chunk of response.body) {
+        buffer += decoder.decode(chunk, { stream: true });
+        let end;
+        while ((end = buffer.indexOf("\n\n")) >= 0) {
+          const data = buffer.slice(0, end).split("\n").filter((l) => l.startsWith("data:")).map((l) => l.slice(5).trim()).join("\n");
+          buffer = buffer.slice(end + 2);
+          if (data) stream.messages.push(JSON.parse(data));
+        }
+      }
+    } catch (error) {
+      if (error.name !== "AbortError") throw error;
+    }
+  })();
+  return stream;
+}
+
+test("a tenant's data change reaches that tenant's listen streams on any isolate, and no other tenant's", { timeout: 30_000 }, async () => {
+  const tenant = `listen-${randomUUID()}`;
+  const other = `listen-${randomUUID()}`;
+  const uri = "changes://documents_updated";
+  const mine = await listenAs(tenant, { resourceSubscriptions: [uri] });
+  const theirs = await listenAs(other, { resourceSubscriptions: [uri] });
+  const publisher = await Session.open(tenant, "alice");
+  try {
+    await until("both acknowledgements", () => mine.messages.length > 0 && theirs.messages.length > 0);
+    assert.equal(mine.messages[0].method, "notifications/subscriptions/acknowledged");
+    assert.deepEqual(mine.messages[0].params.notifications, { resourceSubscriptions: [uri] });
+
+    assert.equal(await recordChange(publisher, "document"), 1, "the listen stream is told, through the directory");
+    await until("the update on the tenant's listen stream", () => mine.messages.length > 1);
+    const update = mine.messages[1];
+    assert.equal(update.method, "notifications/resources/updated");
+    assert.equal(update.params.uri, uri);
+    assert.equal(update.params._meta["io.modelcontextprotocol/subscriptionId"], `listen-${tenant}`);
+    await sleep(200);
+    assert.equal(theirs.messages.length, 1, "another tenant's stream hears only its acknowledgement");
+  } finally {
+    mine.close();
+    theirs.close();
+    await Promise.all([mine.reading, theirs.reading]);
     await publisher.close();
   }
 });

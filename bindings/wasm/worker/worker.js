@@ -145,8 +145,9 @@ export class McpSessionObject {
 /**
  * The `subscriptions/listen` streams (2026-07-28) of the whole worker, in one object: the requests
  * of one object may feed each other's streams. An announcement (`/announce`, from any isolate or
- * object) reaches every stream that asked for that kind of change; the alarm sends the streams'
- * keep-alives.
+ * object) reaches every stream that asked for that kind of change, and a tenant's data change
+ * (`/publish`, from the tenant directory) that tenant's streams watching its topic's URI; the
+ * alarm sends the streams' keep-alives.
  */
 export class McpListenObject {
   constructor(state, env) {
@@ -155,8 +156,13 @@ export class McpListenObject {
   }
 
   async fetch(request) {
-    if (new URL(request.url).origin === INTERNAL) {
-      const told = await this.server.announce(await request.json());
+    const url = new URL(request.url);
+    if (url.origin === INTERNAL) {
+      // `/announce`: a list change or resource update for every stream that asked; `/publish`:
+      // a tenant's data change, for that tenant's streams that watch its topic's URI.
+      const body = await request.json();
+      const told = url.pathname === "/publish" ? await this.server.publishChange(body) : await this.server.announce(body);
+      await this.arm();
       return Response.json({ told });
     }
     const response = await this.server.fetch(request, ownerOf(request));
@@ -192,7 +198,9 @@ export class McpTenantObject {
       await this.state.storage.delete(`s:${body.sessionId}`);
       return new Response(null, { status: 204 });
     }
-    let told = 0;
+    // The tenant's listen streams (2026-07-28) live in the listen object, whatever isolate holds them.
+    const listening = await post(listenObject(this.env), "/publish", body.event);
+    let told = (await listening.json()).told;
     for (const key of (await this.state.storage.list({ prefix: "s:" })).keys()) {
       const sessionId = key.slice(2);
       if (sessionId === body.except) continue;
