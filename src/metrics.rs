@@ -57,13 +57,17 @@ impl Counters {
         self.replays.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// Events a resume could no longer replay (the log had dropped them).
     pub(crate) fn report_lost(&self, count: u64) {
+        tracing::debug!(lost = count, "events lost: the replay log no longer holds them");
         self.lost.fetch_add(count, Ordering::Relaxed);
     }
 
+    /// Events a reader lost by falling a whole window behind.
     pub(crate) fn subscriber_lagged(&self, lost: u64) {
+        tracing::debug!(lost, "events lost: a reader fell a window behind");
         self.lagged.fetch_add(1, Ordering::Relaxed);
-        self.report_lost(lost);
+        self.lost.fetch_add(lost, Ordering::Relaxed);
     }
 
     pub(crate) fn snapshot(&self, active_sessions: u64) -> MetricsSnapshot {

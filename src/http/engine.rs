@@ -14,6 +14,7 @@ use super::headers::{accepts, LAST_EVENT_ID, MCP_PROTOCOL_VERSION, MCP_SESSION_I
 use super::rejection::{HostRejection, Rejection};
 use super::reply;
 use super::state::EngineState;
+use super::trace;
 use crate::model::ProtocolVersion;
 use crate::server::{McpSession, ResponseStream, Server};
 use crate::session::{LookupError, MemoryStore, Owner, ReplayError, SessionId, Store};
@@ -122,6 +123,14 @@ impl<S: Store<McpSession> + 'static> Engine<S> {
     /// assert_eq!(pool.run_until(engine.handle(unknown)).status(), http::StatusCode::NOT_FOUND);
     /// ```
     pub async fn handle(&self, request: Request<Bytes>) -> Response<Body> {
+        use tracing::Instrument;
+        let span = trace::request_span(request.method());
+        let response = self.answer_request(request).instrument(span.clone()).await;
+        span.record("status", response.status().as_u16());
+        response
+    }
+
+    async fn answer_request(&self, request: Request<Bytes>) -> Response<Body> {
         let (parts, body) = request.into_parts();
         let config = &self.state.config;
         let outcome = match self.admit(&parts) {
@@ -142,7 +151,10 @@ impl<S: Store<McpSession> + 'static> Engine<S> {
                 }),
             },
         };
-        outcome.unwrap_or_else(|rejection| rejection.into_response(config.retry_after))
+        outcome.unwrap_or_else(|rejection| {
+            trace::refused(&rejection, rejection.status());
+            rejection.into_response(config.retry_after)
+        })
     }
 
     /// Checks that apply to every method: path, DNS rebinding, and for GET and DELETE the
@@ -191,6 +203,7 @@ impl<S: Store<McpSession> + 'static> Engine<S> {
                     return Err(Rejection::SessionNotFound);
                 }
                 undo.disarm();
+                trace::session_era(Some(id));
                 Ok(Session { id, state: record.data, removals })
             }
             Err(error) => {
@@ -233,6 +246,7 @@ impl<S: Store<McpSession> + 'static> Engine<S> {
         let owner = self.authenticate(&parts)?;
         let session = self.session(&parts, &owner).await?;
         self.state.end_session(session.id).await;
+        trace::session_deleted(session.id);
         Ok(reply::status(StatusCode::OK))
     }
 

@@ -15,6 +15,7 @@ mod reply;
 mod route;
 mod sessionless;
 mod state;
+mod trace;
 
 pub use auth::{Anonymous, Authenticate, Unauthorized};
 pub use body::Body;

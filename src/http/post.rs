@@ -24,6 +24,7 @@ use super::headers::{accepts, is_json, MCP_SESSION_ID};
 use super::rejection::Rejection;
 use super::reply;
 use super::sessionless::Completion;
+use super::trace;
 use crate::clients::{Cancellation, Running, StartError};
 use crate::jsonrpc::{self, BadMember, ErrorCode, ErrorObject, Id, Incoming};
 use crate::model::ProtocolVersion;
@@ -128,8 +129,15 @@ impl<S: Store<McpSession> + 'static> Engine<S> {
         match era::classify(&parts.headers, &mut members, batch) {
             Err(refused) => return Ok(refused.into_response()),
             Ok(Era::Dropped) => return Ok(reply::status(StatusCode::ACCEPTED)),
-            Ok(Era::Sessionless(request)) => return self.sessionless(&parts, owner, request).await,
-            Ok(Era::Sessions) => {}
+            Ok(Era::Sessionless(request)) => {
+                trace::sessionless_era();
+                trace::rpc(&request.method, &request.id);
+                return self.sessionless(&parts, owner, request).await;
+            }
+            Ok(Era::Sessions) => trace::session_era(None),
+        }
+        if let [Ok(Incoming::Request { id, method, .. })] = &members[..] {
+            trace::rpc(method, id);
         }
         protocol_header(&parts.headers)?;
         let is_initialize =
@@ -291,7 +299,10 @@ impl<S: Store<McpSession> + 'static> Engine<S> {
             None
         } else {
             match self.state.sessions.create(owner.clone(), McpSession::new(version, client)).await {
-                Ok(session) => Some(session),
+                Ok(session) => {
+                    trace::session_created(session, &owner);
+                    Some(session)
+                }
                 Err(CreateError::TooManySessions { .. }) => return Err(Rejection::SessionLimit),
                 Err(CreateError::TooManySessionsForTenant { .. }) => return Err(Rejection::TenantSessionLimit),
                 Err(error) => {

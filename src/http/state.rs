@@ -106,6 +106,7 @@ impl<S: Store<McpSession>> EngineState<S> {
     /// expired sessions had in flight.
     pub async fn handle_timeout(&self) {
         for id in self.sessions.handle_timeout().await {
+            super::trace::session_expired(id);
             self.forget(id);
         }
         if let Some(every) = self.sessions.keep_alive() {
