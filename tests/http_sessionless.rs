@@ -248,6 +248,14 @@ on_every_runtime! {
         expect_ladder(&h, retry(8, answer, &state), StatusCode::BAD_REQUEST, -32602, json!(8));
     }
 
+    async fn an_error_at_once_keeps_its_http_status_even_in_sse_mode() {
+        let h = harness().config(|c| c.response_mode = ResponseMode::Sse).build();
+        let body = expect_json(h.send(modern(1, "tools/call", json!({ "name": "ask_name" }), no_caps())), StatusCode::BAD_REQUEST);
+        assert_eq!(error_of(&body).0, -32021);
+        // A result is still streamed, as the mode asks.
+        expect_sse(h.send(modern(2, "tools/call", json!({ "name": "echo", "arguments": { "text": "x" } }), no_caps())));
+    }
+
     async fn an_error_after_a_wait_keeps_its_http_status() {
         let h = harness().build();
         let mut pending = h.start(modern(1, "tools/call", json!({ "name": "wait_then_ask" }), no_caps()));

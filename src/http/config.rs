@@ -43,7 +43,8 @@ pub enum ResponseMode {
     /// nothing to resume, so it is answered as in [`ResponseMode::Json`].
     #[default]
     Adaptive,
-    /// Always an SSE stream.
+    /// Always an SSE stream, except for an error a sessionless (2026-07-28) request gets at once,
+    /// which keeps its HTTP status.
     Sse,
     /// `application/json` unless the handler sends a notification or a request to the client,
     /// which upgrades the reply to SSE (where the official SDKs would drop the message).

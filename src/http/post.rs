@@ -345,9 +345,14 @@ impl<S: Store<McpSession> + 'static> Engine<S> {
                 Poll::Pending => running.push((index, call)),
             }
         }
+        let answered_at_once = running.is_empty() && !slot.is_open();
         let choice = match mode {
+            // A sessionless request refused at once keeps its HTTP status (a 400 for a missing
+            // capability) even here: there is nothing to stream, and an error inside a 200 stream
+            // would hide it.
+            ResponseMode::Sse if sessionless && answered_at_once && gate.status.get() != StatusCode::OK => Choice::Json,
             ResponseMode::Sse => Choice::Sse,
-            ResponseMode::Adaptive if running.is_empty() && !slot.is_open() => Choice::Json,
+            ResponseMode::Adaptive if answered_at_once => Choice::Json,
             // A stream opened early buys a session-era client something to resume. A sessionless
             // one cannot resume anything, so it waits like JSON mode: a late error keeps its
             // HTTP status, and the first message sent still upgrades the reply to SSE.
