@@ -390,7 +390,10 @@ impl Msg {
                     1 => drop(meta.as_object_mut().map(|m| m.remove("io.modelcontextprotocol/clientCapabilities"))),
                     2 => meta["io.modelcontextprotocol/protocolVersion"] = json!("v999"),
                     3 => meta["io.modelcontextprotocol/logLevel"] = json!("info"),
-                    4 => meta["io.modelcontextprotocol/clientCapabilities"] = json!({ "elicitation": {}, "sampling": {} }),
+                    4 => {
+                        meta["io.modelcontextprotocol/clientCapabilities"] =
+                            json!({ "elicitation": {}, "sampling": {} })
+                    }
                     _ => meta = json!(["io.modelcontextprotocol/protocolVersion"]),
                 }
                 let mut params = match method {
