@@ -37,19 +37,25 @@ fn authority(parts: &Parts) -> Result<Option<&str>, Refusal> {
     }
 }
 
-/// The host name of a `Host` header or URI authority, without port or IPv6 brackets. Text that
-/// is not `host[:port]` is returned whole, so that it matches no policy.
-fn host_name(authority: &str) -> &str {
+/// The host name of a `Host` header or URI authority, without port or IPv6 brackets; `None` for
+/// text that is not `host[:port]` (an IPv6 address without its brackets included), which no
+/// policy accepts.
+fn host_name(authority: &str) -> Option<&str> {
     let is_port = |port: &str| port.bytes().all(|b| b.is_ascii_digit());
     if let Some(rest) = authority.strip_prefix('[') {
         // Whatever follows the literal must be a port: `[::1]evil.com` names no loopback host.
         return match rest.split_once(']') {
-            Some((literal, "")) => literal,
-            Some((literal, tail)) if tail.strip_prefix(':').is_some_and(is_port) => literal,
-            _ => authority,
+            Some((literal, "")) => Some(literal),
+            Some((literal, tail)) if tail.strip_prefix(':').is_some_and(is_port) => Some(literal),
+            _ => None,
         };
     }
-    authority.rsplit_once(':').map_or(authority, |(host, port)| if is_port(port) { host } else { authority })
+    match authority.split_once(':') {
+        None => Some(authority),
+        // One colon, then digits: a port. More colons: an IPv6 address missing its brackets.
+        Some((host, port)) if is_port(port) => Some(host),
+        Some(_) => None,
+    }
 }
 
 fn is_loopback(host: &str) -> bool {
@@ -69,7 +75,7 @@ fn host_allowed(policy: &HostPolicy, host: &str) -> bool {
 pub(crate) fn check(parts: &Parts, hosts: &HostPolicy, origins: &OriginPolicy) -> Result<(), Refusal> {
     let authority = authority(parts)?;
     if !matches!(hosts, HostPolicy::Any) {
-        let host = authority.map(host_name).ok_or(Refusal::ForeignHost)?;
+        let host = authority.and_then(host_name).ok_or(Refusal::ForeignHost)?;
         if !host_allowed(hosts, host) {
             return Err(Refusal::ForeignHost);
         }
@@ -81,11 +87,11 @@ pub(crate) fn check(parts: &Parts, hosts: &HostPolicy, origins: &OriginPolicy) -
         OriginPolicy::Only(list) => list.iter().any(|o| o.eq_ignore_ascii_case(origin)),
         OriginPolicy::SameAsHost => origin
             .split_once("://")
-            .map(|(_, rest)| host_name(rest.split('/').next().unwrap_or(rest)))
+            .and_then(|(_, rest)| host_name(rest.split('/').next().unwrap_or(rest)))
             // An origin without a host (`https://`) names no site, so it is the same as none.
             .filter(|host| !host.is_empty())
             .is_some_and(|host| match hosts {
-                HostPolicy::Any => authority.map(host_name).is_some_and(|h| h.eq_ignore_ascii_case(host)),
+                HostPolicy::Any => authority.and_then(host_name).is_some_and(|h| h.eq_ignore_ascii_case(host)),
                 policy => host_allowed(policy, host),
             }),
     };
@@ -121,6 +127,10 @@ mod tests {
         assert_eq!(ok(Some("127.0.0.1:3000"), None), Ok(()));
         assert_eq!(ok(Some("localhost:3000"), Some("http://localhost:3000")), Ok(()));
         assert_eq!(ok(Some("[::1]:80"), Some("http://[::1]:80")), Ok(()));
+        // An IPv6 address needs its brackets: without them it is no host at all (fuzzing).
+        assert_eq!(ok(Some("::1:6274"), None), Err(Refusal::ForeignHost));
+        assert_eq!(ok(Some("::1"), None), Err(Refusal::ForeignHost));
+        assert_eq!(ok(Some("localhost:3000"), Some("http://::1:3000")), Err(Refusal::ForeignOrigin));
         assert_eq!(ok(Some("127.9.9.9"), None), Ok(()));
         assert_eq!(ok(Some("evil.example.com"), Some("http://evil.example.com")), Err(Refusal::ForeignHost));
         assert_eq!(ok(Some("127.0.0.1:3000"), Some("http://evil.example.com")), Err(Refusal::ForeignOrigin));
