@@ -34,6 +34,33 @@ async function messagesOf(response) {
     .map((data) => JSON.parse(data));
 }
 
+/**
+ * Reads an SSE body to its end (or its abort), pushing each frame's JSON-RPC message onto `into`.
+ * Resolves when the stream ends.
+ */
+async function collectMessages(response, into) {
+  const decoder = new TextDecoder();
+  let buffer = "";
+  try {
+    for await (const chunk of response.body) {
+      buffer += decoder.decode(chunk, { stream: true });
+      let end;
+      while ((end = buffer.indexOf("\n\n")) >= 0) {
+        const data = buffer
+          .slice(0, end)
+          .split("\n")
+          .filter((line) => line.startsWith("data:"))
+          .map((line) => line.slice(5).trim())
+          .join("\n");
+        buffer = buffer.slice(end + 2);
+        if (data) into.push(JSON.parse(data));
+      }
+    }
+  } catch (error) {
+    if (error.name !== "AbortError") throw error;
+  }
+}
+
 /** One client session of `tenant`, authenticated as `principal` (the fixture's demo scheme). */
 class Session {
   static async open(tenant, principal) {
@@ -81,28 +108,7 @@ class Session {
     const controller = new AbortController();
     const response = await fetch(URL_, { headers: this.headers({ accept: "text/event-stream" }), signal: controller.signal });
     assert.equal(response.status, 200, `GET: HTTP ${response.status}`);
-    const reading = (async () => {
-      const decoder = new TextDecoder();
-      let buffer = "";
-      try {
-        for await (const chunk of response.body) {
-          buffer += decoder.decode(chunk, { stream: true });
-          let end;
-          while ((end = buffer.indexOf("\n\n")) >= 0) {
-            const data = buffer
-              .slice(0, end)
-              .split("\n")
-              .filter((line) => line.startsWith("data:"))
-              .map((line) => line.slice(5).trim())
-              .join("\n");
-            buffer = buffer.slice(end + 2);
-            if (data) this.events.push(JSON.parse(data));
-          }
-        }
-      } catch (error) {
-        if (error.name !== "AbortError") throw error;
-      }
-    })();
+    const reading = collectMessages(response, this.events);
     this.get = { controller, reading };
   }
 
@@ -187,23 +193,7 @@ async function listenAs(tenant, notifications) {
   });
   assert.equal(response.status, 200, `listen: HTTP ${response.status}`);
   const stream = { messages: [], close: () => controller.abort() };
-  stream.reading = (async () => {
-    const decoder = new TextDecoder();
-    let buffer = "";
-    try {
-      for await (const chunk of response.body) {
-        buffer += decoder.decode(chunk, { stream: true });
-        let end;
-        while ((end = buffer.indexOf("\n\n")) >= 0) {
-          const data = buffer.slice(0, end).split("\n").filter((l) => l.startsWith("data:")).map((l) => l.slice(5).trim()).join("\n");
-          buffer = buffer.slice(end + 2);
-          if (data) stream.messages.push(JSON.parse(data));
-        }
-      }
-    } catch (error) {
-      if (error.name !== "AbortError") throw error;
-    }
-  })();
+  stream.reading = collectMessages(response, stream.messages);
   return stream;
 }
 
