@@ -945,7 +945,10 @@ impl Sim {
             // Priming or heartbeat: a resume point at the last message.
             ensure!(id.is_marker(), "an empty frame with a message id: {frame:?}");
             if reader.position.is_none() {
+                // The connection's first position: losses announced before it lie at or before
+                // it (a plain GET that starts after events its log no longer holds).
                 reader.position = Some(id.seq());
+                reader.lag = 0;
             }
             ensure!(
                 reader.position == Some(id.seq()) && reader.lag == 0 || reader.lag > 0,
