@@ -129,6 +129,8 @@ pub mod jsonrpc;
 mod listen;
 mod metrics;
 pub mod model;
+#[cfg(all(feature = "redis", any(feature = "tokio", feature = "async-std")))]
+pub mod redis;
 pub mod server;
 pub mod session;
 mod sessions;

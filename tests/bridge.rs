@@ -61,7 +61,7 @@ on_every_runtime! {
         let sessions = engine(&clock);
         let gone = used(&sessions, owner("acme")).await;
         let stays = used(&sessions, owner("acme")).await;
-        sessions.remove(gone).await;
+        sessions.remove(gone).await.unwrap();
         let told = Bridge::new("m").forward(&sessions, &change("cluster", "acme", 9), None, |_: &()| true).await;
         assert_eq!(told, 1);
         let mut get = sessions.subscribe(stays, StreamId::STANDALONE, Resume::Undelivered, SubscribeOptions::default()).await.unwrap();

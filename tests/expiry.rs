@@ -184,8 +184,8 @@ on_every_runtime! {
         let clock = clock();
         let sessions = engine(&clock);
         let id = used(&sessions, owner("t")).await;
-        assert!(sessions.remove(id).await);
-        assert!(!sessions.remove(id).await);
+        assert!(sessions.remove(id).await.unwrap());
+        assert!(!sessions.remove(id).await.unwrap());
         assert_eq!(sessions.lookup(id, &owner("t")).await, Err(LookupError::Unknown));
         assert_eq!(sessions.metrics().sessions_deleted, 1);
         assert_eq!(sessions.next_deadline(), None);

@@ -158,7 +158,7 @@ on_every_runtime! {
         let expired = used(&sessions, owner("t")).await;
         let mut a = sessions.subscribe(deleted, StreamId::STANDALONE, Resume::Undelivered, SubscribeOptions::default()).await.unwrap();
         let mut b = sessions.open_stream(expired, false).await.unwrap();
-        sessions.remove(deleted).await;
+        sessions.remove(deleted).await.unwrap();
         assert!(has_ended(&mut a));
         assert!(!has_ended(&mut b));
         // The attached stream holds its session, so it takes the absolute timeout to end it.

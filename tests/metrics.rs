@@ -14,7 +14,7 @@ on_every_runtime! {
         let a = used(&sessions, owner("t")).await;
         let b = used(&sessions, owner("t")).await;
         let _c = used(&sessions, owner("t")).await;
-        sessions.remove(b).await;
+        sessions.remove(b).await.unwrap();
         for n in 1..=5 {
             sessions.publish(a, StreamId::STANDALONE, msg(n)).await.unwrap();
         }

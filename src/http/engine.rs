@@ -206,6 +206,7 @@ impl<S: Store<McpSession> + 'static> Engine<S> {
                 trace::session_era(Some(id));
                 Ok(Session { id, state: record.data, removals })
             }
+            Err(LookupError::Unavailable(_)) => Err(Rejection::StoreUnavailable),
             Err(error) => {
                 if error == LookupError::Expired {
                     self.state.forget(id);
@@ -237,6 +238,7 @@ impl<S: Store<McpSession> + 'static> Engine<S> {
             Err(SubscribeError::Busy) => Err(Rejection::StandaloneStreamBusy),
             Err(SubscribeError::Replay(ReplayError::UnknownSession)) => Err(Rejection::SessionNotFound),
             Err(SubscribeError::Replay(ReplayError::UnknownStream(_))) => Err(Rejection::ResumeUnknownStream),
+            Err(SubscribeError::Replay(ReplayError::Unavailable(_))) => Err(Rejection::StoreUnavailable),
             Err(SubscribeError::Replay(_)) => Err(Rejection::ResumeAhead),
         }
     }
@@ -245,7 +247,7 @@ impl<S: Store<McpSession> + 'static> Engine<S> {
     async fn delete(&self, parts: Parts) -> Result<Response<Body>, Rejection> {
         let owner = self.authenticate(&parts)?;
         let session = self.session(&parts, &owner).await?;
-        self.state.end_session(session.id).await;
+        self.state.end_session(session.id).await?;
         trace::session_deleted(session.id);
         Ok(reply::status(StatusCode::OK))
     }

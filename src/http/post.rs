@@ -305,6 +305,7 @@ impl<S: Store<McpSession> + 'static> Engine<S> {
                 }
                 Err(CreateError::TooManySessions { .. }) => return Err(Rejection::SessionLimit),
                 Err(CreateError::TooManySessionsForTenant { .. }) => return Err(Rejection::TenantSessionLimit),
+                Err(CreateError::Unavailable(_)) => return Err(Rejection::StoreUnavailable),
                 Err(error) => {
                     let error = ErrorObject::internal(error.to_string());
                     return Ok(reply::error(StatusCode::INTERNAL_SERVER_ERROR, Some(&id), &error));
@@ -386,6 +387,7 @@ impl<S: Store<McpSession> + 'static> Engine<S> {
             if let Err(error) = slot.open(&*self.state).await {
                 return Err(match error {
                     StreamError::TooManyStreams { .. } => Rejection::StreamLimit,
+                    StreamError::Unavailable(_) => Rejection::StoreUnavailable,
                     _ => Rejection::SessionNotFound,
                 });
             }

@@ -56,6 +56,7 @@ pub(crate) enum Rejection {
     SessionLimit,
     SessionNotFound,
     StandaloneStreamBusy,
+    StoreUnavailable,
     StreamLimit,
     TenantSessionLimit,
     Unauthorized { challenge: Option<String> },
@@ -71,6 +72,12 @@ impl From<HostRejection> for Rejection {
             HostRejection::BodyTooLarge => Self::PayloadTooLarge,
             HostRejection::MalformedRequest => Self::MalformedHeader,
         }
+    }
+}
+
+impl From<crate::session::StoreUnavailable> for Rejection {
+    fn from(_: crate::session::StoreUnavailable) -> Self {
+        Self::StoreUnavailable
     }
 }
 
@@ -103,7 +110,7 @@ impl Rejection {
             | Self::PrincipalListenLimit
             | Self::StreamLimit
             | Self::TenantSessionLimit => StatusCode::TOO_MANY_REQUESTS,
-            Self::BodyBudgetExhausted | Self::SessionLimit => StatusCode::SERVICE_UNAVAILABLE,
+            Self::BodyBudgetExhausted | Self::SessionLimit | Self::StoreUnavailable => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
@@ -116,6 +123,7 @@ impl Rejection {
                 | Self::ListenLimit
                 | Self::PrincipalListenLimit
                 | Self::SessionLimit
+                | Self::StoreUnavailable
                 | Self::StreamLimit
                 | Self::TenantSessionLimit
         )
@@ -149,6 +157,7 @@ impl Rejection {
             Self::SessionLimit => "Service Unavailable: session limit reached",
             Self::SessionNotFound => "Session not found",
             Self::StandaloneStreamBusy => "Conflict: only one standalone SSE stream per session",
+            Self::StoreUnavailable => "Service Unavailable: the session store cannot be reached; try again",
             Self::StreamLimit => "Too Many Requests: this session has too many open streams",
             Self::TenantSessionLimit => "Too Many Requests: session limit of this tenant reached",
             Self::Unauthorized { .. } => "Unauthorized",
@@ -218,6 +227,7 @@ mod tests {
             Rejection::SessionLimit,
             Rejection::SessionNotFound,
             Rejection::StandaloneStreamBusy,
+            Rejection::StoreUnavailable,
             Rejection::StreamLimit,
             Rejection::TenantSessionLimit,
             Rejection::Unauthorized { challenge: None },

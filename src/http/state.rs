@@ -16,7 +16,7 @@ use crate::jsonrpc;
 use crate::listen::{Change, Listeners};
 use crate::metrics::MetricsSnapshot;
 use crate::server::{McpSession, Outlet, ResourceSubscribeError};
-use crate::session::{LookupError, MemoryStore, SessionId, Store, StreamError};
+use crate::session::{LookupError, MemoryStore, SessionId, Store, StoreUnavailable, StreamError};
 use crate::sessions::{Census, PublishError, Sessions, Subscription};
 use crate::stream::StreamId;
 use crate::watch::WatchIndex;
@@ -210,11 +210,12 @@ impl<S: Store<McpSession>> EngineState<S> {
     /// Ends a session as a DELETE does: its streams close, its running calls are cancelled, its
     /// requests to the client fail, its resource watches go. Returns whether it existed. (An
     /// engine's sessions end through here, not through [`Sessions::remove`] alone, which knows
-    /// nothing of calls and watches.)
-    pub async fn end_session(&self, id: SessionId) -> bool {
-        let existed = self.sessions.remove(id).await;
+    /// nothing of calls and watches.) When the store is unavailable nothing ends: the session
+    /// may live on, and the client is told to try again.
+    pub async fn end_session(&self, id: SessionId) -> Result<bool, StoreUnavailable> {
+        let existed = self.sessions.remove(id).await?;
         self.forget(id);
-        existed
+        Ok(existed)
     }
 
     /// Drops what the engine keeps about a session that ended.
@@ -288,7 +289,7 @@ impl<S: Store<McpSession>> Outlet for EngineState<S> {
     fn update(
         &self,
         session: SessionId,
-        change: Box<dyn FnOnce(&mut McpSession)>,
+        change: Box<dyn FnMut(&mut McpSession)>,
     ) -> LocalBoxFuture<'_, Result<(), LookupError>> {
         self.sessions.update(session, change).boxed_local()
     }
@@ -311,7 +312,7 @@ impl<S: Store<McpSession>> Outlet for EngineState<S> {
                 .sessions
                 .update(session, move |state| {
                     if !state.is_subscribed(&recorded) {
-                        state.subscriptions = state.subscriptions.iter().cloned().chain([recorded]).collect();
+                        state.subscriptions = state.subscriptions.iter().cloned().chain([recorded.clone()]).collect();
                     }
                 })
                 .await;

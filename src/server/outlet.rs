@@ -33,7 +33,7 @@ pub(crate) trait Outlet {
     fn update(
         &self,
         session: SessionId,
-        change: Box<dyn FnOnce(&mut McpSession)>,
+        change: Box<dyn FnMut(&mut McpSession)>,
     ) -> LocalBoxFuture<'_, Result<(), LookupError>>;
     fn subscribe_resource(
         &self,

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use super::id::SessionId;
 use super::owner::{Owner, TenantId};
 use super::record::{ExpiryPolicy, SessionRecord};
-use super::store::{CreateError, LookupError, ReplayError, Store, StreamError};
+use super::store::{CreateError, LookupError, ReplayError, Store, StoreUnavailable, StreamError};
 use crate::clock::Timestamp;
 use crate::stream::{Event, LogLimits, Replay, ReplayLog, StreamId};
 
@@ -370,15 +370,15 @@ impl<D: Clone> Store<D> for MemoryStore<D> {
         Ok(record)
     }
 
-    async fn update<F: FnOnce(&mut D)>(&self, id: SessionId, change: F) -> Result<(), LookupError> {
+    async fn update<F: FnMut(&mut D)>(&self, id: SessionId, mut change: F) -> Result<(), LookupError> {
         let mut inner = self.lock();
         let entry = inner.sessions.get_mut(&id).ok_or(LookupError::Unknown)?;
         change(&mut entry.record.data);
         Ok(())
     }
 
-    async fn remove(&self, id: SessionId) -> bool {
-        self.lock().remove(id).is_some()
+    async fn remove(&self, id: SessionId) -> Result<bool, StoreUnavailable> {
+        Ok(self.lock().remove(id).is_some())
     }
 
     async fn open_stream(&self, id: SessionId) -> Result<StreamId, StreamError> {
@@ -454,17 +454,18 @@ impl<D: Clone> Store<D> for MemoryStore<D> {
         }
     }
 
-    async fn set_held(&self, id: SessionId, held: bool, at: Timestamp) {
+    async fn set_held(&self, id: SessionId, held: bool, at: Timestamp) -> Result<(), StoreUnavailable> {
         let mut inner = self.lock();
-        let Some(entry) = inner.sessions.get_mut(&id) else { return };
+        let Some(entry) = inner.sessions.get_mut(&id) else { return Ok(()) };
         entry.held = held;
         if !held {
             entry.record.last_seen = entry.record.last_seen.max(at);
         }
         inner.reschedule(id, &self.policy.expiry);
+        Ok(())
     }
 
-    async fn expire(&self, now: Timestamp) -> Vec<SessionId> {
+    async fn expire(&self, now: Timestamp) -> Result<Vec<SessionId>, StoreUnavailable> {
         let mut inner = self.lock();
         let mut expired = Vec::new();
         while let Some(&(deadline, id)) = inner.deadlines.first() {
@@ -474,17 +475,17 @@ impl<D: Clone> Store<D> for MemoryStore<D> {
             inner.remove(id);
             expired.push(id);
         }
-        expired
+        Ok(expired)
     }
 
     fn next_deadline(&self) -> Option<Timestamp> {
         self.lock().deadlines.first().map(|&(deadline, _)| deadline)
     }
 
-    async fn sessions_of(&self, tenant: &TenantId) -> Vec<(SessionId, D)> {
+    async fn sessions_of(&self, tenant: &TenantId) -> Result<Vec<(SessionId, D)>, StoreUnavailable> {
         let inner = self.lock();
-        let Some(members) = inner.tenants.get(tenant) else { return Vec::new() };
-        members.iter().map(|id| (*id, inner.sessions[id].record.data.clone())).collect()
+        let Some(members) = inner.tenants.get(tenant) else { return Ok(Vec::new()) };
+        Ok(members.iter().map(|id| (*id, inner.sessions[id].record.data.clone())).collect())
     }
 
     fn log_limits(&self) -> LogLimits {
@@ -547,7 +548,7 @@ mod tests {
             assert_eq!(store.lookup(id, &owner, Timestamp::from_millis(250)).await, Err(LookupError::Expired));
             assert_eq!(store.len(), 0);
             assert_eq!(store.next_deadline(), None);
-            assert!(store.sessions_of(&TenantId::new("t")).await.is_empty());
+            assert!(store.sessions_of(&TenantId::new("t")).await.unwrap().is_empty());
         });
     }
 
@@ -580,7 +581,7 @@ mod tests {
             let refused = store.create(record(ids.next_id(), "c", 0)).await;
             assert_eq!(refused, Err(CreateError::TooManySessions { limit: 3 }));
             assert_eq!(store.len(), 3);
-            assert_eq!(store.sessions_of(&TenantId::new("a")).await.len(), 2);
+            assert_eq!(store.sessions_of(&TenantId::new("a")).await.unwrap().len(), 2);
         });
     }
 
@@ -605,8 +606,8 @@ mod tests {
             store.create(record(first, "a", 0)).await.unwrap();
             store.create(record(second, "a", 10)).await.unwrap();
             store.create(record(third, "a", 20)).await.unwrap();
-            assert_eq!(store.expire(Timestamp::from_millis(99)).await, vec![]);
-            assert_eq!(store.expire(Timestamp::from_millis(110)).await, vec![first, second]);
+            assert_eq!(store.expire(Timestamp::from_millis(99)).await.unwrap(), vec![]);
+            assert_eq!(store.expire(Timestamp::from_millis(110)).await.unwrap(), vec![first, second]);
             assert_eq!(store.len(), 1);
             assert_eq!(store.next_deadline(), Some(Timestamp::from_millis(120)));
         });
@@ -703,7 +704,7 @@ mod tests {
             store.create(SessionRecord { used: false, ..record(used, "t", 0) }).await.unwrap();
             assert_eq!(store.next_deadline(), Some(Timestamp::from_millis(30)));
             store.lookup(used, &owner("t"), Timestamp::from_millis(10)).await.unwrap();
-            assert_eq!(store.expire(Timestamp::from_millis(30)).await, vec![bare]);
+            assert_eq!(store.expire(Timestamp::from_millis(30)).await.unwrap(), vec![bare]);
             assert_eq!(store.next_deadline(), Some(Timestamp::from_millis(110)), "a used session idles normally");
         });
     }
@@ -714,19 +715,19 @@ mod tests {
             let store = MemoryStore::new(policy());
             let id = SessionId::from_u128(1);
             store.create(record(id, "t", 0)).await.unwrap();
-            store.set_held(id, true, Timestamp::from_millis(20)).await;
+            store.set_held(id, true, Timestamp::from_millis(20)).await.unwrap();
             assert_eq!(store.next_deadline(), Some(Timestamp::from_millis(250)), "only the absolute timeout runs");
-            assert!(store.expire(Timestamp::from_millis(200)).await.is_empty());
+            assert!(store.expire(Timestamp::from_millis(200)).await.unwrap().is_empty());
             assert!(store.lookup(id, &owner("t"), Timestamp::from_millis(200)).await.is_ok());
-            store.set_held(id, false, Timestamp::from_millis(140)).await;
+            store.set_held(id, false, Timestamp::from_millis(140)).await.unwrap();
             assert_eq!(store.next_deadline(), Some(Timestamp::from_millis(250)), "last use wins: 200 + 100 > 250");
             let other = SessionId::from_u128(2);
             store.create(record(other, "t", 0)).await.unwrap();
-            store.set_held(other, true, Timestamp::from_millis(0)).await;
-            store.set_held(other, false, Timestamp::from_millis(60)).await;
-            assert_eq!(store.expire(Timestamp::from_millis(159)).await, vec![]);
-            assert_eq!(store.expire(Timestamp::from_millis(160)).await, vec![other]);
-            store.set_held(SessionId::from_u128(9), true, Timestamp::from_millis(0)).await;
+            store.set_held(other, true, Timestamp::from_millis(0)).await.unwrap();
+            store.set_held(other, false, Timestamp::from_millis(60)).await.unwrap();
+            assert_eq!(store.expire(Timestamp::from_millis(159)).await.unwrap(), vec![]);
+            assert_eq!(store.expire(Timestamp::from_millis(160)).await.unwrap(), vec![other]);
+            store.set_held(SessionId::from_u128(9), true, Timestamp::from_millis(0)).await.unwrap();
             // unknown: ignored
         });
     }
@@ -753,7 +754,7 @@ mod tests {
             assert_eq!(store.replay(b, sb, 0).await.unwrap().lost, 1);
             let occupancy = store.occupancy();
             assert_eq!((occupancy.events, occupancy.retained_bytes, occupancy.evicted_by_budget), (4, 4 * cost, 2));
-            store.remove(a).await;
+            store.remove(a).await.unwrap();
             assert_eq!(store.occupancy().retained_bytes, cost, "a removed session gives its bytes back");
             for _ in 0..10 {
                 store.append(b, sb, payload()).await.unwrap();

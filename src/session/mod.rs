@@ -10,4 +10,4 @@ pub use id::{MalformedSessionId, SessionId, SessionIdGenerator};
 pub use memory::{MemoryStore, StorePolicy, StoredSession};
 pub use owner::{Owner, Principal, TenantId};
 pub use record::{ExpiryPolicy, SessionRecord};
-pub use store::{CreateError, LookupError, ReplayError, Store, StreamError};
+pub use store::{CreateError, LookupError, ReplayError, Store, StoreUnavailable, StreamError};

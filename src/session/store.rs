@@ -49,10 +49,14 @@ pub trait Store<D> {
     async fn lookup(&self, id: SessionId, owner: &Owner, now: Timestamp) -> Result<SessionRecord<D>, LookupError>;
 
     /// Changes a session's application state.
-    async fn update<F: FnOnce(&mut D)>(&self, id: SessionId, change: F) -> Result<(), LookupError>;
+    ///
+    /// `change` may run more than once, each time on the freshest state: a store shared by
+    /// several processes applies it optimistically and retries when another process changed the
+    /// state in between. It must therefore be a pure function of the state it is given.
+    async fn update<F: FnMut(&mut D)>(&self, id: SessionId, change: F) -> Result<(), LookupError>;
 
     /// Removes a session and its logs. Returns whether it existed.
-    async fn remove(&self, id: SessionId) -> bool;
+    async fn remove(&self, id: SessionId) -> Result<bool, StoreUnavailable>;
 
     /// Allocates a new request stream in the session.
     async fn open_stream(&self, id: SessionId) -> Result<StreamId, StreamError>;
@@ -73,18 +77,21 @@ pub trait Store<D> {
     /// call. While held, only the absolute timeout runs; when released, the idle timeout starts
     /// from `at`. The engine calls it only when its own count goes from 0 to 1 and back, in
     /// order. An unknown session is ignored.
-    async fn set_held(&self, id: SessionId, held: bool, at: Timestamp);
+    async fn set_held(&self, id: SessionId, held: bool, at: Timestamp) -> Result<(), StoreUnavailable>;
 
     /// Removes every session whose deadline is at or before `now`; returns their ids.
     /// Costs O(expired · log n): the store keeps deadlines ordered.
-    async fn expire(&self, now: Timestamp) -> Vec<SessionId>;
+    async fn expire(&self, now: Timestamp) -> Result<Vec<SessionId>, StoreUnavailable>;
 
-    /// The earliest deadline of any session, if there is a session.
+    /// When the engine should next call [`Store::expire`]: the earliest deadline of any session,
+    /// if there is a session. It may be early, never late. A store shared by several processes
+    /// answers from what it last saw and never later than its next sweep, because sessions
+    /// other processes create are not known here; a lookup still checks the true deadline.
     fn next_deadline(&self) -> Option<Timestamp>;
 
     /// The sessions of `tenant` with their application state, for fan-out to a tenant. Does not
     /// touch them.
-    async fn sessions_of(&self, tenant: &TenantId) -> Vec<(SessionId, D)>;
+    async fn sessions_of(&self, tenant: &TenantId) -> Result<Vec<(SessionId, D)>, StoreUnavailable>;
 
     /// How much each stream's replay log retains. The engine sizes a live subscriber's window
     /// to match, so that a subscriber lags exactly when the log would have dropped its events.
@@ -95,7 +102,8 @@ pub trait Store<D> {
         0
     }
 
-    /// Number of sessions held (expired ones not yet removed included).
+    /// Number of sessions held (expired ones not yet removed included). A shared store answers
+    /// with the count it last saw.
     fn len(&self) -> usize;
 
     /// Whether the store holds no session.
@@ -103,6 +111,13 @@ pub trait Store<D> {
         self.len() == 0
     }
 }
+
+/// The store could not be reached or refused to write (a remote store's outage, its memory
+/// limit). Nothing is known about the session: it may well exist. The HTTP engine answers 503
+/// with `Retry-After`, never 404, so a client keeps its session and tries again.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("session store unavailable")]
+pub struct StoreUnavailable;
 
 /// Why a session could not be created.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -125,6 +140,9 @@ pub enum CreateError {
         /// The configured per-tenant cap.
         limit: usize,
     },
+    /// The store is unavailable; see [`StoreUnavailable`].
+    #[error(transparent)]
+    Unavailable(#[from] StoreUnavailable),
 }
 
 /// Why a session lookup failed.
@@ -140,6 +158,9 @@ pub enum LookupError {
     /// No such session (never created, deleted, or expired and already removed).
     #[error("unknown session")]
     Unknown,
+    /// The store is unavailable; see [`StoreUnavailable`].
+    #[error(transparent)]
+    Unavailable(#[from] StoreUnavailable),
 }
 
 /// Why a stream operation failed.
@@ -161,6 +182,9 @@ pub enum StreamError {
     /// The session has no such stream (never opened, or its log was dropped to make room).
     #[error("unknown stream {0}")]
     UnknownStream(StreamId),
+    /// The store is unavailable; see [`StoreUnavailable`].
+    #[error(transparent)]
+    Unavailable(#[from] StoreUnavailable),
 }
 
 /// Why a replay failed.
@@ -176,4 +200,7 @@ pub enum ReplayError {
     /// The session has no such stream (never opened, or its log was dropped to make room).
     #[error("unknown stream {0}")]
     UnknownStream(StreamId),
+    /// The store is unavailable; see [`StoreUnavailable`].
+    #[error(transparent)]
+    Unavailable(#[from] StoreUnavailable),
 }

@@ -12,7 +12,7 @@ use crate::coop;
 use crate::metrics::MetricsSnapshot;
 use crate::session::{
     CreateError, ExpiryPolicy, LookupError, MemoryStore, Owner, ReplayError, SessionId, SessionIdGenerator,
-    SessionRecord, Store, StorePolicy, StreamError, TenantId,
+    SessionRecord, Store, StorePolicy, StoreUnavailable, StreamError, TenantId,
 };
 use crate::stream::{EventId, StreamId};
 use hub::{Hold, Hub, HubCensus};
@@ -324,21 +324,22 @@ impl<D, S: Store<D>> Sessions<D, S> {
     }
 
     /// Changes a session's application state (no ownership check: look the session up first).
-    pub async fn update<F: FnOnce(&mut D)>(&self, id: SessionId, change: F) -> Result<(), LookupError> {
+    /// `change` may run more than once (see [`Store::update`]).
+    pub async fn update<F: FnMut(&mut D)>(&self, id: SessionId, change: F) -> Result<(), LookupError> {
         self.store.update(id, change).await
     }
 
     /// Ends a session on request: its streams close and later lookups fail. Returns whether it
     /// existed. Behind an HTTP engine, end sessions with
     /// [`EngineState::end_session`](crate::EngineState::end_session), which also cancels their
-    /// calls.
-    pub async fn remove(&self, id: SessionId) -> bool {
-        let existed = self.store.remove(id).await;
+    /// calls. When the store is unavailable nothing changes here: the session may live on.
+    pub async fn remove(&self, id: SessionId) -> Result<bool, StoreUnavailable> {
+        let existed = self.store.remove(id).await?;
         self.hub.remove_session(id);
         if existed {
             self.hub.counters.session_deleted();
         }
-        existed
+        Ok(existed)
     }
 
     /// Opens a request stream with its subscriber attached from the start, so everything
@@ -384,7 +385,8 @@ impl<D, S: Store<D>> Sessions<D, S> {
 
     /// Publishes to the standalone stream of every session of `tenant` whose state `accept`s
     /// it, except `except`. Sessions are not touched (fan-out does not keep them alive).
-    /// Returns how many sessions received the message.
+    /// Returns how many sessions received the message (none when the store cannot list the
+    /// tenant's sessions: change events say "refetch", and the next one repairs the miss).
     pub async fn publish_to_tenant<F>(
         &self,
         tenant: &TenantId,
@@ -396,7 +398,14 @@ impl<D, S: Store<D>> Sessions<D, S> {
         F: Fn(&D) -> bool,
     {
         let mut delivered = 0;
-        for (step, (id, data)) in self.store.sessions_of(tenant).await.into_iter().enumerate() {
+        let members = match self.store.sessions_of(tenant).await {
+            Ok(members) => members,
+            Err(StoreUnavailable) => {
+                tracing::warn!(target: "mcp_session::store", tenant = %tenant, "store unavailable: change event not fanned out");
+                return 0;
+            }
+        };
+        for (step, (id, data)) in members.into_iter().enumerate() {
             if Some(id) == except || !accept(&data) {
                 continue;
             }
@@ -493,7 +502,11 @@ impl<D, S: Store<D>> Sessions<D, S> {
     pub async fn handle_timeout(&self) -> Vec<SessionId> {
         self.tell_activity().await;
         let now = self.now();
-        let expired = self.store.expire(now).await;
+        let expired = self.store.expire(now).await.unwrap_or_else(|StoreUnavailable| {
+            // Lookups check deadlines themselves; the sweep only reclaims, and the next one will.
+            tracing::warn!(target: "mcp_session::store", "store unavailable: expiry sweep skipped");
+            Vec::new()
+        });
         self.hub.counters.sessions_expired(expired.len() as u64);
         for &id in &expired {
             self.hub.remove_session(id);
@@ -537,7 +550,11 @@ impl<D, S: Store<D>> Sessions<D, S> {
         }
         let _turn = self.telling.lock().await;
         for transition in self.hub.take_transitions() {
-            self.store.set_held(transition.session, transition.held, transition.at).await;
+            if self.store.set_held(transition.session, transition.held, transition.at).await.is_err() {
+                // The session then idles or stays held by the last state the store heard; its
+                // absolute timeout still ends it.
+                tracing::warn!(target: "mcp_session::store", session = %transition.session, held = transition.held, "store unavailable: activity not recorded");
+            }
         }
     }
 
@@ -566,7 +583,9 @@ impl<D, S: Store<D>> Sessions<D, S> {
     /// registered for a request of a session that ended meanwhile must be undone, or nothing
     /// would ever end it.
     pub(crate) async fn survived(&self, id: SessionId, since: u64) -> bool {
-        self.hub.removals() == since || self.store.update(id, |_| {}).await.is_ok()
+        // A store that cannot say is not taken as "gone": the next step meets the outage itself.
+        self.hub.removals() == since
+            || !matches!(self.store.update(id, |_| {}).await, Err(LookupError::Unknown | LookupError::Expired))
     }
 
     /// Whether anything of `id` is live in this process (streams, subscribers, holds).

@@ -147,14 +147,14 @@ impl mcp_session::Store<()> for HookedStore {
     ) -> Result<mcp_session::SessionRecord<()>, mcp_session::session::LookupError> {
         self.inner.lookup(id, owner, now).await
     }
-    async fn update<F: FnOnce(&mut ())>(
+    async fn update<F: FnMut(&mut ())>(
         &self,
         id: mcp_session::SessionId,
         change: F,
     ) -> Result<(), mcp_session::session::LookupError> {
         self.inner.update(id, change).await
     }
-    async fn remove(&self, id: mcp_session::SessionId) -> bool {
+    async fn remove(&self, id: mcp_session::SessionId) -> Result<bool, mcp_session::session::StoreUnavailable> {
         self.inner.remove(id).await
     }
     async fn open_stream(
@@ -190,10 +190,18 @@ impl mcp_session::Store<()> for HookedStore {
         }
         self.inner.replay(id, stream, after).await
     }
-    async fn set_held(&self, id: mcp_session::SessionId, held: bool, at: Timestamp) {
+    async fn set_held(
+        &self,
+        id: mcp_session::SessionId,
+        held: bool,
+        at: Timestamp,
+    ) -> Result<(), mcp_session::session::StoreUnavailable> {
         self.inner.set_held(id, held, at).await
     }
-    async fn expire(&self, now: Timestamp) -> Vec<mcp_session::SessionId> {
+    async fn expire(
+        &self,
+        now: Timestamp,
+    ) -> Result<Vec<mcp_session::SessionId>, mcp_session::session::StoreUnavailable> {
         self.inner.expire(now).await
     }
     fn next_deadline(&self) -> Option<Timestamp> {
@@ -204,7 +212,10 @@ impl mcp_session::Store<()> for HookedStore {
         }
         read
     }
-    async fn sessions_of(&self, tenant: &TenantId) -> Vec<(mcp_session::SessionId, ())> {
+    async fn sessions_of(
+        &self,
+        tenant: &TenantId,
+    ) -> Result<Vec<(mcp_session::SessionId, ())>, mcp_session::session::StoreUnavailable> {
         self.inner.sessions_of(tenant).await
     }
     fn log_limits(&self) -> mcp_session::stream::LogLimits {

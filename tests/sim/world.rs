@@ -149,11 +149,11 @@ impl Store<McpSession> for YieldingStore {
         }
         found
     }
-    async fn update<F: FnOnce(&mut McpSession)>(&self, id: SessionId, change: F) -> Result<(), LookupError> {
+    async fn update<F: FnMut(&mut McpSession)>(&self, id: SessionId, change: F) -> Result<(), LookupError> {
         self.maybe_yield().await;
         self.inner.update(id, change).await
     }
-    async fn remove(&self, id: SessionId) -> bool {
+    async fn remove(&self, id: SessionId) -> Result<bool, mcp_session::session::StoreUnavailable> {
         self.maybe_yield().await;
         self.inner.remove(id).await
     }
@@ -173,18 +173,26 @@ impl Store<McpSession> for YieldingStore {
         self.maybe_yield().await;
         self.inner.replay(id, stream, after).await
     }
-    async fn set_held(&self, id: SessionId, held: bool, at: Timestamp) {
+    async fn set_held(
+        &self,
+        id: SessionId,
+        held: bool,
+        at: Timestamp,
+    ) -> Result<(), mcp_session::session::StoreUnavailable> {
         self.maybe_yield().await;
         self.inner.set_held(id, held, at).await
     }
-    async fn expire(&self, now: Timestamp) -> Vec<SessionId> {
+    async fn expire(&self, now: Timestamp) -> Result<Vec<SessionId>, mcp_session::session::StoreUnavailable> {
         self.maybe_yield().await;
         self.inner.expire(now).await
     }
     fn next_deadline(&self) -> Option<Timestamp> {
         self.inner.next_deadline()
     }
-    async fn sessions_of(&self, tenant: &TenantId) -> Vec<(SessionId, McpSession)> {
+    async fn sessions_of(
+        &self,
+        tenant: &TenantId,
+    ) -> Result<Vec<(SessionId, McpSession)>, mcp_session::session::StoreUnavailable> {
         self.maybe_yield().await;
         self.inner.sessions_of(tenant).await
     }
@@ -487,7 +495,9 @@ fn policy(settings: &Settings) -> StorePolicy {
 fn sessions_of(store: &MemoryStore<McpSession>) -> Vec<(SessionId, StoredSession<McpSession>)> {
     let mut all = Vec::new();
     for tenant in ["a", "b", "default"] {
-        for (id, _) in futures::executor::block_on(store.sessions_of(&TenantId::new(tenant))) {
+        for (id, _) in futures::executor::block_on(store.sessions_of(&TenantId::new(tenant)))
+            .expect("the memory store is always available")
+        {
             if let Some(stored) = store.session(id) {
                 all.push((id, stored));
             }

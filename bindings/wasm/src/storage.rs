@@ -14,7 +14,8 @@ use std::time::Duration;
 use bytes::Bytes;
 use js_sys::{Array, Map, Promise};
 use mcp_session::session::{
-    CreateError, LookupError, MemoryStore, ReplayError, SessionRecord, StorePolicy, StoredSession, StreamError,
+    CreateError, LookupError, MemoryStore, ReplayError, SessionRecord, StorePolicy, StoreUnavailable, StoredSession,
+    StreamError,
 };
 use mcp_session::stream::{Event, LogLimits, Replay, ReplayLog};
 use mcp_session::{McpSession, Owner, SessionId, Store, StreamId, TenantId, Timestamp};
@@ -248,18 +249,18 @@ impl Store<McpSession> for DurableStore {
         result
     }
 
-    async fn update<F: FnOnce(&mut McpSession)>(&self, id: SessionId, change: F) -> Result<(), LookupError> {
+    async fn update<F: FnMut(&mut McpSession)>(&self, id: SessionId, change: F) -> Result<(), LookupError> {
         self.memory.update(id, change).await?;
         self.save_session(id).await;
         Ok(())
     }
 
-    async fn remove(&self, id: SessionId) -> bool {
-        let existed = self.memory.remove(id).await;
+    async fn remove(&self, id: SessionId) -> Result<bool, StoreUnavailable> {
+        let existed = self.memory.remove(id).await?;
         if existed {
             self.write(DurableObjectStorage::delete_all).await;
         }
-        existed
+        Ok(existed)
     }
 
     async fn open_stream(&self, id: SessionId) -> Result<StreamId, StreamError> {
@@ -303,30 +304,31 @@ impl Store<McpSession> for DurableStore {
         self.memory.replay(id, stream, after).await
     }
 
-    async fn expire(&self, now: Timestamp) -> Vec<SessionId> {
-        let expired = self.memory.expire(now).await;
+    async fn expire(&self, now: Timestamp) -> Result<Vec<SessionId>, StoreUnavailable> {
+        let expired = self.memory.expire(now).await?;
         if !expired.is_empty() {
             self.write(DurableObjectStorage::delete_all).await;
         }
-        expired
+        Ok(expired)
     }
 
     fn next_deadline(&self) -> Option<Timestamp> {
         self.memory.next_deadline()
     }
 
-    async fn sessions_of(&self, tenant: &TenantId) -> Vec<(SessionId, McpSession)> {
+    async fn sessions_of(&self, tenant: &TenantId) -> Result<Vec<(SessionId, McpSession)>, StoreUnavailable> {
         self.memory.sessions_of(tenant).await
     }
 
-    async fn set_held(&self, id: SessionId, held: bool, at: Timestamp) {
-        self.memory.set_held(id, held, at).await;
+    async fn set_held(&self, id: SessionId, held: bool, at: Timestamp) -> Result<(), StoreUnavailable> {
+        self.memory.set_held(id, held, at).await?;
         // The idle timeout now counts from `at`; like a lookup, a release is written only when
         // it moves the stored `last_seen` by at least `TOUCH_WRITE_EVERY` (a restart may then
         // count from up to that much earlier), so a busy session is not a write per call.
         if !held && at.saturating_since(self.saved()) >= TOUCH_WRITE_EVERY {
             self.save_session(id).await;
         }
+        Ok(())
     }
 
     fn log_limits(&self) -> LogLimits {

@@ -1,0 +1,274 @@
+//! The Lua scripts behind every store operation that must be atomic.
+//!
+//! Each script runs as one step on the Redis server, so checks and writes cannot interleave
+//! with another replica's. Numbers go to Redis through `num`, never as raw Lua numbers, which
+//! Redis would format with 14 significant digits. Times (`now`, deadlines) always come from the
+//! engine's clock as arguments, never from Redis's `TIME`, so expiry follows the injected clock.
+//!
+//! Keys, for a store prefix `p` and session `S` (the `{S}` hash tag keeps a session's keys in
+//! one slot):
+//! - `p:{S}` HASH, the record: `own` (owner as JSON), `tk` (its tenant index key), `cr`
+//!   (created, ms), `seen` (ms), `used`, `held` (processes holding it), `data` (JSON), `ver`,
+//!   `ns` (next stream number), and per stream `n`: `q:n` (latest seq), `f:n` (finished),
+//!   `b:n` (bytes retained);
+//! - `p:{S}:l` ZSET of the stream numbers that have a log, scored by number;
+//! - `p:{S}:l:n` STREAM, stream `n`'s log, one entry `0-<seq>` per event with field `d`;
+//! - `p:dl` ZSET of every session's deadline (ms), and `p:t:<hex tenant>` SET of a tenant's
+//!   session ids.
+
+use redis::Script;
+
+/// Shared helpers, prepended to every script.
+const PRELUDE: &str = r#"
+local function num(x) return string.format('%d', x) end
+
+-- The session's deadline from its record fields and the policy (idle, absolute, init in ms).
+local function deadline(rec, idle, absolute, init)
+  local f = redis.call('HMGET', rec, 'cr', 'seen', 'used', 'held')
+  local cr, seen, used, held = tonumber(f[1]), tonumber(f[2]), f[3] == '1', tonumber(f[4] or '0')
+  local hard = cr + absolute
+  if held > 0 then return hard end
+  local soft
+  if used then soft = seen + idle else soft = cr + math.min(init, idle) end
+  return math.min(soft, hard)
+end
+
+-- Removes a session: its record, logs, stream index and index entries.
+local function drop(rec, dl, id)
+  local tk = redis.call('HGET', rec, 'tk')
+  if tk then redis.call('SREM', tk, id) end
+  redis.call('ZREM', dl, id)
+  local logs = rec .. ':l'
+  for _, n in ipairs(redis.call('ZRANGE', logs, 0, -1)) do
+    redis.call('DEL', logs .. ':' .. n)
+  end
+  redis.call('DEL', logs, rec)
+end
+
+-- The earliest deadline ('' when none) and the number of sessions.
+local function summary(dl)
+  local first = redis.call('ZRANGE', dl, 0, 0, 'WITHSCORES')
+  local earliest = ''
+  if first[2] then earliest = first[2] end
+  return {earliest, redis.call('ZCARD', dl)}
+end
+"#;
+
+/// KEYS: rec, dl, tenant set. ARGV: id, owner, tenant key, created, last seen, used (1/0), data,
+/// deadline, max sessions (-1: none), max per tenant (-1: none).
+/// Returns {code, earliest, count}: 0 created, 1 duplicate, 2 total cap, 3 tenant cap.
+const CREATE: &str = r#"
+local rec, dl, tk = KEYS[1], KEYS[2], KEYS[3]
+local id = ARGV[1]
+if redis.call('EXISTS', rec) == 1 then return {1, '', 0} end
+local max, per = tonumber(ARGV[9]), tonumber(ARGV[10])
+if max >= 0 and redis.call('ZCARD', dl) >= max then return {2, '', 0} end
+if per >= 0 and redis.call('SCARD', tk) >= per then return {3, '', 0} end
+redis.call('HSET', rec, 'own', ARGV[2], 'tk', ARGV[3], 'cr', ARGV[4], 'seen', ARGV[5], 'used', ARGV[6],
+  'held', '0', 'data', ARGV[7], 'ver', '0', 'ns', '1')
+redis.call('ZADD', dl, ARGV[8], id)
+redis.call('SADD', tk, id)
+local s = summary(dl)
+return {0, s[1], s[2]}
+"#;
+
+/// KEYS: rec, dl. ARGV: id, owner, now, idle, absolute, init.
+/// Returns {code, ...}: {0, created, seen, used, data, earliest, count} found and touched;
+/// {1} unknown; {2, earliest, count} expired (and removed); {3} another owner's.
+const LOOKUP: &str = r#"
+local rec, dl, id = KEYS[1], KEYS[2], ARGV[1]
+local now, idle, absolute, init = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
+if redis.call('EXISTS', rec) == 0 then return {1} end
+if deadline(rec, idle, absolute, init) <= now then
+  drop(rec, dl, id)
+  local s = summary(dl)
+  return {2, s[1], s[2]}
+end
+if redis.call('HGET', rec, 'own') ~= ARGV[2] then return {3} end
+local seen = math.max(tonumber(redis.call('HGET', rec, 'seen')), now)
+redis.call('HSET', rec, 'seen', num(seen), 'used', '1')
+redis.call('ZADD', dl, num(deadline(rec, idle, absolute, init)), id)
+local f = redis.call('HMGET', rec, 'cr', 'seen', 'data')
+local s = summary(dl)
+return {0, f[1], f[2], f[3], s[1], s[2]}
+"#;
+
+/// KEYS: rec. ARGV: expected version, new data. Returns 0 written, 1 unknown, 2 changed since read.
+const UPDATE: &str = r#"
+local rec = KEYS[1]
+local ver = redis.call('HGET', rec, 'ver')
+if not ver then return 1 end
+if ver ~= ARGV[1] then return 2 end
+redis.call('HSET', rec, 'data', ARGV[2])
+redis.call('HINCRBY', rec, 'ver', 1)
+return 0
+"#;
+
+/// KEYS: rec, dl. ARGV: id. Returns {existed, earliest, count}.
+const REMOVE: &str = r#"
+local rec, dl = KEYS[1], KEYS[2]
+local existed = redis.call('EXISTS', rec)
+if existed == 1 then drop(rec, dl, ARGV[1]) end
+local s = summary(dl)
+return {existed, s[1], s[2]}
+"#;
+
+/// KEYS: rec, logs. ARGV: max streams per session.
+/// Returns {0, n} opened; {1} unknown session; {2} too many streams (or numbers exhausted).
+const OPEN_STREAM: &str = r#"
+local rec, logs = KEYS[1], KEYS[2]
+local n = redis.call('HGET', rec, 'ns')
+if not n then return {1} end
+n = tonumber(n)
+if n >= 4294967295 then return {2} end
+if redis.call('ZCARD', logs) >= tonumber(ARGV[1]) then
+  -- Request streams are numbered in creation order: the first finished one is the oldest.
+  local victim = nil
+  for _, m in ipairs(redis.call('ZRANGE', logs, 0, -1)) do
+    if m ~= '0' and redis.call('HEXISTS', rec, 'f:' .. m) == 1 then victim = m; break end
+  end
+  if not victim then return {2} end
+  redis.call('DEL', logs .. ':' .. victim)
+  redis.call('ZREM', logs, victim)
+  redis.call('HDEL', rec, 'q:' .. victim, 'f:' .. victim, 'b:' .. victim)
+end
+redis.call('HSET', rec, 'ns', num(n + 1), 'q:' .. num(n), '0', 'b:' .. num(n), '0')
+redis.call('ZADD', logs, num(n), num(n))
+return {0, n}
+"#;
+
+/// KEYS: rec, logs, log. ARGV: stream, payload, max events, max bytes, per-event overhead.
+/// Returns {0, seq} appended; {1} unknown session; {2} unknown stream; {3} finished.
+const APPEND: &str = r#"
+local rec, logs, log, n = KEYS[1], KEYS[2], KEYS[3], ARGV[1]
+if redis.call('EXISTS', rec) == 0 then return {1} end
+if not redis.call('ZSCORE', logs, n) then
+  if n ~= '0' then return {2} end
+  redis.call('ZADD', logs, 0, '0')
+end
+if redis.call('HEXISTS', rec, 'f:' .. n) == 1 then return {3} end
+local seq = redis.call('HINCRBY', rec, 'q:' .. n, 1)
+local payload, overhead = ARGV[2], tonumber(ARGV[5])
+local max_events, max_bytes = tonumber(ARGV[3]), tonumber(ARGV[4])
+redis.call('XADD', log, '0-' .. num(seq), 'd', payload)
+local bytes = redis.call('HINCRBY', rec, 'b:' .. n, #payload + overhead)
+local len = redis.call('XLEN', log)
+while len > max_events or (bytes > max_bytes and len > 0) do
+  local oldest = redis.call('XRANGE', log, '-', '+', 'COUNT', 1)[1]
+  redis.call('XDEL', log, oldest[1])
+  bytes = bytes - (#oldest[2][2] + overhead)
+  len = len - 1
+end
+redis.call('HSET', rec, 'b:' .. n, num(bytes))
+return {0, seq}
+"#;
+
+/// KEYS: rec, logs. ARGV: stream. Returns 0 finished; 1 unknown session; 2 unknown stream.
+const FINISH: &str = r#"
+local rec, logs, n = KEYS[1], KEYS[2], ARGV[1]
+if redis.call('EXISTS', rec) == 0 then return 1 end
+if not redis.call('ZSCORE', logs, n) then return 2 end
+redis.call('HSET', rec, 'f:' .. n, '1')
+return 0
+"#;
+
+/// KEYS: rec, logs, log. ARGV: stream, after.
+/// Returns {0, latest, finished, id1, payload1, ...}; {1} unknown session; {2} unknown stream;
+/// {3, latest} ahead of the stream.
+const REPLAY: &str = r#"
+local rec, logs, log, n, after = KEYS[1], KEYS[2], KEYS[3], ARGV[1], tonumber(ARGV[2])
+if redis.call('EXISTS', rec) == 0 then return {1} end
+if not redis.call('ZSCORE', logs, n) then
+  if n ~= '0' then return {2} end
+  if after > 0 then return {3, 0} end
+  return {0, 0, 0}
+end
+local f = redis.call('HMGET', rec, 'q:' .. n, 'f:' .. n)
+local latest = tonumber(f[1])
+if after > latest then return {3, latest} end
+local out = {0, latest, f[2] and 1 or 0}
+local start = '-'
+if after > 0 then start = '(0-' .. num(after) end
+for _, entry in ipairs(redis.call('XRANGE', log, start, '+')) do
+  out[#out + 1] = entry[1]
+  out[#out + 1] = entry[2][2]
+end
+return out
+"#;
+
+/// KEYS: rec, dl. ARGV: id, held (1/0), at, idle, absolute, init. Returns {earliest, count}.
+const SET_HELD: &str = r#"
+local rec, dl, id = KEYS[1], KEYS[2], ARGV[1]
+if redis.call('EXISTS', rec) == 1 then
+  local held = tonumber(redis.call('HGET', rec, 'held') or '0')
+  if ARGV[2] == '1' then
+    held = held + 1
+  else
+    held = math.max(held - 1, 0)
+    local seen = math.max(tonumber(redis.call('HGET', rec, 'seen')), tonumber(ARGV[3]))
+    redis.call('HSET', rec, 'seen', num(seen))
+  end
+  redis.call('HSET', rec, 'held', num(held))
+  redis.call('ZADD', dl, num(deadline(rec, tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6]))), id)
+end
+return summary(dl)
+"#;
+
+/// KEYS: dl. ARGV: now, prefix, batch. Returns {earliest, count, id...}: the sessions removed.
+const EXPIRE: &str = r#"
+local dl, prefix = KEYS[1], ARGV[2]
+local due = redis.call('ZRANGEBYSCORE', dl, '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[3]))
+for _, id in ipairs(due) do drop(prefix .. ':{' .. id .. '}', dl, id) end
+local s = summary(dl)
+local out = {s[1], s[2]}
+for _, id in ipairs(due) do out[#out + 1] = id end
+return out
+"#;
+
+/// KEYS: tenant set. ARGV: prefix. Returns {id1, data1, ...}.
+const SESSIONS_OF: &str = r#"
+local out = {}
+for _, id in ipairs(redis.call('SMEMBERS', KEYS[1])) do
+  local data = redis.call('HGET', ARGV[1] .. ':{' .. id .. '}', 'data')
+  if data then
+    out[#out + 1] = id
+    out[#out + 1] = data
+  end
+end
+return out
+"#;
+
+/// Every script, loaded once per store.
+#[derive(Debug)]
+pub(super) struct Scripts {
+    pub(super) create: Script,
+    pub(super) lookup: Script,
+    pub(super) update: Script,
+    pub(super) remove: Script,
+    pub(super) open_stream: Script,
+    pub(super) append: Script,
+    pub(super) finish: Script,
+    pub(super) replay: Script,
+    pub(super) set_held: Script,
+    pub(super) expire: Script,
+    pub(super) sessions_of: Script,
+}
+
+impl Scripts {
+    pub(super) fn new() -> Self {
+        let script = |body: &str| Script::new(&format!("{PRELUDE}{body}"));
+        Self {
+            create: script(CREATE),
+            lookup: script(LOOKUP),
+            update: script(UPDATE),
+            remove: script(REMOVE),
+            open_stream: script(OPEN_STREAM),
+            append: script(APPEND),
+            finish: script(FINISH),
+            replay: script(REPLAY),
+            set_held: script(SET_HELD),
+            expire: script(EXPIRE),
+            sessions_of: script(SESSIONS_OF),
+        }
+    }
+}
