@@ -4,14 +4,16 @@
 #   bash scripts/test.sh
 #
 # Set-up (idempotent, reused when present): the wasm32 target, wasm-bindgen-cli pinned to the
-# wasm-bindgen crate in Cargo.lock, the npm packages of tests/e2e and bindings/wasm (Node 22
-# from the npm `node` package for the conformance CLI, workerd, binaryen).
+# wasm-bindgen crate in Cargo.lock, redis-server (Debian's package), the npm packages of
+# tests/e2e and bindings/wasm (Node 22 from the npm `node` package for the conformance CLI,
+# workerd, binaryen).
 # Tests: lints, native tests (tokio, async-std and smol matrix, the whole-engine simulation over
-# 10,000 seeds), core tests in Node through wasm-bindgen-test, benchmarks run once and the idle
-# memory target, then end to end: the official conformance suite and the official TypeScript and
-# Python clients against both native hosts, the load and fault suite (examples/fault_suite.rs)
-# against both native hosts, the same end-to-end clients against the worker in workerd, and every
-# fuzz target for 30 s (cargo-fuzz, installed when missing, on the nightly toolchain).
+# 10,000 seeds, the store rules over MemoryStore and RedisStore, replicas sharing one Redis), core
+# tests in Node through wasm-bindgen-test, benchmarks run once and the idle memory target, then
+# end to end: the official conformance suite and the official TypeScript and Python clients
+# against both native hosts, the load and fault suite (examples/fault_suite.rs) against both
+# native hosts, the same end-to-end clients against the worker in workerd, and every fuzz target
+# for 30 s (cargo-fuzz, installed when missing, on the nightly toolchain).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -32,6 +34,22 @@ if ! wasm-bindgen --version 2>/dev/null | grep -qx "wasm-bindgen $WASM_BINDGEN_V
   cargo install wasm-bindgen-cli --version "=$WASM_BINDGEN_VERSION" --no-default-features
 fi
 wasm-bindgen --version
+
+step "set-up: redis-server (the Redis store's tests run against a real one)"
+if ! command -v redis-server > /dev/null || ! command -v redis-cli > /dev/null; then
+  # Debian's package; its policy-rc.d keeps the packaged daemon from starting: each test binary
+  # starts its own server on a free loopback port, persistence off.
+  if [ "$(id -u)" = 0 ]; then
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server > /dev/null
+  else
+    sudo apt-get update -qq
+    sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server > /dev/null
+  fi
+fi
+redis-server --version
+# A missing Redis fails the Redis tests instead of skipping them.
+export MCP_REQUIRE_REDIS=1
 
 step "set-up: npm packages"
 (cd tests/e2e && npm ci --no-audit --no-fund --loglevel=error)

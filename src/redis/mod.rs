@@ -13,6 +13,11 @@
 //! the client answered on another replica and cancellation across replicas need a bus between the
 //! replicas as well, which this store does not provide.
 //!
+//! One difference in what a client sees: a GET without `Last-Event-ID` starts after the
+//! standalone stream's latest event, since this replica cannot know what another one already
+//! delivered. Events published while no GET was attached are reached by resuming with
+//! `Last-Event-ID`, as the official clients do.
+//!
 //! A Redis that cannot be reached, or refuses a write (`maxmemory` with `noeviction`), makes the
 //! operation fail with [`StoreUnavailable`]: the HTTP engine answers 503 with `Retry-After`,
 //! never 404, so clients keep their sessions. The connection reconnects by itself.
@@ -112,8 +117,9 @@ fn at(timestamp: Timestamp) -> u64 {
     timestamp.as_millis().min(MAX_MS)
 }
 
-/// Updates retried this often against concurrent writers before the store gives up.
-const UPDATE_ATTEMPTS: usize = 16;
+/// Updates retried this often against concurrent writers before the store gives up. A failed
+/// attempt means another writer succeeded, so this many writers racing on one session all land.
+const UPDATE_ATTEMPTS: usize = 64;
 
 /// Sessions removed per expiry script, so one sweep never blocks Redis for long.
 const EXPIRE_BATCH: usize = 256;
@@ -174,13 +180,10 @@ impl<D> RedisStore<D> {
         format!("{}:dl", self.config.prefix)
     }
 
-    /// Tenant names are arbitrary text (braces included), so the key carries them in hex.
+    /// Tenant names are arbitrary text (braces included, any length), so the key carries a
+    /// digest of the name.
     fn tenant_key(&self, tenant: &TenantId) -> String {
-        let mut key = format!("{}:t:", self.config.prefix);
-        for byte in tenant.as_str().bytes() {
-            key.push_str(&format!("{byte:02x}"));
-        }
-        key
+        format!("{}:t:{}", self.config.prefix, digest(tenant.as_str().as_bytes()))
     }
 
     fn expiry_args(&self) -> [u64; 3] {
@@ -207,6 +210,21 @@ impl<D> RedisStore<D> {
             .last_now
             .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |seen| (seen == u64::MAX || now > seen).then_some(now));
     }
+}
+
+/// The first 128 bits of SHA-256, in hex: a fixed-length stand-in for a name of any length
+/// (an owner, a tenant) that is only ever compared.
+fn digest(bytes: &[u8]) -> String {
+    use sha2::Digest as _;
+    let hash = sha2::Sha256::digest(bytes);
+    hash[..16].iter().map(|byte| format!("{byte:02x}")).collect()
+}
+
+/// What the record keeps of an owner: a digest, so the record stays compact however long the
+/// tenant and principal names are.
+fn owner_digest(owner: &Owner) -> Result<String, StoreUnavailable> {
+    let json = serde_json::to_vec(owner).map_err(|_| corrupt("an owner"))?;
+    Ok(digest(&json))
 }
 
 fn integer(value: &Value) -> Option<i64> {
@@ -253,7 +271,7 @@ fn ms_field(value: Option<&Value>) -> Result<Timestamp, StoreUnavailable> {
 impl<D: Serialize + DeserializeOwned> Store<D> for RedisStore<D> {
     async fn create(&self, record: SessionRecord<D>) -> Result<(), CreateError> {
         let policy = &self.config.policy;
-        let owner = serde_json::to_string(&record.owner).map_err(|_| corrupt("an owner"))?;
+        let owner = owner_digest(&record.owner)?;
         let data = serde_json::to_string(&record.data).map_err(|_| corrupt("session data that does not serialize"))?;
         let deadline = at(policy.expiry.deadline(&record));
         let cap = |limit: Option<usize>| limit.map_or(-1, |l| i64::try_from(l).unwrap_or(i64::MAX));
@@ -295,7 +313,7 @@ impl<D: Serialize + DeserializeOwned> Store<D> for RedisStore<D> {
 
     async fn lookup(&self, id: SessionId, owner: &Owner, now: Timestamp) -> Result<SessionRecord<D>, LookupError> {
         self.note_now(now);
-        let owner_json = serde_json::to_string(owner).map_err(|_| corrupt("an owner"))?;
+        let owner_json = owner_digest(owner)?;
         let [idle, absolute, init] = self.expiry_args();
         let reply: Value = self
             .scripts
@@ -344,14 +362,15 @@ impl<D: Serialize + DeserializeOwned> Store<D> for RedisStore<D> {
     async fn update<F: FnMut(&mut D)>(&self, id: SessionId, mut change: F) -> Result<(), LookupError> {
         let key = self.record_key(id);
         for _ in 0..UPDATE_ATTEMPTS {
-            let (data, version): (Option<String>, Option<String>) = redis::cmd("HMGET")
-                .arg(&key)
-                .arg("data")
-                .arg("ver")
-                .query_async(&mut self.connection())
+            let read: Vec<String> = self
+                .scripts
+                .read_state
+                .key(&key)
+                .invoke_async(&mut self.connection())
                 .await
                 .map_err(unavailable)?;
-            let (Some(data), Some(version)) = (data, version) else { return Err(LookupError::Unknown) };
+            let [version, data] = &read[..] else { return Err(LookupError::Unknown) };
+            let (version, data) = (version.clone(), data.clone());
             let mut state: D = serde_json::from_str(&data).map_err(|_| corrupt("session data that does not parse"))?;
             change(&mut state);
             let written = serde_json::to_string(&state).map_err(|_| corrupt("session data that does not serialize"))?;
@@ -494,7 +513,9 @@ impl<D: Serialize + DeserializeOwned> Store<D> for RedisStore<D> {
                 // Sequence numbers are dense, so what the log no longer has is exactly countable.
                 let first = events.first().map_or(latest + 1, |e| e.id().seq());
                 let lost = first.saturating_sub(after + 1);
-                Ok(Replay { lost, events, finished, maybe_delivered: 0 })
+                // Any replica may have handed any of them to a stream: a subscription without
+                // `Last-Event-ID` starts after the latest, so nothing reaches a client twice.
+                Ok(Replay { lost, events, finished, maybe_delivered: latest })
             }
             1 => Err(ReplayError::UnknownSession),
             2 => Err(ReplayError::UnknownStream(stream)),

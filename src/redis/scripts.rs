@@ -7,14 +7,16 @@
 //!
 //! Keys, for a store prefix `p` and session `S` (the `{S}` hash tag keeps a session's keys in
 //! one slot):
-//! - `p:{S}` HASH, the record: `own` (owner as JSON), `tk` (its tenant index key), `cr`
-//!   (created, ms), `seen` (ms), `used`, `held` (processes holding it), `data` (JSON), `ver`,
-//!   `ns` (next stream number), and per stream `n`: `q:n` (latest seq), `f:n` (finished),
-//!   `b:n` (bytes retained);
+//! - `p:{S}` HASH, the record: `own` (a digest of the owner), `tk` (its tenant index key),
+//!   `cr` (created, ms), `seen` (ms), `used`, `held` (processes holding it), `ver` (of the
+//!   application state), `ns` (next stream number), and per stream `n`: `q:n` (latest seq),
+//!   `f:n` (finished), `b:n` (bytes retained). Every value is short, so Redis keeps the hash in
+//!   its compact listpack form (`hash-max-listpack-value`, 64 bytes by default);
+//! - `p:{S}:d` STRING, the application state as JSON (kept out of the hash: it is longer);
 //! - `p:{S}:l` ZSET of the stream numbers that have a log, scored by number;
 //! - `p:{S}:l:n` STREAM, stream `n`'s log, one entry `0-<seq>` per event with field `d`;
-//! - `p:dl` ZSET of every session's deadline (ms), and `p:t:<hex tenant>` SET of a tenant's
-//!   session ids.
+//! - `p:dl` ZSET of every session's deadline (ms), and `p:t:<digest of the tenant>` SET of a
+//!   tenant's session ids.
 
 use redis::Script;
 
@@ -42,7 +44,7 @@ local function drop(rec, dl, id)
   for _, n in ipairs(redis.call('ZRANGE', logs, 0, -1)) do
     redis.call('DEL', logs .. ':' .. n)
   end
-  redis.call('DEL', logs, rec)
+  redis.call('DEL', logs, rec, rec .. ':d')
 end
 
 -- The earliest deadline ('' when none) and the number of sessions.
@@ -65,7 +67,8 @@ local max, per = tonumber(ARGV[9]), tonumber(ARGV[10])
 if max >= 0 and redis.call('ZCARD', dl) >= max then return {2, '', 0} end
 if per >= 0 and redis.call('SCARD', tk) >= per then return {3, '', 0} end
 redis.call('HSET', rec, 'own', ARGV[2], 'tk', ARGV[3], 'cr', ARGV[4], 'seen', ARGV[5], 'used', ARGV[6],
-  'held', '0', 'data', ARGV[7], 'ver', '0', 'ns', '1')
+  'held', '0', 'ver', '0', 'ns', '1')
+redis.call('SET', rec .. ':d', ARGV[7])
 redis.call('ZADD', dl, ARGV[8], id)
 redis.call('SADD', tk, id)
 local s = summary(dl)
@@ -88,9 +91,16 @@ if redis.call('HGET', rec, 'own') ~= ARGV[2] then return {3} end
 local seen = math.max(tonumber(redis.call('HGET', rec, 'seen')), now)
 redis.call('HSET', rec, 'seen', num(seen), 'used', '1')
 redis.call('ZADD', dl, num(deadline(rec, idle, absolute, init)), id)
-local f = redis.call('HMGET', rec, 'cr', 'seen', 'data')
+local f = redis.call('HMGET', rec, 'cr', 'seen')
 local s = summary(dl)
-return {0, f[1], f[2], f[3], s[1], s[2]}
+return {0, f[1], f[2], redis.call('GET', rec .. ':d'), s[1], s[2]}
+"#;
+
+/// KEYS: rec. Returns {version, data}, or {} for an unknown session.
+const READ_STATE: &str = r#"
+local ver = redis.call('HGET', KEYS[1], 'ver')
+if not ver then return {} end
+return {ver, redis.call('GET', KEYS[1] .. ':d')}
 "#;
 
 /// KEYS: rec. ARGV: expected version, new data. Returns 0 written, 1 unknown, 2 changed since read.
@@ -99,7 +109,7 @@ local rec = KEYS[1]
 local ver = redis.call('HGET', rec, 'ver')
 if not ver then return 1 end
 if ver ~= ARGV[1] then return 2 end
-redis.call('HSET', rec, 'data', ARGV[2])
+redis.call('SET', rec .. ':d', ARGV[2])
 redis.call('HINCRBY', rec, 'ver', 1)
 return 0
 "#;
@@ -229,7 +239,7 @@ return out
 const SESSIONS_OF: &str = r#"
 local out = {}
 for _, id in ipairs(redis.call('SMEMBERS', KEYS[1])) do
-  local data = redis.call('HGET', ARGV[1] .. ':{' .. id .. '}', 'data')
+  local data = redis.call('GET', ARGV[1] .. ':{' .. id .. '}:d')
   if data then
     out[#out + 1] = id
     out[#out + 1] = data
@@ -243,6 +253,7 @@ return out
 pub(super) struct Scripts {
     pub(super) create: Script,
     pub(super) lookup: Script,
+    pub(super) read_state: Script,
     pub(super) update: Script,
     pub(super) remove: Script,
     pub(super) open_stream: Script,
@@ -260,6 +271,7 @@ impl Scripts {
         Self {
             create: script(CREATE),
             lookup: script(LOOKUP),
+            read_state: script(READ_STATE),
             update: script(UPDATE),
             remove: script(REMOVE),
             open_stream: script(OPEN_STREAM),

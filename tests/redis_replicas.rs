@@ -1,0 +1,467 @@
+//! Replicas sharing one Redis: several stores (each a replica's) on one key prefix, and HTTP
+//! engines over them, against a real `redis-server`. What the store shares holds across
+//! replicas: a session made on one is served by another, a stream written on one resumes on
+//! another with exactly what was missed, caps count every replica's sessions, updates from two
+//! replicas both land, an expiry or DELETE anywhere is a 404 everywhere, and an outage is a 503
+//! with `Retry-After` (never a 404), after which the service recovers by itself.
+#![cfg(all(feature = "redis", feature = "tokio", feature = "async-std"))]
+
+mod support_redis;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures::StreamExt;
+use http::header::{ACCEPT, CONTENT_TYPE, HOST, RETRY_AFTER};
+use http::{Method, Request, Response, StatusCode};
+use mcp_session::http::headers::{LAST_EVENT_ID, MCP_PROTOCOL_VERSION, MCP_SESSION_ID};
+use mcp_session::http::ResponseMode;
+use mcp_session::model::{CallToolResult, LogLevel, Tool};
+use mcp_session::redis::RedisStore;
+use mcp_session::session::{CreateError, LookupError, StorePolicy, StoreUnavailable};
+use mcp_session::{
+    Body, Engine, EngineConfig, EngineState, ManualClock, McpSession, Owner, Principal, RequestContext, Server,
+    SessionId, SessionIdGenerator, SessionRecord, Sessions, SessionsConfig, SpawnFn, Store, StreamId, TenantId,
+    Timestamp,
+};
+use serde_json::{json, Value};
+
+use support_redis::{fresh_prefix, RedisServer};
+
+const VERSION: &str = "2025-11-25";
+
+fn run(test: impl AsyncFnOnce(&mut RedisServer)) {
+    let Some(mut server) = RedisServer::start() else { return };
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let local = tokio::task::LocalSet::new();
+    local.block_on(&runtime, test(&mut server));
+}
+
+fn record(id: SessionId, tenant: &str) -> SessionRecord<u64> {
+    let at = Timestamp::from_millis(1_000);
+    SessionRecord {
+        id,
+        owner: Owner::new(TenantId::new(tenant), Principal::anonymous()),
+        created_at: at,
+        last_seen: at,
+        used: true,
+        data: 0,
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Stores
+
+#[test]
+fn a_session_made_on_one_replica_is_found_and_touched_on_another() {
+    run(async |server| {
+        let prefix = fresh_prefix();
+        let a: RedisStore<u64> = server.store_at(&prefix, StorePolicy::default()).await;
+        let b: RedisStore<u64> = server.store_at(&prefix, StorePolicy::default()).await;
+        let id = SessionIdGenerator::seeded(1).next_id();
+        a.create(record(id, "t")).await.unwrap();
+        let owner = Owner::new(TenantId::new("t"), Principal::anonymous());
+        let seen = b.lookup(id, &owner, Timestamp::from_millis(5_000)).await.unwrap();
+        assert_eq!(seen.last_seen, Timestamp::from_millis(5_000));
+        let again = a.lookup(id, &owner, Timestamp::from_millis(4_000)).await.unwrap();
+        assert_eq!(again.last_seen, Timestamp::from_millis(5_000), "B's touch is what A sees; time never goes back");
+    });
+}
+
+#[test]
+fn a_stream_written_on_one_replica_resumes_on_another_with_exact_loss() {
+    run(async |server| {
+        let prefix = fresh_prefix();
+        let mut policy = StorePolicy::default();
+        policy.log.events = 8;
+        let a: RedisStore<u64> = server.store_at(&prefix, policy.clone()).await;
+        let b: RedisStore<u64> = server.store_at(&prefix, policy).await;
+        let id = SessionIdGenerator::seeded(2).next_id();
+        a.create(record(id, "t")).await.unwrap();
+        let stream = a.open_stream(id).await.unwrap();
+        for n in 1..=20 {
+            // Both replicas write the one stream: numbers stay dense across them.
+            let writer = if n % 2 == 0 { &a } else { &b };
+            assert_eq!(writer.append(id, stream, Bytes::from(format!("m{n}"))).await.unwrap().id().seq(), n);
+        }
+        b.finish(id, stream).await.unwrap();
+        let replay = b.replay(id, stream, 3).await.unwrap();
+        assert_eq!(replay.lost, 9);
+        let got: Vec<_> = replay.events.iter().map(|e| (e.id().seq(), e.payload().clone())).collect();
+        let want: Vec<_> = (13..=20).map(|n| (n, Bytes::from(format!("m{n}")))).collect();
+        assert_eq!(got, want);
+        assert!(replay.finished);
+        assert_eq!(a.append(id, stream, Bytes::from_static(b"late")).await.unwrap_err().to_string(), "stream 1 is finished");
+    });
+}
+
+#[test]
+fn a_cap_holds_across_replicas_under_concurrent_creates() {
+    run(async |server| {
+        let prefix = fresh_prefix();
+        let mut policy = StorePolicy::default();
+        policy.max_sessions_per_tenant = Some(3);
+        let mut replicas: Vec<RedisStore<u64>> = Vec::new();
+        for _ in 0..3 {
+            replicas.push(server.store_at(&prefix, policy.clone()).await);
+        }
+        let mut ids = SessionIdGenerator::seeded(3);
+        let attempts = (0..10).map(|n| {
+            let store = &replicas[n % 3];
+            let id = ids.next_id();
+            async move { store.create(record(id, "capped")).await }
+        });
+        let outcomes = futures::future::join_all(attempts).await;
+        let created = outcomes.iter().filter(|o| o.is_ok()).count();
+        assert_eq!(created, 3, "{outcomes:?}");
+        assert!(outcomes.iter().all(|o| matches!(o, Ok(()) | Err(CreateError::TooManySessionsForTenant { .. }))));
+        assert_eq!(replicas[0].sessions_of(&TenantId::new("capped")).await.unwrap().len(), 3);
+    });
+}
+
+#[test]
+fn concurrent_updates_from_two_replicas_all_land() {
+    run(async |server| {
+        let prefix = fresh_prefix();
+        let a: RedisStore<u64> = server.store_at(&prefix, StorePolicy::default()).await;
+        let b: RedisStore<u64> = server.store_at(&prefix, StorePolicy::default()).await;
+        let id = SessionIdGenerator::seeded(4).next_id();
+        a.create(record(id, "t")).await.unwrap();
+        let updates = (0..40).map(|n| {
+            let store = if n % 2 == 0 { &a } else { &b };
+            async move { store.update(id, |count| *count += 1).await }
+        });
+        for outcome in futures::future::join_all(updates).await {
+            outcome.unwrap();
+        }
+        let owner = Owner::new(TenantId::new("t"), Principal::anonymous());
+        assert_eq!(b.lookup(id, &owner, Timestamp::from_millis(1_001)).await.unwrap().data, 40);
+    });
+}
+
+#[test]
+fn keys_of_ended_sessions_are_removed() {
+    run(async |server| {
+        let prefix = fresh_prefix();
+        let mut policy = StorePolicy::default();
+        policy.expiry.idle = Duration::from_secs(10);
+        let store: RedisStore<u64> = server.store_at(&prefix, policy).await;
+        let mut ids = SessionIdGenerator::seeded(5);
+        let (deleted, expired) = (ids.next_id(), ids.next_id());
+        for id in [deleted, expired] {
+            store.create(record(id, "t")).await.unwrap();
+            let stream = store.open_stream(id).await.unwrap();
+            store.append(id, stream, Bytes::from_static(b"x")).await.unwrap();
+            store.append(id, StreamId::STANDALONE, Bytes::from_static(b"y")).await.unwrap();
+        }
+        assert!(keys(server, &prefix).len() >= 8, "{:?}", keys(server, &prefix));
+        assert_eq!(store.remove(deleted).await, Ok(true));
+        assert_eq!(store.expire(Timestamp::from_millis(11_000)).await.unwrap(), vec![expired]);
+        assert_eq!(keys(server, &prefix), Vec::<String>::new(), "no record, log or index outlives its session");
+    });
+}
+
+fn keys(server: &RedisServer, prefix: &str) -> Vec<String> {
+    let listed = server.cli(&["--scan", "--pattern", &format!("{prefix}:*")]);
+    listed.lines().map(str::to_owned).filter(|k| !k.is_empty()).collect()
+}
+
+#[test]
+fn an_idle_session_costs_redis_under_a_kilobyte() {
+    run(async |server| {
+        let prefix = fresh_prefix();
+        let store: RedisStore<McpSession> = server.store_at(&prefix, StorePolicy::default()).await;
+        let used = |server: &RedisServer| -> i64 {
+            let info = server.cli(&["INFO", "memory"]);
+            let line = info.lines().find(|l| l.starts_with("used_memory:")).expect("used_memory in INFO");
+            line["used_memory:".len()..].trim().parse().unwrap()
+        };
+        let before = used(server);
+        let mut ids = SessionIdGenerator::seeded(6);
+        const SESSIONS: i64 = 2_000;
+        let version = mcp_session::model::ProtocolVersion::V2025_11_25;
+        for _ in 0..SESSIONS {
+            let at = Timestamp::from_millis(1_000);
+            let record = SessionRecord {
+                id: ids.next_id(),
+                owner: Owner::new(TenantId::new("tenant-a"), Principal::new("user-1")),
+                created_at: at,
+                last_seen: at,
+                used: true,
+                data: McpSession::new(version, Default::default()),
+            };
+            store.create(record).await.unwrap();
+        }
+        let per_session = (used(server) - before) / SESSIONS;
+        println!("redis memory per idle session: {per_session} B (used_memory delta over {SESSIONS} sessions)");
+        let sample = keys(server, &prefix).into_iter().find(|k| k.ends_with('}')).expect("a record key");
+        assert_eq!(server.cli(&["OBJECT", "ENCODING", &sample]), "listpack", "a record stays compact");
+        assert!(per_session <= 1024, "{per_session} B per idle session");
+    });
+}
+
+#[test]
+fn a_retained_event_costs_redis_its_payload_and_a_bounded_overhead() {
+    run(async |server| {
+        let prefix = fresh_prefix();
+        let store: RedisStore<u64> = server.store_at(&prefix, StorePolicy::default()).await;
+        let id = SessionIdGenerator::seeded(9).next_id();
+        store.create(record(id, "t")).await.unwrap();
+        let stream = store.open_stream(id).await.unwrap();
+        const EVENTS: i64 = 256;
+        const PAYLOAD: usize = 300;
+        for _ in 0..EVENTS {
+            store.append(id, stream, Bytes::from(vec![b'x'; PAYLOAD])).await.unwrap();
+        }
+        let log = format!("{prefix}:{{{id}}}:l:{}", stream.number());
+        let usage: i64 = server.cli(&["MEMORY", "USAGE", &log, "SAMPLES", "0"]).parse().expect("the log exists");
+        let overhead = usage / EVENTS - PAYLOAD as i64;
+        println!("redis memory per retained event: {PAYLOAD} B payload + {overhead} B (MEMORY USAGE of a full log)");
+        assert!(overhead <= 128, "{overhead} B per event beyond its payload");
+    });
+}
+
+#[test]
+fn an_outage_is_unavailable_never_unknown_and_the_store_recovers() {
+    run(async |server| {
+        let prefix = fresh_prefix();
+        let store: RedisStore<u64> = server.store_at(&prefix, StorePolicy::default()).await;
+        let id = SessionIdGenerator::seeded(7).next_id();
+        store.create(record(id, "t")).await.unwrap();
+        server.kill();
+        let owner = Owner::new(TenantId::new("t"), Principal::anonymous());
+        let now = Timestamp::from_millis(2_000);
+        assert_eq!(store.lookup(id, &owner, now).await, Err(LookupError::Unavailable(StoreUnavailable)));
+        let other = SessionIdGenerator::seeded(8).next_id();
+        assert_eq!(store.create(record(other, "t")).await, Err(CreateError::Unavailable(StoreUnavailable)));
+        assert_eq!(store.remove(id).await, Err(StoreUnavailable));
+        assert_eq!(store.expire(now).await, Err(StoreUnavailable));
+        server.restart();
+        // The connection comes back by itself; persistence is off, so the restarted Redis is empty.
+        let mut outcome = store.create(record(other, "t")).await;
+        for _ in 0..50 {
+            if outcome.is_ok() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            outcome = store.create(record(other, "t")).await;
+        }
+        outcome.expect("the store recovers when Redis returns");
+        assert!(store.lookup(other, &owner, now).await.is_ok());
+    });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Engines
+
+/// One replica: an HTTP engine over a Redis store on the shared prefix.
+struct Replica {
+    state: Arc<EngineState<RedisStore<McpSession>>>,
+    engine: Engine<RedisStore<McpSession>>,
+}
+
+async fn replica(server: &RedisServer, prefix: &str, clock: &ManualClock) -> Replica {
+    let store: RedisStore<McpSession> = server.store_at(prefix, StorePolicy::default()).await;
+    let sessions = Sessions::with_store(store, Arc::new(clock.clone()), SessionsConfig::default());
+    let mut config = EngineConfig::default();
+    config.response_mode = ResponseMode::Sse;
+    let state = Arc::new(EngineState::new(sessions, config));
+    let server = Server::builder("replica", "0.0.0")
+        .tool(Tool::new("echo", "Returns `text`"), |args: Value, _| async move {
+            Ok(CallToolResult::text(args["text"].as_str().unwrap_or_default()))
+        })
+        .tool(Tool::new("burst", "Logs five messages, then returns"), |_, ctx: RequestContext| async move {
+            for n in 1..=5 {
+                ctx.log(LogLevel::Info, None, json!(n)).await.map_err(|e| mcp_session::jsonrpc::ErrorObject::internal(e.to_string()))?;
+            }
+            Ok(CallToolResult::text("burst done"))
+        })
+        .build();
+    let spawn = SpawnFn(|task| {
+        tokio::task::spawn_local(task);
+    });
+    let engine = Engine::new(state.clone(), server, spawn);
+    Replica { state, engine }
+}
+
+fn request(method: Method, session: Option<&str>, body: Option<&Value>) -> Request<Bytes> {
+    let mut builder = Request::builder()
+        .method(method)
+        .uri("/mcp")
+        .header(HOST, "127.0.0.1")
+        .header(ACCEPT, "application/json, text/event-stream")
+        .header(MCP_PROTOCOL_VERSION, VERSION);
+    if body.is_some() {
+        builder = builder.header(CONTENT_TYPE, "application/json");
+    }
+    if let Some(session) = session {
+        builder = builder.header(MCP_SESSION_ID, session);
+    }
+    builder.body(body.map_or_else(Bytes::new, |b| Bytes::from(b.to_string()))).unwrap()
+}
+
+fn call(id: u64, name: &str, arguments: Value) -> Value {
+    json!({ "jsonrpc": "2.0", "id": id, "method": "tools/call", "params": { "name": name, "arguments": arguments } })
+}
+
+/// One SSE event: its id and its parsed data, if it has data.
+#[derive(Debug)]
+struct Event {
+    id: Option<String>,
+    data: Option<Value>,
+}
+
+/// Reads an SSE body to its end (bounded in time: a stream that does not end fails the test).
+async fn read_sse(response: Response<Body>) -> Vec<Event> {
+    assert_eq!(response.status(), StatusCode::OK);
+    let mut body = response.into_body();
+    let mut text = String::new();
+    let all = async {
+        while let Some(chunk) = body.next().await {
+            text.push_str(std::str::from_utf8(&chunk).unwrap());
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(10), all).await.expect("the stream ends");
+    text.split("\n\n")
+        .filter(|block| !block.trim().is_empty())
+        .map(|block| {
+            let mut event = Event { id: None, data: None };
+            for line in block.lines() {
+                if let Some(id) = line.strip_prefix("id: ") {
+                    event.id = Some(id.to_owned());
+                } else if let Some(data) = line.strip_prefix("data: ") {
+                    event.data = serde_json::from_str(data).ok();
+                }
+            }
+            event
+        })
+        .collect()
+}
+
+async fn json_of(response: Response<Body>) -> Value {
+    let mut body = response.into_body();
+    let mut bytes = Vec::new();
+    while let Some(chunk) = body.next().await {
+        bytes.extend_from_slice(&chunk);
+    }
+    serde_json::from_slice(&bytes).unwrap_or_else(|e| panic!("not JSON ({e}): {bytes:?}"))
+}
+
+async fn initialize(replica: &Replica) -> String {
+    let message = json!({
+        "jsonrpc": "2.0", "id": 0, "method": "initialize",
+        "params": { "protocolVersion": VERSION, "capabilities": {}, "clientInfo": { "name": "t", "version": "0" } },
+    });
+    let response = replica.engine.handle(request(Method::POST, None, Some(&message))).await;
+    let session = response.headers().get(MCP_SESSION_ID).expect("a session id").to_str().unwrap().to_owned();
+    let events = read_sse(response).await;
+    assert!(events.iter().any(|e| e.data.as_ref().is_some_and(|d| d["result"]["protocolVersion"] == VERSION)));
+    session
+}
+
+fn result_text(events: &[Event], id: u64) -> Option<String> {
+    events.iter().filter_map(|e| e.data.as_ref()).find(|d| d["id"] == id).map(|d| {
+        d["result"]["content"][0]["text"].as_str().unwrap_or_default().to_owned()
+    })
+}
+
+#[test]
+fn any_replica_serves_any_request_of_a_session_and_a_delete_anywhere_is_404_everywhere() {
+    run(async |server| {
+        let (prefix, clock) = (fresh_prefix(), ManualClock::new(Timestamp::from_millis(1_000_000)));
+        let a = replica(server, &prefix, &clock).await;
+        let b = replica(server, &prefix, &clock).await;
+        let session = initialize(&a).await;
+        let initialized = json!({ "jsonrpc": "2.0", "method": "notifications/initialized" });
+        let response = b.engine.handle(request(Method::POST, Some(&session), Some(&initialized))).await;
+        assert_eq!(response.status(), StatusCode::ACCEPTED);
+        let events = read_sse(b.engine.handle(request(Method::POST, Some(&session), Some(&call(1, "echo", json!({ "text": "hi" }))))).await).await;
+        assert_eq!(result_text(&events, 1).as_deref(), Some("hi"));
+
+        let response = b.engine.handle(request(Method::DELETE, Some(&session), None)).await;
+        assert_eq!(response.status(), StatusCode::OK);
+        for replica in [&a, &b] {
+            let response = replica.engine.handle(request(Method::POST, Some(&session), Some(&call(2, "echo", json!({}))))).await;
+            assert_eq!(response.status(), StatusCode::NOT_FOUND);
+            let response = replica.engine.handle(request(Method::GET, Some(&session), None)).await;
+            assert_eq!(response.status(), StatusCode::NOT_FOUND);
+        }
+    });
+}
+
+#[test]
+fn a_stream_of_one_replica_resumes_on_another_from_its_last_event_id() {
+    run(async |server| {
+        let (prefix, clock) = (fresh_prefix(), ManualClock::new(Timestamp::from_millis(1_000_000)));
+        let a = replica(server, &prefix, &clock).await;
+        let b = replica(server, &prefix, &clock).await;
+        let session = initialize(&a).await;
+        let events = read_sse(a.engine.handle(request(Method::POST, Some(&session), Some(&call(7, "burst", json!({}))))).await).await;
+        let messages: Vec<&Event> = events.iter().filter(|e| e.data.is_some()).collect();
+        assert_eq!(messages.len(), 6, "five logs and the result: {events:?}");
+        // The client saw the first two messages on A, then lost the connection.
+        let last_seen = messages[1].id.clone().expect("events carry ids");
+        let mut resume = request(Method::GET, Some(&session), None);
+        resume.headers_mut().insert(LAST_EVENT_ID, last_seen.parse().unwrap());
+        let resumed = read_sse(b.engine.handle(resume).await).await;
+        let got: Vec<&Value> = resumed.iter().filter_map(|e| e.data.as_ref()).collect();
+        let want: Vec<&Value> = messages[2..].iter().filter_map(|e| e.data.as_ref()).collect();
+        assert_eq!(got, want, "exactly what was missed, in order, once");
+        assert_eq!(result_text(&resumed, 7).as_deref(), Some("burst done"));
+    });
+}
+
+#[test]
+fn an_expiry_swept_on_one_replica_is_404_on_every_replica() {
+    run(async |server| {
+        let (prefix, clock) = (fresh_prefix(), ManualClock::new(Timestamp::from_millis(1_000_000)));
+        let a = replica(server, &prefix, &clock).await;
+        let b = replica(server, &prefix, &clock).await;
+        let session = initialize(&a).await;
+        clock.advance(Duration::from_secs(2 * 60 * 60));
+        b.state.handle_timeout().await;
+        assert_eq!(b.state.sessions().len(), 0);
+        let response = a.engine.handle(request(Method::POST, Some(&session), Some(&call(1, "echo", json!({}))))).await;
+        assert_eq!(response.status(), StatusCode::NOT_FOUND);
+    });
+}
+
+#[test]
+fn a_redis_outage_is_503_with_retry_after_and_the_engine_recovers() {
+    run(async |server| {
+        let (prefix, clock) = (fresh_prefix(), ManualClock::new(Timestamp::from_millis(1_000_000)));
+        let a = replica(server, &prefix, &clock).await;
+        let session = initialize(&a).await;
+        server.kill();
+        let requests = [
+            request(Method::POST, Some(&session), Some(&call(1, "echo", json!({})))),
+            request(Method::GET, Some(&session), None),
+            request(Method::DELETE, Some(&session), None),
+        ];
+        for request in requests {
+            let response = a.engine.handle(request).await;
+            assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+            assert!(response.headers().get(RETRY_AFTER).is_some());
+            let body = json_of(response).await;
+            assert_eq!(body["error"]["code"], -32000, "{body}");
+        }
+        let message = json!({
+            "jsonrpc": "2.0", "id": 0, "method": "initialize",
+            "params": { "protocolVersion": VERSION, "capabilities": {}, "clientInfo": { "name": "t", "version": "0" } },
+        });
+        let response = a.engine.handle(request(Method::POST, None, Some(&message))).await;
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        server.restart();
+        let mut recovered = false;
+        for _ in 0..50 {
+            let response = a.engine.handle(request(Method::POST, None, Some(&message))).await;
+            if response.status() == StatusCode::OK {
+                recovered = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert!(recovered, "initialize works again once Redis is back");
+    });
+}
