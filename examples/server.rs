@@ -21,11 +21,52 @@ fn main() -> std::io::Result<()> {
     tracing_subscriber::fmt().with_env_filter(filter).with_span_events(spans).with_writer(std::io::stderr).init();
     let cli = cli::parse();
     let listener = cli.listen()?;
-    let options = cli.options.clone();
-    let running =
-        mcp_session::host::tokio::spawn_with(listener, cli.state, move || fixture::server(&options), cli.host)?;
+    let host = cli.host.clone();
+    let running = match cli.redis.clone() {
+        None => {
+            let (state, options) = cli.in_memory();
+            mcp_session::host::tokio::spawn_with(listener, state, move || fixture::server(&options), host)?
+        }
+        Some(url) => {
+            let store = connect_redis(&url, cli.policy().clone())?;
+            let (state, options) = cli.over(store);
+            mcp_session::host::tokio::spawn_with(listener, state, move || fixture::server(&options), host)?
+        }
+    };
     println!("mcp-session example (tokio) listening on http://{}/mcp", running.local_addr());
     std::io::stdout().flush()?;
     running.join();
     Ok(())
+}
+
+/// The Redis store for `--redis`. Its connection is driven by a runtime on a thread of its own,
+/// which lives as long as the process: the workers' runtimes only send it commands.
+#[cfg(feature = "redis")]
+fn connect_redis(
+    url: &str,
+    policy: mcp_session::session::StorePolicy,
+) -> std::io::Result<mcp_session::redis::RedisStore<mcp_session::McpSession>> {
+    use mcp_session::redis::{RedisStore, RedisStoreConfig};
+    let (sender, connected) = std::sync::mpsc::channel();
+    let target = url.to_owned();
+    std::thread::Builder::new().name("mcp-redis".into()).spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build();
+        let Ok(runtime) = runtime else { return };
+        runtime.block_on(async move {
+            let mut config = RedisStoreConfig::default();
+            config.policy = policy;
+            let _ = sender.send(RedisStore::connect(&target, config).await);
+            std::future::pending::<()>().await
+        });
+    })?;
+    let store = connected.recv().map_err(|_| std::io::Error::other("the Redis connection thread ended"))?;
+    store.map_err(|error| std::io::Error::other(format!("--redis {url}: {error}")))
+}
+
+#[cfg(not(feature = "redis"))]
+fn connect_redis(
+    _: &str,
+    _: mcp_session::session::StorePolicy,
+) -> std::io::Result<mcp_session::session::MemoryStore<mcp_session::McpSession>> {
+    Err(std::io::Error::other("--redis needs the `redis` feature: cargo run --features tokio,redis"))
 }

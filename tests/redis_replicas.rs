@@ -92,7 +92,10 @@ fn a_stream_written_on_one_replica_resumes_on_another_with_exact_loss() {
         let want: Vec<_> = (13..=20).map(|n| (n, Bytes::from(format!("m{n}")))).collect();
         assert_eq!(got, want);
         assert!(replay.finished);
-        assert_eq!(a.append(id, stream, Bytes::from_static(b"late")).await.unwrap_err().to_string(), "stream 1 is finished");
+        assert_eq!(
+            a.append(id, stream, Bytes::from_static(b"late")).await.unwrap_err().to_string(),
+            "stream 1 is finished"
+        );
     });
 }
 
@@ -273,7 +276,9 @@ async fn replica(server: &RedisServer, prefix: &str, clock: &ManualClock) -> Rep
         })
         .tool(Tool::new("burst", "Logs five messages, then returns"), |_, ctx: RequestContext| async move {
             for n in 1..=5 {
-                ctx.log(LogLevel::Info, None, json!(n)).await.map_err(|e| mcp_session::jsonrpc::ErrorObject::internal(e.to_string()))?;
+                ctx.log(LogLevel::Info, None, json!(n))
+                    .await
+                    .map_err(|e| mcp_session::jsonrpc::ErrorObject::internal(e.to_string()))?;
             }
             Ok(CallToolResult::text("burst done"))
         })
@@ -361,9 +366,11 @@ async fn initialize(replica: &Replica) -> String {
 }
 
 fn result_text(events: &[Event], id: u64) -> Option<String> {
-    events.iter().filter_map(|e| e.data.as_ref()).find(|d| d["id"] == id).map(|d| {
-        d["result"]["content"][0]["text"].as_str().unwrap_or_default().to_owned()
-    })
+    events
+        .iter()
+        .filter_map(|e| e.data.as_ref())
+        .find(|d| d["id"] == id)
+        .map(|d| d["result"]["content"][0]["text"].as_str().unwrap_or_default().to_owned())
 }
 
 #[test]
@@ -376,13 +383,19 @@ fn any_replica_serves_any_request_of_a_session_and_a_delete_anywhere_is_404_ever
         let initialized = json!({ "jsonrpc": "2.0", "method": "notifications/initialized" });
         let response = b.engine.handle(request(Method::POST, Some(&session), Some(&initialized))).await;
         assert_eq!(response.status(), StatusCode::ACCEPTED);
-        let events = read_sse(b.engine.handle(request(Method::POST, Some(&session), Some(&call(1, "echo", json!({ "text": "hi" }))))).await).await;
+        let events = read_sse(
+            b.engine
+                .handle(request(Method::POST, Some(&session), Some(&call(1, "echo", json!({ "text": "hi" })))))
+                .await,
+        )
+        .await;
         assert_eq!(result_text(&events, 1).as_deref(), Some("hi"));
 
         let response = b.engine.handle(request(Method::DELETE, Some(&session), None)).await;
         assert_eq!(response.status(), StatusCode::OK);
         for replica in [&a, &b] {
-            let response = replica.engine.handle(request(Method::POST, Some(&session), Some(&call(2, "echo", json!({}))))).await;
+            let response =
+                replica.engine.handle(request(Method::POST, Some(&session), Some(&call(2, "echo", json!({}))))).await;
             assert_eq!(response.status(), StatusCode::NOT_FOUND);
             let response = replica.engine.handle(request(Method::GET, Some(&session), None)).await;
             assert_eq!(response.status(), StatusCode::NOT_FOUND);
@@ -397,7 +410,9 @@ fn a_stream_of_one_replica_resumes_on_another_from_its_last_event_id() {
         let a = replica(server, &prefix, &clock).await;
         let b = replica(server, &prefix, &clock).await;
         let session = initialize(&a).await;
-        let events = read_sse(a.engine.handle(request(Method::POST, Some(&session), Some(&call(7, "burst", json!({}))))).await).await;
+        let events =
+            read_sse(a.engine.handle(request(Method::POST, Some(&session), Some(&call(7, "burst", json!({}))))).await)
+                .await;
         let messages: Vec<&Event> = events.iter().filter(|e| e.data.is_some()).collect();
         assert_eq!(messages.len(), 6, "five logs and the result: {events:?}");
         // The client saw the first two messages on A, then lost the connection.

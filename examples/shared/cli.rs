@@ -9,7 +9,8 @@ use std::time::Duration;
 use clap::{Parser, ValueEnum};
 use mcp_session::host::HostConfig;
 use mcp_session::http::{EngineConfig, HostPolicy, ResponseMode};
-use mcp_session::{EngineState, ManualClock, Sessions, SystemClock, Timestamp};
+use mcp_session::session::StorePolicy;
+use mcp_session::{EngineState, ManualClock, McpSession, Sessions, SessionsBuilder, Store, SystemClock, Timestamp};
 
 use super::fixture::{DemoAuth, Options};
 
@@ -40,6 +41,10 @@ struct Flags {
     /// A manual clock moved by the `advance_clock` tool (tests only).
     #[arg(long)]
     test_clock: bool,
+    /// Keep sessions and replay logs in this Redis (redis://HOST:PORT/DB) instead of memory: they
+    /// survive a restart, and replicas on the same Redis share them [default: in memory].
+    #[arg(long, env = "MCP_REDIS_URL", value_name = "URL", help_heading = "Sessions")]
+    redis: Option<String>,
 
     /// Expire sessions idle this long.
     #[arg(long, value_name = "N", default_value_t = 1800, value_parser = seconds(), help_heading = "Sessions")]
@@ -121,14 +126,53 @@ fn bytes() -> clap::builder::RangedU64ValueParser {
 pub struct Cli {
     pub port: u16,
     pub host: HostConfig,
-    pub state: Arc<EngineState>,
-    pub options: Options,
+    /// `--redis`: where sessions live, when not in memory.
+    pub redis: Option<String>,
+    sessions: SessionsBuilder,
+    config: EngineConfig,
+    test_clock: Option<ManualClock>,
 }
 
 impl Cli {
     /// The listening socket on 127.0.0.1 (see [`mcp_session::host::listen`]).
     pub fn listen(&self) -> std::io::Result<std::net::TcpListener> {
         mcp_session::host::listen(("127.0.0.1", self.port))
+    }
+
+    /// The store limits and expiry rules the flags set.
+    pub fn policy(&self) -> &StorePolicy {
+        self.sessions.policy()
+    }
+
+    /// The engine's shared state over the in-memory store, and the fixture's options.
+    pub fn in_memory(self) -> (Arc<EngineState>, Options) {
+        let sessions = self.sessions.build();
+        Self::assemble(sessions, self.config, self.test_clock)
+    }
+
+    /// The engine's shared state over `store` (built with [`Cli::policy`]), and the fixture's
+    /// options.
+    pub fn over<S: Store<McpSession> + Send + Sync + 'static>(self, store: S) -> (Arc<EngineState<S>>, Options) {
+        let sessions = self.sessions.build_with_store(store);
+        Self::assemble(sessions, self.config, self.test_clock)
+    }
+
+    fn assemble<S: Store<McpSession> + Send + Sync + 'static>(
+        sessions: Sessions<McpSession, S>,
+        config: EngineConfig,
+        test_clock: Option<ManualClock>,
+    ) -> (Arc<EngineState<S>>, Options) {
+        let state = Arc::new(EngineState::new(sessions, config).with_authenticator(DemoAuth));
+        let expire_state = state.clone();
+        let test_clock = test_clock.map(|clock| {
+            let expire: Arc<dyn Fn() -> futures::future::LocalBoxFuture<'static, ()> + Send + Sync> =
+                Arc::new(move || {
+                    let state = expire_state.clone();
+                    Box::pin(async move { state.handle_timeout().await })
+                });
+            (clock, expire)
+        });
+        (state, Options { test_clock })
     }
 }
 
@@ -203,9 +247,7 @@ fn configure(flags: Flags) -> Result<Cli, String> {
     if let Some(clock) = &test_clock {
         builder = builder.clock(clock.clone());
     }
-    let state = Arc::new(EngineState::new(builder.build(), config).with_authenticator(DemoAuth));
-    let options = Options { test_clock: test_clock.map(|clock| (clock, state.clone())) };
-    Ok(Cli { port: flags.port, host, state, options })
+    Ok(Cli { port: flags.port, host, redis: flags.redis, sessions: builder, config, test_clock })
 }
 
 #[cfg(test)]
@@ -250,9 +292,11 @@ mod tests {
             (cli.host.max_connections, cli.host.body_budget_bytes, cli.host.header_read_timeout),
             (host.max_connections, host.body_budget_bytes, host.header_read_timeout)
         );
+        assert_eq!(cli.redis, None, "in memory by default");
+        let (state, _) = cli.in_memory();
         let config = EngineConfig::default();
-        assert_eq!(cli.state.config().max_body_bytes, config.max_body_bytes);
-        assert_eq!(cli.state.config().max_calls_per_session, config.max_calls_per_session);
+        assert_eq!(state.config().max_body_bytes, config.max_body_bytes);
+        assert_eq!(state.config().max_calls_per_session, config.max_calls_per_session);
     }
 
     #[test]
@@ -265,7 +309,15 @@ mod tests {
     #[test]
     fn help_lists_every_flag() {
         let help = Flags::command().render_long_help().to_string();
-        for flag in ["--port", "--response-mode", "--allow-host", "--retained-bytes", "--body-budget-bytes", "--help"] {
+        for flag in [
+            "--port",
+            "--response-mode",
+            "--allow-host",
+            "--retained-bytes",
+            "--body-budget-bytes",
+            "--redis",
+            "--help",
+        ] {
             assert!(help.contains(flag), "{flag} missing from --help:\n{help}");
         }
     }

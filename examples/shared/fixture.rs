@@ -18,7 +18,7 @@ use mcp_session::model::{
     Resource, ResourceContents, ResourceTemplate, Tool,
 };
 use mcp_session::server::{CompletionRequest, Variables};
-use mcp_session::{ChangeEvent, EngineState, ManualClock, Owner, Principal, RequestContext, Server, TenantId};
+use mcp_session::{ChangeEvent, ManualClock, Owner, Principal, RequestContext, Server, TenantId};
 use serde_json::{json, Value};
 
 /// Most notifications one `notify` call sends: a burst this size takes seconds, not minutes, so one
@@ -91,8 +91,9 @@ fn published(error: impl std::fmt::Display) -> ErrorObject {
 /// What the server needs beyond its handlers.
 #[derive(Clone, Default)]
 pub struct Options {
-    /// With a manual clock, an `advance_clock` tool moves time (for end-to-end expiry tests).
-    pub test_clock: Option<(ManualClock, Arc<EngineState>)>,
+    /// With a manual clock, an `advance_clock` tool moves time (for end-to-end expiry tests);
+    /// the function runs the engine's due expiry.
+    pub test_clock: Option<(ManualClock, Arc<dyn Fn() -> futures::future::LocalBoxFuture<'static, ()> + Send + Sync>)>,
 }
 
 /// Builds the server (once per worker thread).
@@ -328,11 +329,11 @@ pub fn server(options: &Options) -> Server {
             Tool::new("advance_clock", "Test only: moves the server's manual clock forward and runs due expiry")
                 .input_schema(object_schema(json!({ "ms": { "type": "integer", "minimum": 0 } }), &["ms"])),
             move |args: Value, _| {
-                let (clock, state) = (clock.clone(), state.clone());
+                let (clock, expire) = (clock.clone(), state.clone());
                 async move {
                     let ms = args["ms"].as_u64().ok_or_else(|| ErrorObject::invalid_params("ms is required"))?;
                     clock.advance(Duration::from_millis(ms));
-                    state.handle_timeout().await;
+                    expire().await;
                     Ok(CallToolResult::text(format!("advanced {ms} ms")))
                 }
             },

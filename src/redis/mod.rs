@@ -362,13 +362,8 @@ impl<D: Serialize + DeserializeOwned> Store<D> for RedisStore<D> {
     async fn update<F: FnMut(&mut D)>(&self, id: SessionId, mut change: F) -> Result<(), LookupError> {
         let key = self.record_key(id);
         for _ in 0..UPDATE_ATTEMPTS {
-            let read: Vec<String> = self
-                .scripts
-                .read_state
-                .key(&key)
-                .invoke_async(&mut self.connection())
-                .await
-                .map_err(unavailable)?;
+            let read: Vec<String> =
+                self.scripts.read_state.key(&key).invoke_async(&mut self.connection()).await.map_err(unavailable)?;
             let [version, data] = &read[..] else { return Err(LookupError::Unknown) };
             let (version, data) = (version.clone(), data.clone());
             let mut state: D = serde_json::from_str(&data).map_err(|_| corrupt("session data that does not parse"))?;

@@ -210,6 +210,20 @@ impl SessionsBuilder {
         let clock = self.clock.unwrap_or_else(|| Arc::new(SystemClock));
         Sessions::with_store(MemoryStore::new(self.policy), clock, self.config)
     }
+
+    /// The store limits and expiry rules set so far, for building another store with them
+    /// (see [`SessionsBuilder::build_with_store`]).
+    pub fn policy(&self) -> &StorePolicy {
+        &self.policy
+    }
+
+    /// The engine over `store`, with this builder's clock, ids, keep-alive and activity rules.
+    /// The store enforces its own policy: build it from [`SessionsBuilder::policy`] so the limits
+    /// set here apply.
+    pub fn build_with_store<D, S: Store<D>>(self, store: S) -> Sessions<D, S> {
+        let clock = self.clock.unwrap_or_else(|| Arc::new(SystemClock));
+        Sessions::with_store(store, clock, self.config)
+    }
 }
 
 /// Where a subscription starts.

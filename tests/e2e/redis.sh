@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# The example server over Redis: the official conformance suite and clients, and a restart.
+#
+#   bash tests/e2e/redis.sh SERVER_BINARY
+#
+# Starts its own redis-server on a free loopback port (persistence off, in a temporary directory),
+# runs the e2e checks of tests/e2e/run.sh against SERVER_BINARY with MCP_REDIS_URL pointing at
+# it, checks that the server really kept its sessions there, then that a session outlives the
+# server process: initialize, kill the server, start a new one on the same Redis, use the
+# session. Stops what it started, by PID.
+set -euo pipefail
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+SERVER=${1:?usage: redis.sh SERVER_BINARY}
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/mcp-redis-e2e.XXXXXX")
+PIDS=()
+cleanup() {
+  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+  for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+
+REDIS_PORT=
+for _ in $(seq 10); do
+  port=$(free_port)
+  redis-server --bind 127.0.0.1 --port "$port" --save "" --appendonly no --dir "$WORK" \
+    --maxmemory 256mb --maxmemory-policy noeviction --loglevel warning >"$WORK/redis.log" 2>&1 &
+  pid=$!
+  for _ in $(seq 100); do
+    redis-cli -p "$port" ping >/dev/null 2>&1 && break
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.05
+  done
+  if redis-cli -p "$port" ping >/dev/null 2>&1; then
+    PIDS+=("$pid")
+    REDIS_PORT=$port
+    break
+  fi
+  kill "$pid" 2>/dev/null || true
+done
+[[ -n $REDIS_PORT ]] || { echo "redis-server did not start" >&2; cat "$WORK/redis.log" >&2; exit 1; }
+export MCP_REDIS_URL="redis://127.0.0.1:$REDIS_PORT/"
+echo "-- redis-server on 127.0.0.1:$REDIS_PORT"
+
+bash "$HERE/run.sh" --only conformance,conformance-modern,python-client,ts-client,ts-client-v2 "$SERVER"
+
+calls=$(redis-cli -p "$REDIS_PORT" INFO commandstats | sed -n 's/^cmdstat_evalsha:calls=\([0-9]*\),.*/\1/p')
+if ! [[ ${calls:-0} -gt 100 ]]; then
+  echo "FAIL the server did not keep its sessions in Redis (${calls:-0} script calls)" >&2
+  exit 1
+fi
+echo "PASS sessions lived in Redis ($calls script calls)"
+
+start() {
+  "$SERVER" --port 0 >"$WORK/server.out" 2>"$WORK/server.err" </dev/null &
+  SERVER_PID=$!
+  PIDS+=("$SERVER_PID")
+  for _ in $(seq 100); do
+    URL=$(grep -o -m1 'http://127\.0\.0\.1:[0-9]*/mcp' "$WORK/server.out" 2>/dev/null || true)
+    [[ -n $URL ]] && return
+    sleep 0.05
+  done
+  echo "the server did not start" >&2
+  exit 1
+}
+post() {
+  curl -sS -o "$WORK/body" -D "$WORK/head" -w '%{http_code}' -X POST "$URL" \
+    -H 'content-type: application/json' -H 'accept: application/json, text/event-stream' \
+    -H 'mcp-protocol-version: 2025-11-25' "$@"
+}
+start
+status=$(post -d '{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"restart","version":"1"}}}')
+session=$(sed -n 's/^mcp-session-id: *\([0-9a-f]*\).*/\1/Ip' "$WORK/head" | tr -d '\r')
+[[ $status == 200 && -n $session ]] || { echo "FAIL initialize answered $status" >&2; exit 1; }
+kill "$SERVER_PID"
+wait "$SERVER_PID" 2>/dev/null || true
+start
+status=$(post -H "mcp-session-id: $session" -d '{"jsonrpc":"2.0","id":2,"method":"tools/list"}')
+if [[ $status != 200 ]] || ! grep -q '"tools"' "$WORK/body"; then
+  echo "FAIL after a restart the session answered $status: $(cat "$WORK/body")" >&2
+  exit 1
+fi
+echo "PASS a session outlives the server process that created it"
