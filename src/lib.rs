@@ -106,6 +106,9 @@
 //!     method and params, and a state that does not verify is refused before any handler runs.
 //!     A listen stream gets its acknowledgement first and then only what it asked for, each
 //!     frame tagged with its subscription id.
+//! 11. A store that cannot answer (a remote store's outage, a refused write) makes the request a
+//!     503 with `Retry-After` and a JSON-RPC error body, never a 404: no session is ended or
+//!     forgotten because of it, and the engine serves again as soon as the store does.
 //!
 //! # Panics
 //!

@@ -3,7 +3,8 @@
 //! replicas: a session made on one is served by another, a stream written on one resumes on
 //! another with exactly what was missed, caps count every replica's sessions, updates from two
 //! replicas both land, an expiry or DELETE anywhere is a 404 everywhere, and an outage is a 503
-//! with `Retry-After` (never a 404), after which the service recovers by itself.
+//! with `Retry-After` (never a 404), after which the service recovers by itself (invariant 11 of
+//! the crate docs).
 #![cfg(all(feature = "redis", feature = "tokio", feature = "async-std"))]
 
 mod support_redis;
