@@ -12,7 +12,7 @@ use mcp_session::http::{EngineConfig, HostPolicy, ResponseMode};
 use mcp_session::session::StorePolicy;
 use mcp_session::{EngineState, ManualClock, McpSession, Sessions, SessionsBuilder, Store, SystemClock, Timestamp};
 
-use super::fixture::{DemoAuth, Options};
+use super::fixture::{DemoAuth, Options, RunTimers};
 
 const MAX_SECONDS: u64 = 10 * 365 * 24 * 3600;
 const MAX_MILLIS: u64 = 24 * 3600 * 1000;
@@ -165,11 +165,10 @@ impl Cli {
         let state = Arc::new(EngineState::new(sessions, config).with_authenticator(DemoAuth));
         let expire_state = state.clone();
         let test_clock = test_clock.map(|clock| {
-            let expire: Arc<dyn Fn() -> futures::future::LocalBoxFuture<'static, ()> + Send + Sync> =
-                Arc::new(move || {
-                    let state = expire_state.clone();
-                    Box::pin(async move { state.handle_timeout().await })
-                });
+            let expire: RunTimers = Arc::new(move || {
+                let state = expire_state.clone();
+                Box::pin(async move { state.handle_timeout().await })
+            });
             (clock, expire)
         });
         (state, Options { test_clock })

@@ -88,12 +88,15 @@ fn published(error: impl std::fmt::Display) -> ErrorObject {
     ErrorObject::internal(format!("could not send: {error}"))
 }
 
+/// Runs the engine's due timers (`EngineState::handle_timeout`), whatever its store.
+pub type RunTimers = Arc<dyn Fn() -> futures::future::LocalBoxFuture<'static, ()> + Send + Sync>;
+
 /// What the server needs beyond its handlers.
 #[derive(Clone, Default)]
 pub struct Options {
     /// With a manual clock, an `advance_clock` tool moves time (for end-to-end expiry tests);
     /// the function runs the engine's due expiry.
-    pub test_clock: Option<(ManualClock, Arc<dyn Fn() -> futures::future::LocalBoxFuture<'static, ()> + Send + Sync>)>,
+    pub test_clock: Option<(ManualClock, RunTimers)>,
 }
 
 /// Builds the server (once per worker thread).

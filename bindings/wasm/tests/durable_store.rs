@@ -126,8 +126,8 @@ async fn removing_or_expiring_the_session_empties_the_storage() {
     store.create(rec).await.unwrap();
     store.append(id, StreamId::STANDALONE, Bytes::from_static(b"{}")).await.unwrap();
     assert!(key_count(&storage) > 0);
-    assert_eq!(store.expire(Timestamp::from_millis(59_999)).await, vec![]);
-    assert_eq!(store.expire(Timestamp::from_millis(60_000)).await, vec![id]);
+    assert_eq!(store.expire(Timestamp::from_millis(59_999)).await.unwrap(), vec![]);
+    assert_eq!(store.expire(Timestamp::from_millis(60_000)).await.unwrap(), vec![id]);
     assert_eq!(key_count(&storage), 0);
     let empty = DurableStore::load(policy(4), storage_handle(&storage)).await.unwrap();
     assert_eq!(empty.restored(), None);
