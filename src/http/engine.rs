@@ -198,7 +198,8 @@ impl<S: Store<McpSession> + 'static> Engine<S> {
                 // if this request is dropped while that is being found out, they go too: the
                 // next lookup of a live session indexes them again).
                 let undo = Unindex { state: &self.state, id, added, armed: true };
-                if !self.state.sessions.survived(id, removals).await {
+                // When the store cannot say, `undo` takes the watches out again as it drops.
+                if !self.state.sessions.survived(id, removals).await? {
                     self.state.forget(id);
                     return Err(Rejection::SessionNotFound);
                 }

@@ -194,7 +194,8 @@ impl<S: Store<McpSession> + 'static> Engine<S> {
         if let Some(session) = &session {
             // A DELETE or an expiry between the lookup and the registration above would leave
             // these requests registered in an ended session, where no cancellation reaches them.
-            if !self.state.sessions.survived(session.id, session.removals).await {
+            // (Dropping `pending` unregisters them.)
+            if !self.state.sessions.survived(session.id, session.removals).await? {
                 return Err(Rejection::SessionNotFound);
             }
         }

@@ -565,6 +565,22 @@ impl Hub {
         std::mem::take(&mut live.transitions)
     }
 
+    /// Puts back transitions the store could not be told (it was unavailable), ahead of any
+    /// queued since, so that they are told in order on the next try, within [`TELL_WITHIN`].
+    pub(crate) fn requeue_transitions(&self, untold: Vec<Transition>) {
+        if untold.is_empty() {
+            return;
+        }
+        let now = self.now();
+        {
+            let mut live = self.lock();
+            let later = std::mem::replace(&mut live.transitions, untold);
+            live.transitions.extend(later);
+            self.note_untold(&live);
+        }
+        self.note_deadline(now.saturating_add(TELL_WITHIN));
+    }
+
     fn note_untold(&self, live: &Live) {
         if !live.transitions.is_empty() {
             self.untold.store(true, Ordering::Release);

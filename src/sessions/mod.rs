@@ -563,11 +563,15 @@ impl<D, S: Store<D>> Sessions<D, S> {
             }
         }
         let _turn = self.telling.lock().await;
-        for transition in self.hub.take_transitions() {
+        let mut transitions = self.hub.take_transitions().into_iter();
+        while let Some(transition) = transitions.next() {
             if self.store.set_held(transition.session, transition.held, transition.at).await.is_err() {
-                // The session then idles or stays held by the last state the store heard; its
-                // absolute timeout still ends it.
-                tracing::warn!(target: "mcp_session::store", session = %transition.session, held = transition.held, "store unavailable: activity not recorded");
+                // Told later, in order: a hold the store never heard of would let a busy session
+                // idle out, a release never heard of would keep an idle one until its absolute
+                // timeout.
+                tracing::warn!(target: "mcp_session::store", session = %transition.session, held = transition.held, "store unavailable: activity told later");
+                self.hub.requeue_transitions(std::iter::once(transition).chain(transitions).collect());
+                return;
             }
         }
     }
@@ -595,11 +599,17 @@ impl<D, S: Store<D>> Sessions<D, S> {
     /// Whether session `id`, looked up when [`Sessions::removals`] said `since`, still exists.
     /// Free unless some session was removed meanwhile; then the store is asked. What was
     /// registered for a request of a session that ended meanwhile must be undone, or nothing
-    /// would ever end it.
-    pub(crate) async fn survived(&self, id: SessionId, since: u64) -> bool {
-        // A store that cannot say is not taken as "gone": the next step meets the outage itself.
-        self.hub.removals() == since
-            || !matches!(self.store.update(id, |_| {}).await, Err(LookupError::Unknown | LookupError::Expired))
+    /// would ever end it; so must what was registered when the store cannot say (the request
+    /// then fails with 503, and the session, if it lives, registers again on its next request).
+    pub(crate) async fn survived(&self, id: SessionId, since: u64) -> Result<bool, StoreUnavailable> {
+        if self.hub.removals() == since {
+            return Ok(true);
+        }
+        match self.store.update(id, |_| {}).await {
+            Ok(()) => Ok(true),
+            Err(LookupError::Unavailable(unavailable)) => Err(unavailable),
+            Err(_) => Ok(false),
+        }
     }
 
     /// Whether anything of `id` is live in this process (streams, subscribers, holds).

@@ -148,6 +148,8 @@ enum Kind {
     },
     Accepted {
         session: usize,
+        /// The server request this answers, asked again if the answer is turned away.
+        answers: Option<Value>,
     },
     /// A sessionless (2026-07-28) `tools/call`.
     Modern {
@@ -287,6 +289,8 @@ enum Action {
     ModernVanish,
     /// A sessionless client closes its stream.
     ModernDrop,
+    /// The store goes down, or comes back.
+    Outage,
 }
 
 impl Sim {
@@ -334,6 +338,7 @@ impl Sim {
             (5, ModernRead),
             (1, ModernVanish),
             (1, ModernDrop),
+            (1, Outage),
         ];
         for step in 0..steps {
             self.step = step;
@@ -351,7 +356,7 @@ impl Sim {
                 if let Some(s) = self.live_session(|s| !s.initialized) {
                     self.sessions[s].initialized = true;
                     let message = support::notification("notifications/initialized", None);
-                    self.start(self.sessions[s].request(&message), Kind::Accepted { session: s });
+                    self.start(self.sessions[s].request(&message), Kind::Accepted { session: s, answers: None });
                 }
             }
             Action::Call => self.call(),
@@ -428,6 +433,10 @@ impl Sim {
                 self.world().pump();
             }
             Action::Restart => self.restart(),
+            Action::Outage => {
+                let down = !self.world().state.sessions().store().outage.load(std::sync::atomic::Ordering::Relaxed);
+                self.set_outage(down);
+            }
             Action::Change => {
                 if let Some(s) = self.live_session(|_| true) {
                     let id = self.fresh_id();
@@ -622,7 +631,7 @@ impl Sim {
         let running: Vec<i64> = self.sessions[s].calls.iter().filter(|(_, c)| !c.answered).map(|(&id, _)| id).collect();
         let id = running[self.rng.index(running.len())];
         let message = support::notification("notifications/cancelled", Some(json!({ "requestId": id })));
-        self.start(self.sessions[s].request(&message), Kind::Accepted { session: s });
+        self.start(self.sessions[s].request(&message), Kind::Accepted { session: s, answers: None });
     }
 
     fn answer_one(&mut self) {
@@ -634,7 +643,7 @@ impl Sim {
             return;
         }
         let answer = json!({ "jsonrpc": "2.0", "id": id, "result": { "action": "accept", "content": {} } });
-        self.start(self.sessions[s].request(&answer), Kind::Accepted { session: s });
+        self.start(self.sessions[s].request(&answer), Kind::Accepted { session: s, answers: Some(id) });
     }
 
     fn advance(&mut self, by: Duration) {
@@ -665,6 +674,13 @@ impl Sim {
             }
         }
         Err("handle_timeout never completes".into())
+    }
+
+    fn set_outage(&mut self, down: bool) {
+        let outage = &self.world().state.sessions().store().outage;
+        if outage.swap(down, std::sync::atomic::Ordering::Relaxed) != down {
+            self.note(if down { "store down".into() } else { "store back".into() });
+        }
     }
 
     fn restart(&mut self) {
@@ -748,6 +764,7 @@ impl Sim {
                 StatusCode::OK => self.open_reader(session, resume, response),
                 StatusCode::NOT_FOUND => self.session_ended(session),
                 StatusCode::CONFLICT => ensure!(resume.is_none(), "a resume was refused as a second GET"),
+                StatusCode::SERVICE_UNAVAILABLE => {}
                 StatusCode::BAD_REQUEST => {
                     // The stream's log was dropped to make room for newer ones.
                     let (stream, _) = resume.ok_or("a plain GET got 400")?;
@@ -758,12 +775,24 @@ impl Sim {
                 other => return Err(format!("GET answered {other}")),
             },
             Kind::Delete { session } => {
-                ensure!(matches!(status, StatusCode::OK | StatusCode::NOT_FOUND), "DELETE answered {status}");
-                self.session_ended(session);
+                ensure!(
+                    matches!(status, StatusCode::OK | StatusCode::NOT_FOUND | StatusCode::SERVICE_UNAVAILABLE),
+                    "DELETE answered {status}"
+                );
+                // A store that is down ends nothing: the session lives on.
+                if status != StatusCode::SERVICE_UNAVAILABLE {
+                    self.session_ended(session);
+                }
             }
             Kind::Modern { .. } | Kind::Listen { .. } => self.on_modern_response(&kind, response)?,
-            Kind::Accepted { session } => match status {
+            Kind::Accepted { session, answers } => match status {
                 StatusCode::ACCEPTED => {}
+                StatusCode::SERVICE_UNAVAILABLE => {
+                    // Turned away whole: the handler still waits, so the client answers again.
+                    if let Some(id) = answers {
+                        self.questions.push((session, id));
+                    }
+                }
                 StatusCode::NOT_FOUND => self.session_ended(session),
                 other => return Err(format!("a notification or answer got {other}")),
             },
@@ -784,7 +813,13 @@ impl Sim {
         if duplicate && status != StatusCode::OK {
             // A second request with a running call's id was turned away whole: the first runs on.
             ensure!(
-                matches!(status, StatusCode::TOO_MANY_REQUESTS | StatusCode::NOT_FOUND | StatusCode::ACCEPTED),
+                matches!(
+                    status,
+                    StatusCode::TOO_MANY_REQUESTS
+                        | StatusCode::NOT_FOUND
+                        | StatusCode::ACCEPTED
+                        | StatusCode::SERVICE_UNAVAILABLE
+                ),
                 "a duplicate id answered {status}"
             );
             if status == StatusCode::NOT_FOUND {
@@ -804,7 +839,7 @@ impl Sim {
                 self.session_ended(s);
                 return Ok(());
             }
-            StatusCode::TOO_MANY_REQUESTS => {
+            StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE => {
                 self.mark_answered(s, id);
                 return Ok(());
             }
@@ -1058,6 +1093,7 @@ impl Sim {
     /// Settles the run as a patient client would, then checks the engine's books.
     fn finish(&mut self) -> Check {
         self.step += 1;
+        self.set_outage(false);
         self.note("final: vanished readers go, gates open, questions answered, waits cancelled".into());
         self.readers.retain(|r| !r.vanished);
         for gate in std::mem::take(&mut self.gates) {
@@ -1142,7 +1178,7 @@ impl Sim {
         for (session, id) in running {
             let Some(s) = self.sessions.iter().position(|c| c.id == session && c.alive) else { continue };
             let message = support::notification("notifications/cancelled", Some(json!({ "requestId": id })));
-            self.start(self.sessions[s].request(&message), Kind::Accepted { session: s });
+            self.start(self.sessions[s].request(&message), Kind::Accepted { session: s, answers: None });
         }
     }
 

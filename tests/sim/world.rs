@@ -17,7 +17,8 @@ use futures::task::LocalSpawnExt;
 use mcp_session::http::{EngineConfig, ResponseMode};
 use mcp_session::model::{CallToolResult, LogLevel, ReadResourceResult, Resource, ResourceContents, Tool};
 use mcp_session::session::{
-    CreateError, LookupError, MemoryStore, ReplayError, SessionRecord, StorePolicy, StoredSession, StreamError,
+    CreateError, LookupError, MemoryStore, ReplayError, SessionRecord, StorePolicy, StoreUnavailable, StoredSession,
+    StreamError,
 };
 use mcp_session::stream::{Event, LogLimits, Replay, ReplayLog};
 use mcp_session::{
@@ -81,6 +82,11 @@ pub struct YieldingStore {
     pub sessions: std::sync::OnceLock<std::sync::Weak<EngineState<YieldingStore>>>,
     /// Set while a removal runs from inside a lookup: nothing yields then.
     stealing: std::sync::atomic::AtomicBool,
+    /// While set, the store is down: every operation a request starts with, and the engine's
+    /// own bookkeeping (activity, expiry), fails with `StoreUnavailable`, as a remote store's
+    /// would during an outage. Appends of calls already running still land: the model checks a
+    /// handler's messages one by one.
+    pub outage: std::sync::atomic::AtomicBool,
 }
 
 impl YieldingStore {
@@ -92,6 +98,7 @@ impl YieldingStore {
             steal_per_mille,
             sessions: std::sync::OnceLock::new(),
             stealing: std::sync::atomic::AtomicBool::new(false),
+            outage: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -103,6 +110,14 @@ impl YieldingStore {
         x ^= x << 17;
         self.state.store(x, Ordering::Relaxed);
         x % 1000
+    }
+
+    fn down(&self) -> Result<(), StoreUnavailable> {
+        if self.outage.load(Ordering::Relaxed) {
+            Err(StoreUnavailable)
+        } else {
+            Ok(())
+        }
     }
 
     async fn maybe_yield(&self) {
@@ -128,6 +143,7 @@ impl YieldingStore {
 impl Store<McpSession> for YieldingStore {
     async fn create(&self, record: SessionRecord<McpSession>) -> Result<(), CreateError> {
         self.maybe_yield().await;
+        self.down()?;
         self.inner.create(record).await
     }
     async fn lookup(
@@ -137,6 +153,7 @@ impl Store<McpSession> for YieldingStore {
         now: Timestamp,
     ) -> Result<SessionRecord<McpSession>, LookupError> {
         self.maybe_yield().await;
+        self.down()?;
         let found = self.inner.lookup(id, owner, now).await;
         if found.is_ok() && !self.stealing.load(Ordering::Relaxed) && self.roll() < self.steal_per_mille {
             // Another thread's DELETE completes right after this lookup, before its caller goes on.
@@ -151,14 +168,17 @@ impl Store<McpSession> for YieldingStore {
     }
     async fn update<F: FnMut(&mut McpSession)>(&self, id: SessionId, change: F) -> Result<(), LookupError> {
         self.maybe_yield().await;
+        self.down()?;
         self.inner.update(id, change).await
     }
-    async fn remove(&self, id: SessionId) -> Result<bool, mcp_session::session::StoreUnavailable> {
+    async fn remove(&self, id: SessionId) -> Result<bool, StoreUnavailable> {
         self.maybe_yield().await;
+        self.down()?;
         self.inner.remove(id).await
     }
     async fn open_stream(&self, id: SessionId) -> Result<StreamId, StreamError> {
         self.maybe_yield().await;
+        self.down()?;
         self.inner.open_stream(id).await
     }
     async fn append(&self, id: SessionId, stream: StreamId, payload: Bytes) -> Result<Event, StreamError> {
@@ -171,28 +191,23 @@ impl Store<McpSession> for YieldingStore {
     }
     async fn replay(&self, id: SessionId, stream: StreamId, after: u64) -> Result<Replay, ReplayError> {
         self.maybe_yield().await;
+        self.down()?;
         self.inner.replay(id, stream, after).await
     }
-    async fn set_held(
-        &self,
-        id: SessionId,
-        held: bool,
-        at: Timestamp,
-    ) -> Result<(), mcp_session::session::StoreUnavailable> {
+    async fn set_held(&self, id: SessionId, held: bool, at: Timestamp) -> Result<(), StoreUnavailable> {
         self.maybe_yield().await;
+        self.down()?;
         self.inner.set_held(id, held, at).await
     }
-    async fn expire(&self, now: Timestamp) -> Result<Vec<SessionId>, mcp_session::session::StoreUnavailable> {
+    async fn expire(&self, now: Timestamp) -> Result<Vec<SessionId>, StoreUnavailable> {
         self.maybe_yield().await;
+        self.down()?;
         self.inner.expire(now).await
     }
     fn next_deadline(&self) -> Option<Timestamp> {
         self.inner.next_deadline()
     }
-    async fn sessions_of(
-        &self,
-        tenant: &TenantId,
-    ) -> Result<Vec<(SessionId, McpSession)>, mcp_session::session::StoreUnavailable> {
+    async fn sessions_of(&self, tenant: &TenantId) -> Result<Vec<(SessionId, McpSession)>, StoreUnavailable> {
         self.maybe_yield().await;
         self.inner.sessions_of(tenant).await
     }
