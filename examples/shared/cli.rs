@@ -9,6 +9,7 @@ use std::time::Duration;
 use clap::{Parser, ValueEnum};
 use mcp_session::host::HostConfig;
 use mcp_session::http::{EngineConfig, HostPolicy, ResponseMode};
+use mcp_session::server::RequestStateKey;
 use mcp_session::session::StorePolicy;
 use mcp_session::{EngineState, ManualClock, McpSession, Sessions, SessionsBuilder, Store, SystemClock, Timestamp};
 
@@ -45,6 +46,10 @@ struct Flags {
     /// survive a restart, and replicas on the same Redis share them [default: in memory].
     #[arg(long, env = "MCP_REDIS_URL", value_name = "URL", help_heading = "Sessions")]
     redis: Option<String>,
+    /// Seal `requestState` (2026-07-28 input rounds) with a key derived from this secret, at
+    /// least 32 bytes; replicas must share it [default: a random key per process].
+    #[arg(long, env = "MCP_REQUEST_STATE_SECRET", value_name = "SECRET", hide_env_values = true, value_parser = request_state_key)]
+    request_state_secret: Option<RequestStateKey>,
 
     /// Expire sessions idle this long.
     #[arg(long, value_name = "N", default_value_t = 1800, value_parser = seconds(), help_heading = "Sessions")]
@@ -105,6 +110,10 @@ enum Mode {
     Sse,
     /// Always one JSON body.
     Json,
+}
+
+fn request_state_key(secret: &str) -> Result<RequestStateKey, String> {
+    RequestStateKey::from_secret(secret.as_bytes()).map_err(|e| e.to_string())
 }
 
 fn seconds() -> clap::builder::RangedU64ValueParser {
@@ -228,6 +237,10 @@ fn configure(flags: Flags) -> Result<Cli, String> {
         hosts,
         ..EngineConfig::default()
     };
+    let mut config = config;
+    if let Some(key) = flags.request_state_secret {
+        config.request_state_key = key;
+    }
 
     let keep_alive = (flags.keep_alive_secs > 0).then(|| Duration::from_secs(flags.keep_alive_secs));
     let mut builder = Sessions::builder()
@@ -296,6 +309,12 @@ mod tests {
         let config = EngineConfig::default();
         assert_eq!(state.config().max_body_bytes, config.max_body_bytes);
         assert_eq!(state.config().max_calls_per_session, config.max_calls_per_session);
+    }
+
+    #[test]
+    fn a_request_state_secret_shorter_than_32_bytes_is_refused() {
+        assert!(flags(&["--request-state-secret", "short"]).is_err());
+        assert!(flags(&["--request-state-secret", &"s".repeat(32)]).unwrap().request_state_secret.is_some());
     }
 
     #[test]

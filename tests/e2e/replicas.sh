@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# Three replicas of an example server on one Redis behind nginx, started like one server:
+#
+#   REPLICA_SERVER=target/release/examples/server MCP_REDIS_URL=redis://… \
+#     bash tests/e2e/replicas.sh --port 0 [server flags…]
+#
+# For tests/e2e/run.sh, which starts servers by path: it prints the line an example server
+# prints ("mcp-session example (replicas) listening on http://127.0.0.1:PORT/mcp", nginx's
+# address) and runs until it gets SIGTERM or SIGINT, then stops the replicas and nginx by PID.
+# nginx picks the replica by a consistent hash of the Mcp-Session-Id header, so the requests of
+# a session go to one replica while it lives (live delivery and the client's answers to server
+# requests stay within one process) and move to another when it dies (the session lives in
+# Redis). `initialize` carries no session id and lands anywhere.
+set -euo pipefail
+SERVER=${REPLICA_SERVER:?set REPLICA_SERVER to the example server binary}
+: "${MCP_REDIS_URL:?set MCP_REDIS_URL}"
+shift 2 # --port 0: the front's port is picked here
+# A retry's sealed requestState (2026-07-28) may reach any replica: they share the key.
+export MCP_REQUEST_STATE_SECRET=${MCP_REQUEST_STATE_SECRET:-replicas-of-one-service-share-this-secret}
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/mcp-replicas.XXXXXX")
+PIDS=()
+stop() {
+  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+  for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
+  rm -rf "$WORK"
+  exit 0
+}
+trap stop TERM INT
+
+free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+upstreams=
+for n in 1 2 3; do
+  "$SERVER" --port 0 --workers 1 "$@" >"$WORK/replica$n.out" 2>"$WORK/replica$n.err" </dev/null &
+  PIDS+=($!)
+  echo "$!" >"$WORK/replica$n.pid"
+  address=
+  for _ in $(seq 200); do
+    address=$(grep -o -m1 '127\.0\.0\.1:[0-9]*' "$WORK/replica$n.out" 2>/dev/null || true)
+    [[ -n $address ]] && break
+    sleep 0.05
+  done
+  [[ -n $address ]] || { echo "replica $n did not start" >&2; cat "$WORK/replica$n.err" >&2; stop; }
+  upstreams+="server $address max_fails=1 fail_timeout=30s; "
+done
+front=$(free_port)
+cat >"$WORK/nginx.conf" <<CONF
+worker_processes 1;
+daemon off;
+pid $WORK/nginx.pid;
+error_log $WORK/nginx.err warn;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  upstream replicas { hash \$http_mcp_session_id consistent; $upstreams keepalive 16; }
+  server {
+    listen 127.0.0.1:$front;
+    location /mcp {
+      proxy_pass http://replicas;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_set_header Host \$http_host;
+      proxy_buffering off;
+      proxy_read_timeout 1h;
+    }
+  }
+}
+CONF
+nginx -c "$WORK/nginx.conf" -p "$WORK" &
+PIDS+=($!)
+for _ in $(seq 200); do (exec 3<>"/dev/tcp/127.0.0.1/$front") 2>/dev/null && break; sleep 0.05; done
+# Where the replicas' PIDs are, for a test that kills some.
+echo "replica pids in $WORK/replica{1,2,3}.pid"
+echo "mcp-session example (replicas) listening on http://127.0.0.1:$front/mcp"
+while :; do sleep 1 & wait $! || true; done
