@@ -227,6 +227,14 @@ fn owner_digest(owner: &Owner) -> Result<String, StoreUnavailable> {
     Ok(digest(&json))
 }
 
+impl<D> RedisStore<D> {
+    /// Runs a script (loading it first where Redis lost it) and returns its reply's items.
+    async fn run(&self, invocation: &redis::ScriptInvocation<'_>) -> Result<Vec<Value>, StoreUnavailable> {
+        let reply: Value = invocation.invoke_async(&mut self.connection()).await.map_err(unavailable)?;
+        items(reply)
+    }
+}
+
 fn integer(value: &Value) -> Option<i64> {
     match value {
         Value::Int(n) => Some(*n),
@@ -276,26 +284,25 @@ impl<D: Serialize + DeserializeOwned> Store<D> for RedisStore<D> {
         let deadline = at(policy.expiry.deadline(&record));
         let cap = |limit: Option<usize>| limit.map_or(-1, |l| i64::try_from(l).unwrap_or(i64::MAX));
         let tenant_key = self.tenant_key(&record.owner.tenant);
-        let reply: Value = self
-            .scripts
-            .create
-            .key(self.record_key(record.id))
-            .key(self.deadlines_key())
-            .key(&tenant_key)
-            .arg(record.id.to_string())
-            .arg(owner)
-            .arg(&tenant_key)
-            .arg(at(record.created_at))
-            .arg(at(record.last_seen))
-            .arg(u8::from(record.used))
-            .arg(data)
-            .arg(deadline)
-            .arg(cap(policy.max_sessions))
-            .arg(cap(policy.max_sessions_per_tenant))
-            .invoke_async(&mut self.connection())
-            .await
-            .map_err(unavailable)?;
-        let items = items(reply)?;
+        let items = self
+            .run(
+                self.scripts
+                    .create
+                    .key(self.record_key(record.id))
+                    .key(self.deadlines_key())
+                    .key(&tenant_key)
+                    .arg(record.id.to_string())
+                    .arg(owner)
+                    .arg(&tenant_key)
+                    .arg(at(record.created_at))
+                    .arg(at(record.last_seen))
+                    .arg(u8::from(record.used))
+                    .arg(data)
+                    .arg(deadline)
+                    .arg(cap(policy.max_sessions))
+                    .arg(cap(policy.max_sessions_per_tenant)),
+            )
+            .await?;
         match code(&items)? {
             0 => {
                 self.note_summary(&items[1], &items[2]);
@@ -315,21 +322,20 @@ impl<D: Serialize + DeserializeOwned> Store<D> for RedisStore<D> {
         self.note_now(now);
         let owner_json = owner_digest(owner)?;
         let [idle, absolute, init] = self.expiry_args();
-        let reply: Value = self
-            .scripts
-            .lookup
-            .key(self.record_key(id))
-            .key(self.deadlines_key())
-            .arg(id.to_string())
-            .arg(owner_json)
-            .arg(at(now))
-            .arg(idle)
-            .arg(absolute)
-            .arg(init)
-            .invoke_async(&mut self.connection())
-            .await
-            .map_err(unavailable)?;
-        let items = items(reply)?;
+        let items = self
+            .run(
+                self.scripts
+                    .lookup
+                    .key(self.record_key(id))
+                    .key(self.deadlines_key())
+                    .arg(id.to_string())
+                    .arg(owner_json)
+                    .arg(at(now))
+                    .arg(idle)
+                    .arg(absolute)
+                    .arg(init),
+            )
+            .await?;
         match code(&items)? {
             0 => {
                 let [_, created, seen, data, earliest, count] = &items[..] else {
@@ -392,16 +398,9 @@ impl<D: Serialize + DeserializeOwned> Store<D> for RedisStore<D> {
     }
 
     async fn remove(&self, id: SessionId) -> Result<bool, StoreUnavailable> {
-        let reply: Value = self
-            .scripts
-            .remove
-            .key(self.record_key(id))
-            .key(self.deadlines_key())
-            .arg(id.to_string())
-            .invoke_async(&mut self.connection())
-            .await
-            .map_err(unavailable)?;
-        let items = items(reply)?;
+        let items = self
+            .run(self.scripts.remove.key(self.record_key(id)).key(self.deadlines_key()).arg(id.to_string()))
+            .await?;
         let [existed, earliest, count] = &items[..] else { return Err(corrupt("remove")) };
         self.note_summary(earliest, count);
         Ok(integer(existed) == Some(1))
@@ -409,16 +408,8 @@ impl<D: Serialize + DeserializeOwned> Store<D> for RedisStore<D> {
 
     async fn open_stream(&self, id: SessionId) -> Result<StreamId, StreamError> {
         let limit = self.config.policy.max_streams_per_session;
-        let reply: Value = self
-            .scripts
-            .open_stream
-            .key(self.record_key(id))
-            .key(self.logs_key(id))
-            .arg(limit)
-            .invoke_async(&mut self.connection())
-            .await
-            .map_err(unavailable)?;
-        let items = items(reply)?;
+        let items =
+            self.run(self.scripts.open_stream.key(self.record_key(id)).key(self.logs_key(id)).arg(limit)).await?;
         match code(&items)? {
             0 => {
                 let number = items.get(1).and_then(integer).and_then(|n| u32::try_from(n).ok());
@@ -432,21 +423,20 @@ impl<D: Serialize + DeserializeOwned> Store<D> for RedisStore<D> {
 
     async fn append(&self, id: SessionId, stream: StreamId, payload: Bytes) -> Result<Event, StreamError> {
         let limits = self.config.policy.log;
-        let reply: Value = self
-            .scripts
-            .append
-            .key(self.record_key(id))
-            .key(self.logs_key(id))
-            .key(self.log_key(id, stream))
-            .arg(stream.number())
-            .arg(payload.as_ref())
-            .arg(limits.events)
-            .arg(limits.bytes)
-            .arg(EVENT_OVERHEAD_BYTES)
-            .invoke_async(&mut self.connection())
-            .await
-            .map_err(unavailable)?;
-        let items = items(reply)?;
+        let items = self
+            .run(
+                self.scripts
+                    .append
+                    .key(self.record_key(id))
+                    .key(self.logs_key(id))
+                    .key(self.log_key(id, stream))
+                    .arg(stream.number())
+                    .arg(payload.as_ref())
+                    .arg(limits.events)
+                    .arg(limits.bytes)
+                    .arg(EVENT_OVERHEAD_BYTES),
+            )
+            .await?;
         match code(&items)? {
             0 => {
                 let seq = items.get(1).and_then(integer).and_then(|n| u64::try_from(n).ok());
@@ -478,18 +468,17 @@ impl<D: Serialize + DeserializeOwned> Store<D> for RedisStore<D> {
     }
 
     async fn replay(&self, id: SessionId, stream: StreamId, after: u64) -> Result<Replay, ReplayError> {
-        let reply: Value = self
-            .scripts
-            .replay
-            .key(self.record_key(id))
-            .key(self.logs_key(id))
-            .key(self.log_key(id, stream))
-            .arg(stream.number())
-            .arg(after)
-            .invoke_async(&mut self.connection())
-            .await
-            .map_err(unavailable)?;
-        let items = items(reply)?;
+        let items = self
+            .run(
+                self.scripts
+                    .replay
+                    .key(self.record_key(id))
+                    .key(self.logs_key(id))
+                    .key(self.log_key(id, stream))
+                    .arg(stream.number())
+                    .arg(after),
+            )
+            .await?;
         match code(&items)? {
             0 => {
                 let latest = items.get(1).and_then(integer).and_then(|n| u64::try_from(n).ok());
@@ -524,21 +513,20 @@ impl<D: Serialize + DeserializeOwned> Store<D> for RedisStore<D> {
 
     async fn set_held(&self, id: SessionId, held: bool, at_time: Timestamp) -> Result<(), StoreUnavailable> {
         let [idle, absolute, init] = self.expiry_args();
-        let reply: Value = self
-            .scripts
-            .set_held
-            .key(self.record_key(id))
-            .key(self.deadlines_key())
-            .arg(id.to_string())
-            .arg(u8::from(held))
-            .arg(at(at_time))
-            .arg(idle)
-            .arg(absolute)
-            .arg(init)
-            .invoke_async(&mut self.connection())
-            .await
-            .map_err(unavailable)?;
-        let items = items(reply)?;
+        let items = self
+            .run(
+                self.scripts
+                    .set_held
+                    .key(self.record_key(id))
+                    .key(self.deadlines_key())
+                    .arg(id.to_string())
+                    .arg(u8::from(held))
+                    .arg(at(at_time))
+                    .arg(idle)
+                    .arg(absolute)
+                    .arg(init),
+            )
+            .await?;
         if let [earliest, count] = &items[..] {
             self.note_summary(earliest, count);
         }
@@ -549,17 +537,16 @@ impl<D: Serialize + DeserializeOwned> Store<D> for RedisStore<D> {
         self.note_now(now);
         let mut expired = Vec::new();
         loop {
-            let reply: Value = self
-                .scripts
-                .expire
-                .key(self.deadlines_key())
-                .arg(at(now))
-                .arg(&self.config.prefix)
-                .arg(EXPIRE_BATCH)
-                .invoke_async(&mut self.connection())
-                .await
-                .map_err(unavailable)?;
-            let items = items(reply)?;
+            let items = self
+                .run(
+                    self.scripts
+                        .expire
+                        .key(self.deadlines_key())
+                        .arg(at(now))
+                        .arg(&self.config.prefix)
+                        .arg(EXPIRE_BATCH),
+                )
+                .await?;
             let [earliest, count, ids @ ..] = &items[..] else { return Err(corrupt("expire")) };
             self.note_summary(earliest, count);
             for id in ids {
@@ -585,15 +572,7 @@ impl<D: Serialize + DeserializeOwned> Store<D> for RedisStore<D> {
     }
 
     async fn sessions_of(&self, tenant: &TenantId) -> Result<Vec<(SessionId, D)>, StoreUnavailable> {
-        let reply: Value = self
-            .scripts
-            .sessions_of
-            .key(self.tenant_key(tenant))
-            .arg(&self.config.prefix)
-            .invoke_async(&mut self.connection())
-            .await
-            .map_err(unavailable)?;
-        let items = items(reply)?;
+        let items = self.run(self.scripts.sessions_of.key(self.tenant_key(tenant)).arg(&self.config.prefix)).await?;
         let mut members = Vec::with_capacity(items.len() / 2);
         for pair in items.chunks(2) {
             let [id, data] = pair else { return Err(corrupt("a tenant member")) };
