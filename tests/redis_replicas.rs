@@ -71,6 +71,24 @@ fn a_session_made_on_one_replica_is_found_and_touched_on_another() {
 }
 
 #[test]
+fn a_replica_started_later_sweeps_the_sessions_already_there_on_time() {
+    run(async |server| {
+        let prefix = fresh_prefix();
+        let first: RedisStore<u64> = server.store_at(&prefix, StorePolicy::default()).await;
+        let id = SessionIdGenerator::seeded(10).next_id();
+        first.create(record(id, "t")).await.unwrap();
+        let deadline = StorePolicy::default().expiry.deadline(&record(id, "t"));
+        let later: RedisStore<u64> = server.store_at(&prefix, StorePolicy::default()).await;
+        assert_eq!(later.next_deadline(), Some(deadline), "known before it served any request");
+        assert_eq!(later.len(), 1);
+        assert_eq!(later.expire(deadline).await.unwrap(), vec![id]);
+        assert_eq!(later.len(), 0);
+        let sweep = later.config().sweep_interval;
+        assert_eq!(later.next_deadline(), Some(deadline.saturating_add(sweep)), "other replicas may create more");
+    });
+}
+
+#[test]
 fn a_stream_written_on_one_replica_resumes_on_another_with_exact_loss() {
     run(async |server| {
         let prefix = fresh_prefix();

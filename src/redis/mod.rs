@@ -135,9 +135,15 @@ fn corrupt(what: &str) -> StoreUnavailable {
 }
 
 impl<D> RedisStore<D> {
-    /// Connects to the Redis at `url` (`redis://127.0.0.1:6379/0`, `unix:///run/redis.sock`).
-    /// Commands need a runtime: enable the `tokio` or `async-std` feature and call this inside
-    /// it.
+    /// Connects to the Redis at `url` (`redis://127.0.0.1:6379/0`, `unix:///run/redis.sock`)
+    /// and reads when the sessions already there are due, so that a replica started later
+    /// sweeps them on time. Commands need a runtime: enable the `tokio` or `async-std` feature
+    /// and call this inside one that outlives the store (it drives the connection).
+    ///
+    /// # Panics
+    ///
+    /// If `config.policy` keeps no event per stream or fewer than 2 streams per session, as
+    /// [`MemoryStore::new`](crate::session::MemoryStore::new).
     pub async fn connect(url: &str, config: RedisStoreConfig) -> Result<Self, RedisError> {
         assert!(config.policy.log.events > 0, "replay capacity must be at least 1");
         assert!(config.policy.max_streams_per_session >= 2, "max_streams_per_session must be at least 2");
@@ -148,7 +154,7 @@ impl<D> RedisStore<D> {
             .set_number_of_retries(2)
             .set_max_delay(Duration::from_millis(500));
         let connection = ConnectionManager::new_with_config(client, manager).await?;
-        Ok(Self {
+        let store = Self {
             connection,
             config,
             scripts: Scripts::new(),
@@ -156,7 +162,15 @@ impl<D> RedisStore<D> {
             last_now: AtomicU64::new(u64::MAX),
             sessions: AtomicUsize::new(0),
             _data: PhantomData,
-        })
+        };
+        let summary: Value =
+            store.scripts.summary.key(store.deadlines_key()).invoke_async(&mut store.connection()).await?;
+        if let Value::Array(items) = &summary {
+            if let [earliest, count] = &items[..] {
+                store.note_summary(earliest, count);
+            }
+        }
+        Ok(store)
     }
 
     /// The configuration this store was built with.

@@ -235,6 +235,11 @@ for _, id in ipairs(due) do out[#out + 1] = id end
 return out
 "#;
 
+/// KEYS: dl. Returns {earliest, count}.
+const SUMMARY: &str = r#"
+return summary(KEYS[1])
+"#;
+
 /// KEYS: tenant set. ARGV: prefix. Returns {id1, data1, ...}.
 const SESSIONS_OF: &str = r#"
 local out = {}
@@ -263,6 +268,7 @@ pub(super) struct Scripts {
     pub(super) set_held: Script,
     pub(super) expire: Script,
     pub(super) sessions_of: Script,
+    pub(super) summary: Script,
 }
 
 impl Scripts {
@@ -281,6 +287,7 @@ impl Scripts {
             set_held: script(SET_HELD),
             expire: script(EXPIRE),
             sessions_of: script(SESSIONS_OF),
+            summary: script(SUMMARY),
         }
     }
 }
