@@ -4,7 +4,7 @@
 #   bash scripts/test.sh
 #
 # Set-up (idempotent, reused when present): the wasm32 target, wasm-bindgen-cli pinned to the
-# wasm-bindgen crate in Cargo.lock, redis-server (Debian's package), the npm packages of
+# wasm-bindgen crate in Cargo.lock, redis-server and nginx (Debian's packages), the npm packages of
 # tests/e2e and bindings/wasm (Node 22 from the npm `node` package for the conformance CLI,
 # workerd, binaryen).
 # Tests: lints, native tests (tokio, async-std and smol matrix, the whole-engine simulation over
@@ -36,19 +36,20 @@ if ! wasm-bindgen --version 2>/dev/null | grep -qx "wasm-bindgen $WASM_BINDGEN_V
 fi
 wasm-bindgen --version
 
-step "set-up: redis-server (the Redis store's tests run against a real one)"
-if ! command -v redis-server > /dev/null || ! command -v redis-cli > /dev/null; then
-  # Debian's package; its policy-rc.d keeps the packaged daemon from starting: each test binary
-  # starts its own server on a free loopback port, persistence off.
-  if [ "$(id -u)" = 0 ]; then
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server > /dev/null
-  else
-    sudo apt-get update -qq
-    sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server > /dev/null
-  fi
+step "set-up: redis-server and nginx (the Redis store's tests and the replicas behind nginx)"
+missing=()
+command -v redis-server > /dev/null && command -v redis-cli > /dev/null || missing+=(redis-server)
+command -v nginx > /dev/null || missing+=(nginx)
+if [ ${#missing[@]} -gt 0 ]; then
+  # Debian's packages; their policy-rc.d keeps the packaged daemons from starting: the tests
+  # start their own, on free loopback ports (Redis with persistence off).
+  sudo=()
+  [ "$(id -u)" = 0 ] || sudo=(sudo)
+  "${sudo[@]}" apt-get update -qq
+  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" > /dev/null
 fi
 redis-server --version
+nginx -v
 # A missing Redis fails the Redis tests instead of skipping them.
 export MCP_REQUIRE_REDIS=1
 
