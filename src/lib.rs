@@ -34,12 +34,17 @@
 //! use mcp_session::model::{CallToolResult, Tool};
 //! use mcp_session::{Engine, EngineConfig, EngineState, Server, Sessions, SpawnFn};
 //!
+//! #[derive(serde::Deserialize, schemars::JsonSchema)]
+//! struct Echo {
+//!     text: String,
+//! }
+//!
 //! # async fn serve(next_request: impl Fn() -> http::Request<Bytes>) {
 //! let sessions = Sessions::builder().build(); // SystemClock, 30 min idle, 4 h absolute
 //! let state = Arc::new(EngineState::new(sessions, EngineConfig::default()));
 //! let server = Server::builder("demo", "1.0.0")
-//!     .tool(Tool::new("echo", "Returns its text"), |args: serde_json::Value, _ctx| async move {
-//!         Ok(CallToolResult::text(args["text"].as_str().unwrap_or_default()))
+//!     .typed_tool(Tool::new("echo", "Returns its text"), |Echo { text }, _ctx| async move {
+//!         Ok(CallToolResult::text(text))
 //!     })
 //!     .build();
 //! // Work that outlives a response (a call still running) goes to the host's executor.

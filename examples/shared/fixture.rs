@@ -6,7 +6,6 @@
 //! Handlers sleep with `futures-timer`, which works on any executor, so the tokio and
 //! async-std examples share this file.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -17,8 +16,10 @@ use mcp_session::model::{
     CallToolResult, Completion, Content, GetPromptResult, LogLevel, Prompt, PromptMessage, ReadResourceResult,
     Resource, ResourceContents, ResourceTemplate, Tool,
 };
-use mcp_session::server::{CompletionRequest, Variables};
+use mcp_session::server::{CompletionRequest, Structured};
 use mcp_session::{ChangeEvent, ManualClock, Owner, Principal, RequestContext, Server, TenantId};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 /// Most notifications one `notify` call sends: a burst this size takes seconds, not minutes, so one
@@ -73,11 +74,105 @@ impl<T> OkOrDefault<T> for Option<T> {
     }
 }
 
-fn text_arg(args: &Value, name: &str) -> Result<String, ErrorObject> {
-    args.get(name)
-        .and_then(Value::as_str)
-        .map(str::to_owned)
-        .ok_or_else(|| ErrorObject::invalid_params(format!("argument {name:?} (a string) is required")))
+// `test_sampling`'s arguments.
+#[derive(Deserialize, JsonSchema)]
+struct SamplingArgs {
+    /// The prompt to send
+    prompt: String,
+}
+
+// `test_elicitation`'s arguments.
+#[derive(Deserialize, JsonSchema)]
+struct ElicitationArgs {
+    /// What to ask
+    message: String,
+}
+
+// `long_task`'s arguments.
+#[derive(Deserialize, JsonSchema)]
+struct LongTaskArgs {
+    /// How many steps (10 when absent).
+    #[schemars(range(min = 1, max = LONG_TASK_MAX_STEPS))]
+    steps: Option<u64>,
+    /// How long each step takes, in milliseconds (200 when absent).
+    #[schemars(range(max = LONG_TASK_MAX_STEP_MS))]
+    step_ms: Option<u64>,
+}
+
+// `record_change`'s arguments.
+#[derive(Deserialize, JsonSchema)]
+struct ChangeArgs {
+    /// episode, document, chunk, cluster, triple, tenant, ...
+    kind: String,
+    /// Why it changed (`updated` when absent).
+    reason: Option<String>,
+}
+
+// `echo`'s arguments.
+#[derive(Deserialize, JsonSchema)]
+struct EchoArgs {
+    /// What comes back.
+    text: String,
+}
+
+// `notify`'s arguments.
+#[derive(Deserialize, JsonSchema)]
+struct NotifyArgs {
+    /// How many notifications.
+    #[schemars(range(max = NOTIFY_MAX_COUNT))]
+    count: u64,
+    /// Log messages on the session's GET stream instead.
+    #[serde(default)]
+    standalone: bool,
+    /// Pause between two notifications, in milliseconds.
+    #[schemars(range(max = NOTIFY_MAX_INTERVAL_MS))]
+    interval_ms: Option<u64>,
+}
+
+// `word_count`'s arguments.
+#[derive(Deserialize, JsonSchema)]
+struct WordCountArgs {
+    /// The text to count.
+    text: String,
+}
+
+// `word_count`'s structured result.
+#[derive(Serialize, JsonSchema)]
+struct WordCount {
+    /// Words separated by whitespace.
+    words: usize,
+    /// Unicode scalar values.
+    characters: usize,
+}
+
+// `advance_clock`'s arguments.
+#[derive(Deserialize, JsonSchema)]
+struct AdvanceArgs {
+    /// How far to move the clock, in milliseconds.
+    ms: u64,
+}
+
+// `test_prompt_with_arguments`'s arguments.
+#[derive(Deserialize, JsonSchema)]
+struct TwoArgs {
+    /// First test argument
+    arg1: String,
+    /// Second test argument
+    arg2: String,
+}
+
+// `test_prompt_with_embedded_resource`'s arguments.
+#[derive(Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+struct EmbedArgs {
+    /// URI of the resource to embed
+    resource_uri: String,
+}
+
+// The variables of `test://template/{id}/data`.
+#[derive(Deserialize)]
+struct TemplateVars {
+    id: String,
 }
 
 fn object_schema(properties: Value, required: &[&str]) -> Value {
@@ -149,11 +244,9 @@ pub fn server(options: &Options) -> Server {
         .tool(Tool::new("test_error_handling", "Always fails, as a tool result with isError"), |_, _| async {
             Ok(CallToolResult::error("This tool intentionally returns an error for testing"))
         })
-        .tool(
-            Tool::new("test_sampling", "Asks the client's model through sampling/createMessage")
-                .input_schema(object_schema(json!({ "prompt": { "type": "string", "description": "The prompt to send" } }), &["prompt"])),
-            |args: Value, ctx: RequestContext| async move {
-                let prompt = text_arg(&args, "prompt")?;
+        .typed_tool(
+            Tool::new("test_sampling", "Asks the client's model through sampling/createMessage"),
+            |SamplingArgs { prompt }, ctx: RequestContext| async move {
                 let params = json!({
                     "messages": [{ "role": "user", "content": { "type": "text", "text": prompt } }],
                     "maxTokens": 100,
@@ -167,11 +260,9 @@ pub fn server(options: &Options) -> Server {
                 }
             },
         )
-        .tool(
-            Tool::new("test_elicitation", "Asks the user through elicitation/create")
-                .input_schema(object_schema(json!({ "message": { "type": "string", "description": "What to ask" } }), &["message"])),
-            |args: Value, ctx: RequestContext| async move {
-                let message = text_arg(&args, "message")?;
+        .typed_tool(
+            Tool::new("test_elicitation", "Asks the user through elicitation/create"),
+            |ElicitationArgs { message }, ctx: RequestContext| async move {
                 let schema = object_schema(
                     json!({
                         "username": { "type": "string", "description": "User's response" },
@@ -243,42 +334,35 @@ pub fn server(options: &Options) -> Server {
 
     // ---- demo: a long task, and a change that notifies the tenant's other sessions
     builder = builder
-        .tool(
+        .typed_tool(
             Tool::new(
                 "long_task",
                 "Works for `steps` × `step_ms`, reporting progress; survives a dropped connection. \
                  At most 1000 steps of at most 10000 ms, and at most 10 minutes in all (larger values are clamped)",
-            )
-            .input_schema(object_schema(
-                json!({
-                    "steps": { "type": "integer", "minimum": 1, "maximum": LONG_TASK_MAX_STEPS },
-                    "step_ms": { "type": "integer", "minimum": 0, "maximum": LONG_TASK_MAX_STEP_MS },
-                }),
-                &[],
-            )),
-            |args: Value, ctx: RequestContext| async move {
-                let step_ms = args["step_ms"].as_u64().unwrap_or(200).min(LONG_TASK_MAX_STEP_MS);
-                let steps = args["steps"].as_u64().unwrap_or(10).clamp(1, max_paced(LONG_TASK_MAX_STEPS, step_ms));
+            ),
+            |args: LongTaskArgs, ctx: RequestContext| async move {
+                let step_ms = args.step_ms.unwrap_or(200).min(LONG_TASK_MAX_STEP_MS);
+                let steps = args.steps.unwrap_or(10).clamp(1, max_paced(LONG_TASK_MAX_STEPS, step_ms));
                 for step in 1..=steps {
                     if ctx.is_cancelled() {
                         return Ok(CallToolResult::error("cancelled"));
                     }
                     Delay::new(Duration::from_millis(step_ms)).await;
-                    ctx.progress(step as f64, Some(steps as f64), Some(&format!("step {step} of {steps}"))).await.map_err(published)?;
+                    ctx.progress(step as f64, Some(steps as f64), Some(&format!("step {step} of {steps}")))
+                        .await
+                        .map_err(published)?;
                 }
                 Ok(CallToolResult::text(format!("finished {steps} steps")))
             },
         )
-        .tool(
-            Tool::new("record_change", "Records a data change; every other session of your tenant is notified").input_schema(object_schema(
-                json!({ "kind": { "type": "string", "description": "episode, document, chunk, cluster, triple, tenant, ..." }, "reason": { "type": "string" } }),
-                &["kind"],
-            )),
-            |args: Value, ctx: RequestContext| async move {
-                let kind = text_arg(&args, "kind")?;
-                let reason = args["reason"].as_str().unwrap_or("updated").to_owned();
+        .typed_tool(
+            Tool::new("record_change", "Records a data change; every other session of your tenant is notified"),
+            |ChangeArgs { kind, reason }, ctx: RequestContext| async move {
+                let reason = reason.unwrap_or_else(|| "updated".to_owned());
                 let tenant_id = ctx.owner().tenant.to_string();
-                let ts_ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
+                let ts_ms = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_millis() as u64);
                 let told = ctx.publish_change(ChangeEvent { kind, reason, tenant_id, ts_ms }).await;
                 Ok(CallToolResult::text(format!("notified {told} other session(s)")))
             },
@@ -286,28 +370,17 @@ pub fn server(options: &Options) -> Server {
 
     // ---- load harness
     builder = builder
-        .tool(
-            Tool::new("echo", "Returns the `text` argument").input_schema(object_schema(json!({ "text": { "type": "string" } }), &["text"])),
-            |args: Value, _| async move { Ok(CallToolResult::text(text_arg(&args, "text")?)) },
-        )
-        .tool(
+        .typed_tool(Tool::new("echo", "Returns the `text` argument"), |EchoArgs { text }, _| async move {
+            Ok(CallToolResult::text(text))
+        })
+        .typed_tool(
             Tool::new(
                 "notify",
                 "Sends `count` notifications, then returns. At most 1000000 notifications, `interval_ms` at most 1000, \
                  and at most 10 minutes of intervals in all (larger values are clamped)",
-            )
-            .input_schema(object_schema(
-                json!({
-                    "count": { "type": "integer", "minimum": 0, "maximum": NOTIFY_MAX_COUNT },
-                    "standalone": { "type": "boolean", "description": "log messages on the session's GET stream instead" },
-                    "interval_ms": { "type": "integer", "minimum": 0, "maximum": NOTIFY_MAX_INTERVAL_MS },
-                }),
-                &["count"],
-            )),
-            |args: Value, ctx: RequestContext| async move {
-                let count = args["count"].as_u64().ok_or_else(|| ErrorObject::invalid_params("count is required"))?;
-                let standalone = args["standalone"].as_bool().unwrap_or(false);
-                let interval_ms = args["interval_ms"].as_u64().unwrap_or(0).min(NOTIFY_MAX_INTERVAL_MS);
+            ),
+            |NotifyArgs { count, standalone, interval_ms }, ctx: RequestContext| async move {
+                let interval_ms = interval_ms.unwrap_or(0).min(NOTIFY_MAX_INTERVAL_MS);
                 let count = count.min(max_paced(NOTIFY_MAX_COUNT, interval_ms));
                 let interval = Duration::from_millis(interval_ms);
                 for i in 1..=count {
@@ -327,14 +400,20 @@ pub fn server(options: &Options) -> Server {
             },
         );
 
+    // ---- demo: a typed result (`structuredContent` and its `outputSchema`)
+    builder = builder.typed_tool(
+        Tool::new("word_count", "Counts the words and characters of `text`"),
+        |WordCountArgs { text }, _| async move {
+            Ok(Structured(WordCount { words: text.split_whitespace().count(), characters: text.chars().count() }))
+        },
+    );
+
     if let Some((clock, state)) = options.test_clock.clone() {
-        builder = builder.tool(
-            Tool::new("advance_clock", "Test only: moves the server's manual clock forward and runs due expiry")
-                .input_schema(object_schema(json!({ "ms": { "type": "integer", "minimum": 0 } }), &["ms"])),
-            move |args: Value, _| {
+        builder = builder.typed_tool(
+            Tool::new("advance_clock", "Test only: moves the server's manual clock forward and runs due expiry"),
+            move |AdvanceArgs { ms }, _| {
                 let (clock, expire) = (clock.clone(), state.clone());
                 async move {
-                    let ms = args["ms"].as_u64().ok_or_else(|| ErrorObject::invalid_params("ms is required"))?;
                     clock.advance(Duration::from_millis(ms));
                     expire().await;
                     Ok(CallToolResult::text(format!("advanced {ms} ms")))
@@ -381,13 +460,12 @@ pub fn server(options: &Options) -> Server {
                     })
                 },
             )
-            .resource_template(
+            .typed_resource_template(
                 ResourceTemplate::new("test://template/{id}/data", "template")
                     .title("Resource Template")
                     .description("Data by id")
                     .mime_type("application/json"),
-                |uri: String, vars: Variables, _| async move {
-                    let id = vars.get("id").unwrap_or_default().to_owned();
+                |uri: String, TemplateVars { id }, _| async move {
                     let text =
                         json!({ "id": id, "templateTest": true, "data": format!("Data for ID: {id}") }).to_string();
                     Ok(ReadResourceResult { contents: vec![ResourceContents::text(uri, "application/json", text)] })
@@ -410,28 +488,18 @@ pub fn server(options: &Options) -> Server {
                 })
             },
         )
-        .prompt(
+        .typed_prompt(
             Prompt::new("test_prompt_with_arguments", "A prompt with required arguments")
-                .title("Prompt With Arguments")
-                .argument("arg1", "First test argument", true)
-                .argument("arg2", "Second test argument", true),
-            |args: HashMap<String, String>, _| async move {
-                let (Some(a), Some(b)) = (args.get("arg1"), args.get("arg2")) else {
-                    return Err(ErrorObject::invalid_params("arg1 and arg2 are required"));
-                };
+                .title("Prompt With Arguments"),
+            |TwoArgs { arg1: a, arg2: b }, _| async move {
                 let text = format!("Prompt with arguments: arg1='{a}', arg2='{b}'");
                 Ok(GetPromptResult { description: None, messages: vec![PromptMessage::user(Content::text(text))] })
             },
         )
-        .prompt(
+        .typed_prompt(
             Prompt::new("test_prompt_with_embedded_resource", "A prompt that includes an embedded resource")
-                .title("Prompt With Embedded Resource")
-                .argument("resourceUri", "URI of the resource to embed", true),
-            |args: HashMap<String, String>, _| async move {
-                let uri = args
-                    .get("resourceUri")
-                    .cloned()
-                    .ok_or_else(|| ErrorObject::invalid_params("resourceUri is required"))?;
+                .title("Prompt With Embedded Resource"),
+            |EmbedArgs { resource_uri: uri }, _| async move {
                 let resource = ResourceContents::text(uri, "text/plain", "Embedded resource content for testing.");
                 Ok(GetPromptResult {
                     description: None,

@@ -37,9 +37,15 @@ use crate::stream::StreamId;
 /// use mcp_session::model::{CallToolResult, LogLevel, Tool};
 /// use mcp_session::{RequestContext, Server};
 ///
+/// #[derive(serde::Deserialize, schemars::JsonSchema)]
+/// struct Count {
+///     /// How far to count (3 when absent).
+///     n: Option<u64>,
+/// }
+///
 /// let server = Server::builder("demo", "1.0.0")
-///     .tool(Tool::new("count", "Counts to n"), |args: serde_json::Value, ctx: RequestContext| async move {
-///         let n = args["n"].as_u64().unwrap_or(3);
+///     .typed_tool(Tool::new("count", "Counts to n"), |args: Count, ctx: RequestContext| async move {
+///         let n = args.n.unwrap_or(3);
 ///         for i in 1..=n {
 ///             if ctx.is_cancelled() {
 ///                 return Ok(CallToolResult::text(format!("stopped at {i}")));

@@ -11,6 +11,8 @@ mod outlet;
 mod request_state;
 mod sessionless;
 mod state;
+#[cfg(feature = "schemars")]
+mod typed;
 
 use std::collections::HashMap;
 use std::rc::Rc;
@@ -32,6 +34,8 @@ pub use request_state::{RequestStateError, RequestStateKey, ShortSecret};
 pub(crate) use sessionless::CacheHints;
 pub use sessionless::{CacheHint, CacheScope, Cacheable};
 pub use state::{ClientCapabilities, McpSession};
+#[cfg(feature = "schemars")]
+pub use typed::{Structured, ToolOutput};
 
 use crate::model::{Prompt, Resource, ResourceTemplate, Tool};
 
@@ -54,12 +58,18 @@ pub struct Implementation {
 /// use mcp_session::model::{CallToolResult, Tool};
 /// use mcp_session::server::Server;
 ///
+/// #[derive(serde::Deserialize, schemars::JsonSchema)]
+/// struct Echo {
+///     /// What comes back.
+///     text: String,
+/// }
+///
 /// let server = Server::builder("demo", "1.0.0")
-///     .tool(Tool::new("echo", "Returns its text argument"), |args: serde_json::Value, _ctx| async move {
-///         Ok(CallToolResult::text(args["text"].as_str().unwrap_or_default()))
+///     .typed_tool(Tool::new("echo", "Returns its text argument"), |Echo { text }, _ctx| async move {
+///         Ok(CallToolResult::text(text))
 ///     })
 ///     .build();
-/// assert_eq!(server.tools().count(), 1);
+/// assert_eq!(server.tool("echo").unwrap().input_schema["required"], serde_json::json!(["text"]));
 /// ```
 pub struct Server {
     pub(crate) info: Implementation,
@@ -174,7 +184,27 @@ impl ServerBuilder {
         self
     }
 
-    /// Offers a tool.
+    /// Offers a tool whose arguments arrive as JSON, for servers whose tools are only known at
+    /// run time (a tool of a fixed shape is better served by
+    /// [`typed_tool`](Self::typed_tool), which derives the schema and checks the arguments). The
+    /// handler checks the arguments against `tool`'s `inputSchema` itself.
+    ///
+    /// ```
+    /// use mcp_session::model::{CallToolResult, Tool};
+    /// use mcp_session::server::Server;
+    /// use serde_json::{json, Value};
+    ///
+    /// let schema = json!({ "type": "object", "properties": { "key": { "type": "string" } }, "required": ["key"] });
+    /// let server = Server::builder("settings", "1.0.0")
+    ///     .tool(Tool::new("lookup", "Reads a setting").input_schema(schema), |args: Value, _ctx| async move {
+    ///         let Some(key) = args["key"].as_str() else {
+    ///             return Ok(CallToolResult::error("`key` (a string) is required"));
+    ///         };
+    ///         Ok(CallToolResult::text(format!("{key} is unset")))
+    ///     })
+    ///     .build();
+    /// assert!(server.tool("lookup").is_some());
+    /// ```
     ///
     /// # Panics
     ///

@@ -49,12 +49,13 @@ pub struct HarnessBuilder {
     clock: ManualClock,
     config: EngineConfig,
     sessions: SessionsBuilder,
+    server: Option<Box<dyn FnOnce(&Seen) -> Server>>,
 }
 
 pub fn harness() -> HarnessBuilder {
     let clock = common::clock();
     let sessions = common::builder(&clock).keep_alive(None);
-    HarnessBuilder { clock, config: EngineConfig::default(), sessions }
+    HarnessBuilder { clock, config: EngineConfig::default(), sessions, server: None }
 }
 
 impl HarnessBuilder {
@@ -65,6 +66,12 @@ impl HarnessBuilder {
 
     pub fn sessions(mut self, change: impl FnOnce(SessionsBuilder) -> SessionsBuilder) -> Self {
         self.sessions = change(self.sessions);
+        self
+    }
+
+    /// Serves this server instead of [`test_server`]; its handlers may note what they saw.
+    pub fn server(mut self, make: impl FnOnce(&Seen) -> Server + 'static) -> Self {
+        self.server = Some(Box::new(make));
         self
     }
 
@@ -81,7 +88,11 @@ impl HarnessBuilder {
             let task = Counted { task, polls: counter.clone() };
             spawner.spawn_local(task).expect("the pool lives as long as the engine");
         });
-        let engine = Engine::new(state.clone(), test_server(&latch, &seen, (&self.clock, &state)), spawn);
+        let server = match self.server {
+            Some(make) => make(&seen),
+            None => test_server(&latch, &seen, (&self.clock, &state)),
+        };
+        let engine = Engine::new(state.clone(), server, spawn);
         Harness { clock: self.clock, state, engine, latch, seen, pool: RefCell::new(pool), polls }
     }
 }
