@@ -228,6 +228,36 @@ await check('tools/call echo --tool-arg text=...', async () => {
   expect(out.content?.[0]?.text === 'hello inspector', `unexpected result: ${JSON.stringify(out)}`);
 });
 
+// The typed fixture tools: their schemas are derived from Rust types (descriptions from doc
+// comments, ranges from attributes), and arguments that do not fit are a tool error naming the field.
+function expectDerivedSchemas(out) {
+  const tool = (name) => out.tools.find((t) => t.name === name) ?? {};
+  const count = tool('word_count');
+  expect(count.inputSchema?.properties?.text?.description === 'The text to count.', `word_count inputSchema: ${JSON.stringify(count.inputSchema)}`);
+  expect(count.inputSchema?.$schema === 'https://json-schema.org/draft/2020-12/schema', `word_count inputSchema is not 2020-12: ${JSON.stringify(count.inputSchema)}`);
+  expect(count.outputSchema?.properties?.words?.type === 'integer', `word_count outputSchema: ${JSON.stringify(count.outputSchema)}`);
+  const notify = tool('notify');
+  expect(notify.inputSchema?.properties?.count?.maximum === 1000000, `notify inputSchema: ${JSON.stringify(notify.inputSchema)}`);
+  expect(JSON.stringify(notify.inputSchema?.required) === '["count"]', `notify required: ${JSON.stringify(notify.inputSchema)}`);
+}
+
+await check('tools/list shows the schemas derived from the typed tools', async () => {
+  expectDerivedSchemas(await inspectorV1('--method', 'tools/list'));
+});
+
+await check('tools/call word_count: structuredContent beside its text', async () => {
+  const out = await inspectorV1('--method', 'tools/call', '--tool-name', 'word_count', '--tool-arg', 'text=one two three');
+  expect(JSON.stringify(out.structuredContent) === '{"characters":13,"words":3}', `structuredContent: ${JSON.stringify(out)}`);
+  expect(JSON.parse(out.content?.[0]?.text ?? 'null')?.words === 3, `text content: ${JSON.stringify(out)}`);
+});
+
+await check('tools/call with a wrongly typed argument: isError naming the field', async () => {
+  // The CLI converts by the schema first: "many" reaches the server as null, still not a u64.
+  const out = await inspectorV1('--method', 'tools/call', '--tool-name', 'notify', '--tool-arg', 'count="many"');
+  expect(out.isError === true, `not a tool error: ${JSON.stringify(out)}`);
+  expect(/^invalid arguments: count: invalid type: /.test(out.content?.[0]?.text), `message: ${JSON.stringify(out)}`);
+});
+
 console.log(`inspector v2 (@modelcontextprotocol/inspector ${V2_VERSION}), through a recording proxy`);
 const proxy = await startProxy(url);
 
@@ -235,6 +265,7 @@ await check('--protocol-era modern: tools/list', async () => {
   proxy.take();
   const out = await inspectorV2(proxy.url, 'modern', '--method', 'tools/list');
   const names = expectFixtureTools(out, ['test_input_required_result_elicitation', 'test_trigger_tool_change']);
+  expectDerivedSchemas(out);
   const rpc = expectModernWire(proxy.take(), 'tools/list');
   console.log(`       ${names.length} tools; wire: ${rpc.join(', ')}`);
 });
