@@ -71,14 +71,14 @@ fn typed_server(seen: &Seen) -> Server {
                 seen.note("review");
                 let focus = args.focus.unwrap_or_else(|| "anything".into());
                 let text = format!("Review for {focus}:\n{}", args.code);
-                Ok(GetPromptResult { description: None, messages: vec![PromptMessage::user(Content::text(text))] })
+                Ok(GetPromptResult::new(vec![PromptMessage::user(Content::text(text))]))
             }
         })
         .typed_resource_template(
             ResourceTemplate::new("issues://{repo}/{number}", "issue"),
             |uri: String, issue: Issue, _| async move {
                 let text = format!("issue {} of {}", issue.number, issue.repo);
-                Ok(ReadResourceResult { contents: vec![ResourceContents::text(uri, "text/plain", text)] })
+                Ok(ReadResourceResult::new(vec![ResourceContents::text(uri, "text/plain", text)]))
             },
         )
         .build()

@@ -423,69 +423,60 @@ pub fn server(options: &Options) -> Server {
     }
 
     // ---- resources
-    builder =
-        builder
-            .resource(
-                Resource::new("test://static-text", "static-text")
-                    .title("Static Text Resource")
-                    .description("Static text")
-                    .mime_type("text/plain"),
-                |uri, _| async move {
-                    Ok(ReadResourceResult {
-                        contents: vec![ResourceContents::text(
-                            uri,
-                            "text/plain",
-                            "This is the content of the static text resource.",
-                        )],
-                    })
-                },
-            )
-            .resource(
-                Resource::new("test://static-binary", "static-binary")
-                    .title("Static Binary Resource")
-                    .description("A PNG")
-                    .mime_type("image/png"),
-                |uri, _| async move {
-                    Ok(ReadResourceResult { contents: vec![ResourceContents::blob(uri, "image/png", PNG)] })
-                },
-            )
-            .resource(
-                Resource::new("test://watched-resource", "watched-resource")
-                    .title("Watched Resource")
-                    .description("Subscribe to hear about changes")
-                    .mime_type("text/plain"),
-                |uri, _| async move {
-                    Ok(ReadResourceResult {
-                        contents: vec![ResourceContents::text(uri, "text/plain", "Watched resource content")],
-                    })
-                },
-            )
-            .typed_resource_template(
-                ResourceTemplate::new("test://template/{id}/data", "template")
-                    .title("Resource Template")
-                    .description("Data by id")
-                    .mime_type("application/json"),
-                |uri: String, TemplateVars { id }, _| async move {
-                    let text =
-                        json!({ "id": id, "templateTest": true, "data": format!("Data for ID: {id}") }).to_string();
-                    Ok(ReadResourceResult { contents: vec![ResourceContents::text(uri, "application/json", text)] })
-                },
-            )
-            // A subscriber hears the resource's current version at once: the fixture's resource
-            // "changes" when watched, so clients can see updates arrive on their GET stream.
-            .on_subscribe(|uri: String, ctx: RequestContext| async move {
-                ctx.notify_resource_updated(&uri).await;
-            });
+    builder = builder
+        .resource(
+            Resource::new("test://static-text", "static-text")
+                .title("Static Text Resource")
+                .description("Static text")
+                .mime_type("text/plain"),
+            |uri, _| async move {
+                Ok(ReadResourceResult::new(vec![ResourceContents::text(
+                    uri,
+                    "text/plain",
+                    "This is the content of the static text resource.",
+                )]))
+            },
+        )
+        .resource(
+            Resource::new("test://static-binary", "static-binary")
+                .title("Static Binary Resource")
+                .description("A PNG")
+                .mime_type("image/png"),
+            |uri, _| async move { Ok(ReadResourceResult::new(vec![ResourceContents::blob(uri, "image/png", PNG)])) },
+        )
+        .resource(
+            Resource::new("test://watched-resource", "watched-resource")
+                .title("Watched Resource")
+                .description("Subscribe to hear about changes")
+                .mime_type("text/plain"),
+            |uri, _| async move {
+                Ok(ReadResourceResult::new(vec![ResourceContents::text(uri, "text/plain", "Watched resource content")]))
+            },
+        )
+        .typed_resource_template(
+            ResourceTemplate::new("test://template/{id}/data", "template")
+                .title("Resource Template")
+                .description("Data by id")
+                .mime_type("application/json"),
+            |uri: String, TemplateVars { id }, _| async move {
+                let text = json!({ "id": id, "templateTest": true, "data": format!("Data for ID: {id}") }).to_string();
+                Ok(ReadResourceResult::new(vec![ResourceContents::text(uri, "application/json", text)]))
+            },
+        )
+        // A subscriber hears the resource's current version at once: the fixture's resource
+        // "changes" when watched, so clients can see updates arrive on their GET stream.
+        .on_subscribe(|uri: String, ctx: RequestContext| async move {
+            ctx.notify_resource_updated(&uri).await;
+        });
 
     // ---- prompts
     builder = builder
         .prompt(
             Prompt::new("test_simple_prompt", "A simple prompt without arguments").title("Simple Test Prompt"),
             |_, _| async {
-                Ok(GetPromptResult {
-                    description: None,
-                    messages: vec![PromptMessage::user(Content::text("This is a simple prompt for testing."))],
-                })
+                Ok(GetPromptResult::new(vec![PromptMessage::user(Content::text(
+                    "This is a simple prompt for testing.",
+                ))]))
             },
         )
         .typed_prompt(
@@ -493,7 +484,7 @@ pub fn server(options: &Options) -> Server {
                 .title("Prompt With Arguments"),
             |TwoArgs { arg1: a, arg2: b }, _| async move {
                 let text = format!("Prompt with arguments: arg1='{a}', arg2='{b}'");
-                Ok(GetPromptResult { description: None, messages: vec![PromptMessage::user(Content::text(text))] })
+                Ok(GetPromptResult::new(vec![PromptMessage::user(Content::text(text))]))
             },
         )
         .typed_prompt(
@@ -501,25 +492,19 @@ pub fn server(options: &Options) -> Server {
                 .title("Prompt With Embedded Resource"),
             |EmbedArgs { resource_uri: uri }, _| async move {
                 let resource = ResourceContents::text(uri, "text/plain", "Embedded resource content for testing.");
-                Ok(GetPromptResult {
-                    description: None,
-                    messages: vec![
-                        PromptMessage::user(Content::resource(resource)),
-                        PromptMessage::user(Content::text("Please process the embedded resource above.")),
-                    ],
-                })
+                Ok(GetPromptResult::new(vec![
+                    PromptMessage::user(Content::resource(resource)),
+                    PromptMessage::user(Content::text("Please process the embedded resource above.")),
+                ]))
             },
         )
         .prompt(
             Prompt::new("test_prompt_with_image", "A prompt that includes image content").title("Prompt With Image"),
             |_, _| async {
-                Ok(GetPromptResult {
-                    description: None,
-                    messages: vec![
-                        PromptMessage::user(Content::image(PNG, "image/png")),
-                        PromptMessage::user(Content::text("Please analyze the image above.")),
-                    ],
-                })
+                Ok(GetPromptResult::new(vec![
+                    PromptMessage::user(Content::image(PNG, "image/png")),
+                    PromptMessage::user(Content::text("Please analyze the image above.")),
+                ]))
             },
         )
         .completion(|request: CompletionRequest, _| async move {
@@ -531,7 +516,7 @@ pub fn server(options: &Options) -> Server {
             };
             let values: Vec<String> =
                 pool.iter().filter(|v| v.starts_with(&request.value)).map(|v| (*v).to_owned()).collect();
-            Ok(Completion { total: Some(values.len() as u64), has_more: Some(false), values })
+            Ok(Completion::new(values.clone()).total(values.len() as u64).has_more(false))
         });
     super::input_fixture::add(builder).build()
 }

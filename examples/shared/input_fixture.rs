@@ -141,7 +141,7 @@ pub fn add(builder: ServerBuilder) -> ServerBuilder {
                     .elicit(ask("What context should the prompt use?", "context", "string"))
                     .await?;
                 let text = format!("Use this context: {}", field(&answer, "context"));
-                Ok(GetPromptResult { description: None, messages: vec![PromptMessage::user(Content::text(text))] })
+                Ok(GetPromptResult::new(vec![PromptMessage::user(Content::text(text))]))
             },
         )
         .tool(

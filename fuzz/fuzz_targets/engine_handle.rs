@@ -543,7 +543,7 @@ fn server(gate: &Gate, free: &Gate) -> Server {
             Ok(CallToolResult::text(format!("told {told}")))
         })
         .resource(Resource::new(WATCHED, "watched").mime_type("text/plain"), |uri, _| async move {
-            Ok(ReadResourceResult { contents: vec![ResourceContents::text(uri, "text/plain", "watched")] })
+            Ok(ReadResourceResult::new(vec![ResourceContents::text(uri, "text/plain", "watched")]))
         })
         .build()
 }

@@ -70,6 +70,7 @@ impl Content {
 
 /// The contents of a resource: text or base64 binary.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct ResourceContents {
     /// The resource's URI.
     pub uri: String,
@@ -98,6 +99,7 @@ impl ResourceContents {
 
 /// The result of `tools/call`.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct CallToolResult {
     /// What the tool returns.
     pub content: Vec<Content>,
@@ -125,13 +127,27 @@ impl CallToolResult {
     pub fn error(text: impl Into<String>) -> Self {
         Self { is_error: true, ..Self::text(text) }
     }
+
+    /// Adds structured output (a JSON object matching the tool's `outputSchema`).
+    pub fn structured(mut self, value: Value) -> Self {
+        self.structured_content = Some(value);
+        self
+    }
 }
 
 /// The result of `resources/read`.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct ReadResourceResult {
     /// The contents (one resource may have several parts).
     pub contents: Vec<ResourceContents>,
+}
+
+impl ReadResourceResult {
+    /// A read of these parts.
+    pub fn new(contents: Vec<ResourceContents>) -> Self {
+        Self { contents }
+    }
 }
 
 /// Who a prompt message is from.
@@ -146,6 +162,7 @@ pub enum Role {
 
 /// One message of a prompt.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct PromptMessage {
     /// Who says it.
     pub role: Role,
@@ -154,14 +171,25 @@ pub struct PromptMessage {
 }
 
 impl PromptMessage {
+    /// A message from `role`.
+    pub fn new(role: Role, content: Content) -> Self {
+        Self { role, content }
+    }
+
     /// A user message.
     pub fn user(content: Content) -> Self {
-        Self { role: Role::User, content }
+        Self::new(Role::User, content)
+    }
+
+    /// An assistant message.
+    pub fn assistant(content: Content) -> Self {
+        Self::new(Role::Assistant, content)
     }
 }
 
 /// The result of `prompts/get`.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct GetPromptResult {
     /// A description of this rendering.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -170,8 +198,22 @@ pub struct GetPromptResult {
     pub messages: Vec<PromptMessage>,
 }
 
+impl GetPromptResult {
+    /// A rendering of these messages.
+    pub fn new(messages: Vec<PromptMessage>) -> Self {
+        Self { description: None, messages }
+    }
+
+    /// Describes this rendering.
+    pub fn description(mut self, description: impl Into<String>) -> Self {
+        self.description = Some(description.into());
+        self
+    }
+}
+
 /// Completion values for `completion/complete`.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct Completion {
     /// Suggested values (at most 100).
     pub values: Vec<String>,
@@ -181,4 +223,23 @@ pub struct Completion {
     /// Whether more values exist than returned.
     #[serde(rename = "hasMore", default, skip_serializing_if = "Option::is_none")]
     pub has_more: Option<bool>,
+}
+
+impl Completion {
+    /// These suggestions, with nothing said of others.
+    pub fn new(values: Vec<String>) -> Self {
+        Self { values, total: None, has_more: None }
+    }
+
+    /// How many values match in all.
+    pub fn total(mut self, total: u64) -> Self {
+        self.total = Some(total);
+        self
+    }
+
+    /// Whether more values match than these.
+    pub fn has_more(mut self, has_more: bool) -> Self {
+        self.has_more = Some(has_more);
+        self
+    }
 }

@@ -5,6 +5,7 @@ use serde_json::{json, Value};
 
 /// A tool, as `tools/list` describes it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct Tool {
     /// Unique name.
     pub name: String,
@@ -39,6 +40,12 @@ impl Tool {
         self
     }
 
+    /// Sets the schema of the tool's `structuredContent`.
+    pub fn output_schema(mut self, schema: Value) -> Self {
+        self.output_schema = Some(schema);
+        self
+    }
+
     /// Sets the title.
     pub fn title(mut self, title: impl Into<String>) -> Self {
         self.title = Some(title.into());
@@ -48,6 +55,7 @@ impl Tool {
 
 /// A concrete resource, as `resources/list` describes it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct Resource {
     /// Its URI.
     pub uri: String,
@@ -91,6 +99,7 @@ impl Resource {
 
 /// A family of resources named by an RFC 6570 level-1 URI template (`test://items/{id}`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct ResourceTemplate {
     /// The template.
     #[serde(rename = "uriTemplate")]
@@ -135,6 +144,7 @@ impl ResourceTemplate {
 
 /// An argument a prompt takes.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct PromptArgument {
     /// Its name.
     pub name: String,
@@ -146,8 +156,28 @@ pub struct PromptArgument {
     pub required: bool,
 }
 
+impl PromptArgument {
+    /// An optional argument without a description.
+    pub fn new(name: impl Into<String>) -> Self {
+        Self { name: name.into(), description: None, required: false }
+    }
+
+    /// Says what it is for.
+    pub fn description(mut self, description: impl Into<String>) -> Self {
+        self.description = Some(description.into());
+        self
+    }
+
+    /// Whether it must be given.
+    pub fn required(mut self, required: bool) -> Self {
+        self.required = required;
+        self
+    }
+}
+
 /// A prompt, as `prompts/list` describes it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct Prompt {
     /// Unique name.
     pub name: String,

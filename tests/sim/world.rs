@@ -399,7 +399,7 @@ fn server(ledger: &Rc<Ledger>) -> Server {
             }
         })
         .resource(Resource::new(WATCHED, "watched"), |uri, _| async move {
-            Ok(ReadResourceResult { contents: vec![ResourceContents::text(uri, "text/plain", "w")] })
+            Ok(ReadResourceResult::new(vec![ResourceContents::text(uri, "text/plain", "w")]))
         })
         .build()
 }

@@ -470,7 +470,7 @@ pub fn test_server(latch: &Latch, seen: &Seen, (clock, state): (&ManualClock, &A
             Ok(mcp_session::server::Reply::raw(text))
         })
         .resource(Resource::new(WATCHED, "watched").mime_type("text/plain"), |uri, _| async move {
-            Ok(ReadResourceResult { contents: vec![ResourceContents::text(uri, "text/plain", "watched")] })
+            Ok(ReadResourceResult::new(vec![ResourceContents::text(uri, "text/plain", "watched")]))
         })
         .tool(Tool::new("expire_everything", "Moves time a day ahead and expires sessions"), move |_, _| {
             let (clock, state) = (clock.clone(), state.clone());

@@ -407,11 +407,10 @@ impl McpServer {
         let arguments = field(&definition, "arguments");
         if js_sys::Array::is_array(&arguments) {
             for argument in js_sys::Array::from(&arguments).iter() {
-                prompt.arguments.push(PromptArgument {
-                    name: required(&argument, "prompt argument", "name")?,
-                    description: string(&argument, "description"),
-                    required: field(&argument, "required").as_bool().unwrap_or(false),
-                });
+                let mut entry = PromptArgument::new(required(&argument, "prompt argument", "name")?)
+                    .required(field(&argument, "required").as_bool().unwrap_or(false));
+                entry.description = string(&argument, "description");
+                prompt.arguments.push(entry);
             }
         }
         self.inner.register(|b| b.prompt(prompt, handlers::prompt(handler)))
