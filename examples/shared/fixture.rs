@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures_timer::Delay;
-use mcp_session::http::{Authenticate, Unauthorized};
+use mcp_session::http::{Authenticate, Unauthorized, Verdict};
 use mcp_session::jsonrpc::ErrorObject;
 use mcp_session::model::{
     CallToolResult, Completion, Content, GetPromptResult, LogLevel, Prompt, PromptMessage, ReadResourceResult,
@@ -53,15 +53,19 @@ const WAV: &str = "UklGRiYAAABXQVZFZm10IBAAAAABAAEAQB8AAAB9AAACABAAZGF0YQIAAAA="
 pub struct DemoAuth;
 
 impl Authenticate for DemoAuth {
-    fn authenticate(&self, request: &http::request::Parts) -> Result<Owner, Unauthorized> {
-        let Some(value) = request.headers.get(http::header::AUTHORIZATION) else { return Ok(Owner::anonymous()) };
-        let token = value.to_str().ok().and_then(|v| v.strip_prefix("Bearer ")).ok_or_default()?;
-        let (tenant, principal) = token.split_once(':').ok_or_default()?;
-        if tenant.is_empty() || principal.is_empty() {
-            return Err(Unauthorized::default());
-        }
-        Ok(Owner::new(TenantId::new(tenant), Principal::new(principal)))
+    fn authenticate<'a>(&'a self, request: &'a http::request::Parts) -> Verdict<'a> {
+        bearer(request).into()
     }
+}
+
+fn bearer(request: &http::request::Parts) -> Result<Owner, Unauthorized> {
+    let Some(value) = request.headers.get(http::header::AUTHORIZATION) else { return Ok(Owner::anonymous()) };
+    let token = value.to_str().ok().and_then(|v| v.strip_prefix("Bearer ")).ok_or_default()?;
+    let (tenant, principal) = token.split_once(':').ok_or_default()?;
+    if tenant.is_empty() || principal.is_empty() {
+        return Err(Unauthorized::default());
+    }
+    Ok(Owner::new(TenantId::new(tenant), Principal::new(principal)))
 }
 
 trait OkOrDefault<T> {

@@ -25,7 +25,7 @@ use http::header::{HeaderName, HeaderValue, ACCEPT, CONTENT_TYPE, HOST, ORIGIN};
 use http::{Method, Request, Response, StatusCode};
 use libfuzzer_sys::fuzz_target;
 use mcp_session::http::headers::{LAST_EVENT_ID, MCP_PROTOCOL_VERSION, MCP_SESSION_ID};
-use mcp_session::http::{Authenticate, ResponseMode, Unauthorized};
+use mcp_session::http::{Authenticate, ResponseMode, Unauthorized, Verdict};
 use mcp_session::model::{CallToolResult, LogLevel, ReadResourceResult, Resource, ResourceContents, Tool};
 use mcp_session::{
     Body, Change, ChangeEvent, Engine, EngineConfig, EngineState, EventId, ManualClock, McpSession, Owner, Principal,
@@ -432,13 +432,13 @@ impl Msg {
 struct HeaderAuth;
 
 impl Authenticate for HeaderAuth {
-    fn authenticate(&self, request: &http::request::Parts) -> Result<Owner, Unauthorized> {
+    fn authenticate<'a>(&'a self, request: &'a http::request::Parts) -> Verdict<'a> {
         if request.headers.contains_key("x-deny") {
-            return Err(Unauthorized { challenge: Some("Bearer".into()) });
+            return Err(Unauthorized { challenge: Some("Bearer".into()) }).into();
         }
         let tenant = request.headers.get("x-tenant").and_then(|v| v.to_str().ok());
         let tenant = tenant.map_or_else(TenantId::default_tenant, TenantId::new);
-        Ok(Owner::new(tenant, Principal::anonymous()))
+        Ok(Owner::new(tenant, Principal::anonymous())).into()
     }
 }
 

@@ -179,8 +179,8 @@ impl<S: Store<McpSession> + 'static> Engine<S> {
         protocol_header(&parts.headers).map(drop)
     }
 
-    pub(crate) fn authenticate(&self, parts: &Parts) -> Result<Owner, Rejection> {
-        self.state.auth.authenticate(parts).map_err(|e| Rejection::Unauthorized { challenge: e.challenge })
+    pub(crate) async fn authenticate(&self, parts: &Parts) -> Result<Owner, Rejection> {
+        self.state.auth.authenticate(parts).await.map_err(|e| Rejection::Unauthorized { challenge: e.challenge })
     }
 
     /// The session a request names, looked up (and touched) under its owner.
@@ -222,7 +222,7 @@ impl<S: Store<McpSession> + 'static> Engine<S> {
         if !accepts(&parts.headers, "text/event-stream") {
             return Err(Rejection::NotAcceptableGet);
         }
-        let owner = self.authenticate(&parts)?;
+        let owner = self.authenticate(&parts).await?;
         let session = self.session(&parts, &owner).await?;
         let init = session.state.protocol_version.primes_streams();
         let (stream, from, exclusive) = match parts.headers.get(LAST_EVENT_ID) {
@@ -246,7 +246,7 @@ impl<S: Store<McpSession> + 'static> Engine<S> {
 
     /// DELETE: ends the session.
     async fn delete(&self, parts: Parts) -> Result<Response<Body>, Rejection> {
-        let owner = self.authenticate(&parts)?;
+        let owner = self.authenticate(&parts).await?;
         let session = self.session(&parts, &owner).await?;
         self.state.end_session(session.id).await?;
         trace::session_deleted(session.id);

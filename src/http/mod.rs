@@ -17,7 +17,7 @@ mod sessionless;
 mod state;
 mod trace;
 
-pub use auth::{Anonymous, Authenticate, Unauthorized};
+pub use auth::{Anonymous, Authenticate, Unauthorized, Verdict};
 pub use body::Body;
 pub use config::{EngineConfig, HostPolicy, OriginPolicy, ResponseMode};
 pub use engine::Engine;

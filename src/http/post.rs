@@ -116,7 +116,7 @@ impl<S: Store<McpSession> + 'static> Engine<S> {
         if body.len() > self.max_body_bytes() {
             return Err(Rejection::PayloadTooLarge);
         }
-        let owner = self.authenticate(&parts)?;
+        let owner = self.authenticate(&parts).await?;
         let (members, batch) = match jsonrpc::parse_body(&body) {
             Ok(jsonrpc::Body::Single(message)) => (vec![Ok(message)], false),
             Ok(jsonrpc::Body::Batch(members)) => (members, true),

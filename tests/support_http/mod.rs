@@ -24,7 +24,7 @@ use futures::{Stream, StreamExt};
 use http::header::{ALLOW, CACHE_CONTROL, CONTENT_TYPE, HOST};
 use http::{HeaderName, HeaderValue, Method, Request, Response, StatusCode};
 use mcp_session::http::headers::{LAST_EVENT_ID, MCP_PROTOCOL_VERSION, MCP_SESSION_ID, X_ACCEL_BUFFERING};
-use mcp_session::http::{Authenticate, Unauthorized};
+use mcp_session::http::{Authenticate, Unauthorized, Verdict};
 use mcp_session::model::{CallToolResult, LogLevel, ReadResourceResult, Resource, ResourceContents, Tool};
 use mcp_session::{
     Body, Engine, EngineConfig, EngineState, EventId, ManualClock, McpSession, MetricsSnapshot, Owner, Principal,
@@ -50,12 +50,19 @@ pub struct HarnessBuilder {
     config: EngineConfig,
     sessions: SessionsBuilder,
     server: Option<Box<dyn FnOnce(&Seen) -> Server>>,
+    auth: Box<dyn FnOnce(EngineState) -> EngineState>,
 }
 
 pub fn harness() -> HarnessBuilder {
     let clock = common::clock();
     let sessions = common::builder(&clock).keep_alive(None);
-    HarnessBuilder { clock, config: EngineConfig::default(), sessions, server: None }
+    HarnessBuilder {
+        clock,
+        config: EngineConfig::default(),
+        sessions,
+        server: None,
+        auth: Box::new(|state| state.with_authenticator(HeaderAuth)),
+    }
 }
 
 impl HarnessBuilder {
@@ -75,11 +82,17 @@ impl HarnessBuilder {
         self
     }
 
+    /// Authenticates with `auth` instead of [`HeaderAuth`].
+    pub fn authenticator(mut self, auth: impl Authenticate) -> Self {
+        self.auth = Box::new(move |state| state.with_authenticator(auth));
+        self
+    }
+
     pub fn build(self) -> Harness {
         let latch = Latch::default();
         let seen = Seen::default();
         let sessions = self.sessions.build::<McpSession>();
-        let state = Arc::new(EngineState::new(sessions, self.config).with_authenticator(HeaderAuth));
+        let state = Arc::new((self.auth)(EngineState::new(sessions, self.config)));
         let pool = LocalPool::new();
         let spawner = pool.spawner();
         let polls = Rc::new(Cell::new(0));
@@ -270,15 +283,20 @@ pub struct HeaderAuth;
 pub const CHALLENGE: &str = "Bearer realm=\"mcp\"";
 
 impl Authenticate for HeaderAuth {
-    fn authenticate(&self, request: &http::request::Parts) -> Result<Owner, Unauthorized> {
-        if request.headers.contains_key("x-deny") {
-            return Err(Unauthorized { challenge: Some(CHALLENGE.into()) });
-        }
-        let header = |name: &str| request.headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
-        let tenant = header("x-tenant").map_or_else(TenantId::default_tenant, TenantId::new);
-        let principal = header("x-user").map_or_else(Principal::anonymous, Principal::new);
-        Ok(Owner::new(tenant, principal))
+    fn authenticate<'a>(&'a self, request: &'a http::request::Parts) -> Verdict<'a> {
+        header_owner(request).into()
     }
+}
+
+/// The owner [`HeaderAuth`] reads from the headers.
+pub fn header_owner(request: &http::request::Parts) -> Result<Owner, Unauthorized> {
+    if request.headers.contains_key("x-deny") {
+        return Err(Unauthorized { challenge: Some(CHALLENGE.into()) });
+    }
+    let header = |name: &str| request.headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let tenant = header("x-tenant").map_or_else(TenantId::default_tenant, TenantId::new);
+    let principal = header("x-user").map_or_else(Principal::anonymous, Principal::new);
+    Ok(Owner::new(tenant, principal))
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use js_sys::Function;
-use mcp_session::http::{Authenticate, EngineConfig, HostPolicy, OriginPolicy, ResponseMode, Unauthorized};
+use mcp_session::http::{Authenticate, EngineConfig, HostPolicy, OriginPolicy, ResponseMode, Verdict};
 use mcp_session::model::{Prompt, PromptArgument, Resource, ResourceTemplate, Tool};
 use mcp_session::server::{RequestStateKey, ServerBuilder, Variables};
 use mcp_session::session::StorePolicy;
@@ -217,8 +217,8 @@ impl Options {
 struct ExtensionOwner;
 
 impl Authenticate for ExtensionOwner {
-    fn authenticate(&self, request: &http::request::Parts) -> Result<Owner, Unauthorized> {
-        Ok(request.extensions.get::<Owner>().cloned().unwrap_or_default())
+    fn authenticate<'a>(&'a self, request: &'a http::request::Parts) -> Verdict<'a> {
+        Ok(request.extensions.get::<Owner>().cloned().unwrap_or_default()).into()
     }
 }
 
