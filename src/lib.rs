@@ -125,6 +125,9 @@
 #![warn(missing_docs, unreachable_pub)]
 #![cfg_attr(docsrs, feature(doc_auto_cfg))]
 
+#[macro_use]
+mod setters;
+
 pub mod bridge;
 mod clients;
 pub mod clock;

@@ -138,7 +138,7 @@ on_every_runtime! {
         // deadline armed before (stale, already handled) and then overwrote it: the host slept
         // past the new deadline.
         let clock = clock();
-        let config = SessionsConfig { ids: mcp_session::SessionIdGenerator::seeded(7), ..SessionsConfig::default() };
+        let config = SessionsConfig::default().ids(mcp_session::SessionIdGenerator::seeded(7));
         let sessions = Rc::new(Sessions::with_store(HookedStore::new(StorePolicy::default()), std::sync::Arc::new(clock.clone()), config));
         used(&*sessions, owner("t")).await; // expires at 30 min
         clock.advance(10 * MINUTE);

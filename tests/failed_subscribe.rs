@@ -21,7 +21,7 @@ on_every_runtime! {
         // The session ends while the subscription reads its log: the moment a DELETE on another
         // connection can land.
         let clock = clock();
-        let config = SessionsConfig { ids: mcp_session::SessionIdGenerator::seeded(3), ..SessionsConfig::default() };
+        let config = SessionsConfig::default().ids(mcp_session::SessionIdGenerator::seeded(3));
         let sessions = Rc::new(Sessions::with_store(HookedStore::new(StorePolicy::default()), Arc::new(clock.clone()), config));
         let id = used(&*sessions, owner("t")).await;
         let remover = Rc::downgrade(&sessions);

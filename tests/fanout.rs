@@ -174,7 +174,7 @@ on_every_runtime! {
         // The moment between "attached to the live stream" and "read the log" that
         // subscribe-then-snapshot exists for: one more event lands in the middle.
         let clock = clock();
-        let config = SessionsConfig { ids: mcp_session::SessionIdGenerator::seeded(1), ..SessionsConfig::default() };
+        let config = SessionsConfig::default().ids(mcp_session::SessionIdGenerator::seeded(1));
         let store = HookedStore::new(StorePolicy::default());
         let sessions = Rc::new(Sessions::with_store(store, Arc::new(clock.clone()), config));
         let id = used(&*sessions, owner("t")).await;

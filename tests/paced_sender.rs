@@ -109,7 +109,7 @@ on_every_runtime! {
         let clock = clock();
         let mut policy = StorePolicy::default();
         policy.log.events = 2;
-        let config = SessionsConfig { ids: mcp_session::SessionIdGenerator::seeded(5), ..SessionsConfig::default() };
+        let config = SessionsConfig::default().ids(mcp_session::SessionIdGenerator::seeded(5));
         let sessions = Rc::new(Sessions::with_store(HookedStore::new(policy), std::sync::Arc::new(clock.clone()), config));
         let id = used(&*sessions, owner("t")).await;
         let post = sessions.open_stream(id, false).await.unwrap();

@@ -286,7 +286,7 @@ struct Replica {
 async fn replica(server: &RedisServer, prefix: &str, clock: &ManualClock) -> Replica {
     let store: RedisStore<McpSession> = server.store_at(prefix, StorePolicy::default()).await;
     let sessions = Sessions::with_store(store, Arc::new(clock.clone()), SessionsConfig::default());
-    let config = EngineConfig { response_mode: ResponseMode::Sse, ..EngineConfig::default() };
+    let config = EngineConfig::default().response_mode(ResponseMode::Sse);
     let state = Arc::new(EngineState::new(sessions, config));
     let server = Server::builder("replica", "0.0.0")
         .tool(Tool::new("echo", "Returns `text`"), |args: Value, _| async move {

@@ -224,20 +224,17 @@ fn configure(flags: Flags) -> Result<Cli, String> {
         hosts.extend(["localhost", "127.0.0.1", "::1"].map(String::from));
         HostPolicy::Only(hosts)
     };
-    let config = EngineConfig {
-        response_mode: match flags.response_mode {
+    let mut config = EngineConfig::default()
+        .response_mode(match flags.response_mode {
             Mode::Adaptive => ResponseMode::Adaptive,
             Mode::Sse => ResponseMode::Sse,
             Mode::Json => ResponseMode::Json,
-        },
-        stateless: flags.stateless,
-        retry: Duration::from_millis(flags.retry_ms),
-        max_calls_per_session: size("max-calls-per-session", flags.max_calls_per_session)?,
-        max_body_bytes: size("max-body-bytes", flags.max_body_bytes)?,
-        hosts,
-        ..EngineConfig::default()
-    };
-    let mut config = config;
+        })
+        .stateless(flags.stateless)
+        .retry(Duration::from_millis(flags.retry_ms))
+        .max_calls_per_session(size("max-calls-per-session", flags.max_calls_per_session)?)
+        .max_body_bytes(size("max-body-bytes", flags.max_body_bytes)?)
+        .hosts(hosts);
     if let Some(key) = flags.request_state_secret {
         config.request_state_key = key;
     }

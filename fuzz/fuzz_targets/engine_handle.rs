@@ -610,19 +610,17 @@ impl Run {
             .retained_bytes(8192)
             .max_streams_per_session(4)
             .build::<McpSession>();
-        let engine_config = EngineConfig {
-            max_body_bytes: 4096,
-            response_mode: match config.mode {
+        let engine_config = EngineConfig::default()
+            .max_body_bytes(4096usize)
+            .response_mode(match config.mode {
                 Mode::Adaptive => ResponseMode::Adaptive,
                 Mode::Json => ResponseMode::Json,
                 Mode::Sse => ResponseMode::Sse,
-            },
-            stateless: config.stateless,
-            max_batch: 4,
-            max_calls_per_session: 3,
-            max_resource_subscriptions: 1,
-            ..EngineConfig::default()
-        };
+            })
+            .stateless(config.stateless)
+            .max_batch(4usize)
+            .max_calls_per_session(3usize)
+            .max_resource_subscriptions(1usize);
         let state = Arc::new(EngineState::new(sessions, engine_config).with_authenticator(HeaderAuth));
         let pool = LocalPool::new();
         let spawner = pool.spawner();

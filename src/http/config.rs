@@ -52,7 +52,19 @@ pub enum ResponseMode {
 }
 
 /// Options of the HTTP front door.
+///
+/// Start from the default and change what differs, by field or by the setter of the same name
+/// (new options arrive with their defaults, so neither way breaks when one is added):
+///
+/// ```
+/// use std::time::Duration;
+/// use mcp_session::http::{EngineConfig, ResponseMode};
+///
+/// let config = EngineConfig::default().response_mode(ResponseMode::Sse).retry(Duration::from_millis(500));
+/// assert_eq!(config.max_batch, 64);
+/// ```
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub struct EngineConfig {
     /// The MCP endpoint's path. Default `/mcp`.
     pub path: String,
@@ -102,6 +114,26 @@ pub struct EngineConfig {
     /// Default 16.
     pub max_listens_per_principal: usize,
 }
+
+setters!(EngineConfig {
+    path: String,
+    hosts: HostPolicy,
+    origins: OriginPolicy,
+    max_body_bytes: usize,
+    retry: Duration,
+    retry_after: Duration,
+    response_mode: ResponseMode,
+    stateless: bool,
+    bridge_logger: String,
+    max_batch: usize,
+    max_calls_per_session: usize,
+    max_resource_subscriptions: usize,
+    bridge_uris: Vec<(String, String)>,
+    request_state_key: RequestStateKey,
+    request_state_ttl: Duration,
+    max_listens: usize,
+    max_listens_per_principal: usize,
+});
 
 impl Default for EngineConfig {
     fn default() -> Self {

@@ -83,8 +83,10 @@ impl<D, S> fmt::Debug for Sessions<D, S> {
     }
 }
 
-/// Options of the engine beyond what its store enforces.
+/// Options of the engine beyond what its store enforces. [`SessionsBuilder`] sets them one by
+/// one; [`Sessions::with_store`] takes them whole (change the default's fields).
 #[derive(Debug)]
+#[non_exhaustive]
 pub struct SessionsConfig {
     /// Where new session ids come from. Default: the OS CSPRNG.
     pub ids: SessionIdGenerator,
@@ -98,6 +100,12 @@ pub struct SessionsConfig {
     /// not lose its session. With `false` only requests count, as in the spec's letter.
     pub activity_holds: bool,
 }
+
+setters!(SessionsConfig {
+    ids: SessionIdGenerator,
+    keep_alive: Option<Duration>,
+    activity_holds: bool,
+});
 
 impl Default for SessionsConfig {
     fn default() -> Self {

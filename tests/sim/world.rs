@@ -435,17 +435,10 @@ impl World {
     }
 
     fn over(store: YieldingStore, settings: Settings, seed: u64, clock: ManualClock, ledger: Rc<Ledger>) -> Self {
-        let config = SessionsConfig {
-            ids: SessionIdGenerator::seeded(seed),
-            keep_alive: settings.keep_alive,
-            ..SessionsConfig::default()
-        };
+        let config = SessionsConfig::default().ids(SessionIdGenerator::seeded(seed)).keep_alive(settings.keep_alive);
         let sessions = Sessions::with_store(store, Arc::new(clock.clone()), config);
-        let engine_config = EngineConfig {
-            response_mode: settings.mode,
-            max_calls_per_session: settings.max_calls,
-            ..EngineConfig::default()
-        };
+        let engine_config =
+            EngineConfig::default().response_mode(settings.mode).max_calls_per_session(settings.max_calls);
         let state = Arc::new(EngineState::new(sessions, engine_config).with_authenticator(HeaderAuth));
         state.sessions().store().sessions.set(Arc::downgrade(&state)).ok();
         let pool = LocalPool::new();

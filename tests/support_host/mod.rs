@@ -98,7 +98,7 @@ impl TestServer {
     }
 
     pub fn start_with(host: Host, config: HostConfig, engine: impl FnOnce(&mut EngineConfig)) -> Self {
-        let mut engine_config = EngineConfig { response_mode: ResponseMode::Json, ..EngineConfig::default() };
+        let mut engine_config = EngineConfig::default().response_mode(ResponseMode::Json);
         engine(&mut engine_config);
         let sessions = Sessions::builder().clock(ManualClock::new(START)).keep_alive(None).build();
         let state = Arc::new(EngineState::new(sessions, engine_config));

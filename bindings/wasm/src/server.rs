@@ -268,13 +268,11 @@ impl Inner {
 
     fn engine_config(&self) -> EngineConfig {
         let o = &self.options;
-        let mut config = EngineConfig {
-            stateless: o.stateless,
-            response_mode: o.response_mode,
-            hosts: o.hosts.clone(),
-            origins: o.origins.clone(),
-            ..EngineConfig::default()
-        };
+        let mut config = EngineConfig::default()
+            .stateless(o.stateless)
+            .response_mode(o.response_mode)
+            .hosts(o.hosts.clone())
+            .origins(o.origins.clone());
         if let Some(path) = &o.path {
             config.path = path.clone();
         }
@@ -305,7 +303,7 @@ impl Inner {
             Some(ms) => Some(Duration::from_millis(ms)),
             None => Some(Duration::from_secs(15)),
         };
-        let mut config = SessionsConfig { ids, keep_alive, ..SessionsConfig::default() };
+        let mut config = SessionsConfig::default().ids(ids).keep_alive(keep_alive);
         if let Some(holds) = self.options.activity_holds {
             config.activity_holds = holds;
         }
