@@ -24,15 +24,20 @@ use redis::Script;
 const PRELUDE: &str = r#"
 local function num(x) return string.format('%d', x) end
 
--- The session's deadline from its record fields and the policy (idle, absolute, init in ms).
-local function deadline(rec, idle, absolute, init)
-  local f = redis.call('HMGET', rec, 'cr', 'seen', 'used', 'held')
-  local cr, seen, used, held = tonumber(f[1]), tonumber(f[2]), f[3] == '1', tonumber(f[4] or '0')
+-- A session's deadline from its created and last-seen times (ms), whether it was used, how many
+-- processes hold it, and the policy (idle, absolute, init in ms).
+local function deadline_of(cr, seen, used, held, idle, absolute, init)
   local hard = cr + absolute
   if held > 0 then return hard end
   local soft
   if used then soft = seen + idle else soft = cr + math.min(init, idle) end
   return math.min(soft, hard)
+end
+
+-- The session's deadline, read from its record.
+local function deadline(rec, idle, absolute, init)
+  local f = redis.call('HMGET', rec, 'cr', 'seen', 'used', 'held')
+  return deadline_of(tonumber(f[1]), tonumber(f[2]), f[3] == '1', tonumber(f[4] or '0'), idle, absolute, init)
 end
 
 -- Removes a session: its record, logs, stream index and index entries.
@@ -81,19 +86,21 @@ return {0, s[1], s[2]}
 const LOOKUP: &str = r#"
 local rec, dl, id = KEYS[1], KEYS[2], ARGV[1]
 local now, idle, absolute, init = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
-if redis.call('EXISTS', rec) == 0 then return {1} end
-if deadline(rec, idle, absolute, init) <= now then
+-- One read of the record decides everything: the lookup is on every request's path.
+local f = redis.call('HMGET', rec, 'cr', 'seen', 'used', 'held', 'own')
+if not f[1] then return {1} end
+local cr, seen, held = tonumber(f[1]), tonumber(f[2]), tonumber(f[4] or '0')
+if deadline_of(cr, seen, f[3] == '1', held, idle, absolute, init) <= now then
   drop(rec, dl, id)
   local s = summary(dl)
   return {2, s[1], s[2]}
 end
-if redis.call('HGET', rec, 'own') ~= ARGV[2] then return {3} end
-local seen = math.max(tonumber(redis.call('HGET', rec, 'seen')), now)
+if f[5] ~= ARGV[2] then return {3} end
+seen = math.max(seen, now)
 redis.call('HSET', rec, 'seen', num(seen), 'used', '1')
-redis.call('ZADD', dl, num(deadline(rec, idle, absolute, init)), id)
-local f = redis.call('HMGET', rec, 'cr', 'seen')
+redis.call('ZADD', dl, num(deadline_of(cr, seen, true, held, idle, absolute, init)), id)
 local s = summary(dl)
-return {0, f[1], f[2], redis.call('GET', rec .. ':d'), s[1], s[2]}
+return {0, f[1], num(seen), redis.call('GET', rec .. ':d'), s[1], s[2]}
 "#;
 
 /// KEYS: rec. Returns {version, data}, or {} for an unknown session.
