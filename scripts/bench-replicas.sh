@@ -14,6 +14,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
+# shellcheck source=../tests/e2e/nginx.sh
+. tests/e2e/nginx.sh
 LOADGEN=${LOADGEN:?set LOADGEN to the shared bench loadgen binary}
 REPS=${REPS:-3}
 WORKERS=${WORKERS:-1}
@@ -56,28 +58,7 @@ start_setup() {
   done
   local front
   front=$(free_port)
-  cat >"$WORK/nginx.conf" <<CONF
-worker_processes 1;
-daemon off;
-pid $WORK/nginx.pid;
-error_log $WORK/nginx.err warn;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  upstream mcp { $upstreams keepalive 64; }
-  server {
-    listen 127.0.0.1:$front;
-    location /mcp {
-      proxy_pass http://mcp;
-      proxy_http_version 1.1;
-      proxy_set_header Connection "";
-      proxy_set_header Host \$http_host;
-      proxy_buffering off;
-      proxy_read_timeout 1h;
-    }
-  }
-}
-CONF
+  nginx_conf "$WORK/nginx.conf" "$WORK" "$front" "" "$upstreams" 4096 64
   nginx -c "$WORK/nginx.conf" -p "$WORK" &
   PIDS+=($!)
   wait_port "$front"

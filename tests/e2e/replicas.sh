@@ -12,6 +12,8 @@
 # requests stay within one process) and move to another when it dies (the session lives in
 # Redis). `initialize` carries no session id and lands anywhere.
 set -euo pipefail
+# shellcheck source=nginx.sh
+. "$(dirname "${BASH_SOURCE[0]}")/nginx.sh"
 SERVER=${REPLICA_SERVER:?set REPLICA_SERVER to the example server binary}
 : "${MCP_REDIS_URL:?set MCP_REDIS_URL}"
 shift 2 # --port 0: the front's port is picked here
@@ -43,28 +45,7 @@ for n in 1 2 3; do
   upstreams+="server $address max_fails=1 fail_timeout=30s; "
 done
 front=$(free_port)
-cat >"$WORK/nginx.conf" <<CONF
-worker_processes 1;
-daemon off;
-pid $WORK/nginx.pid;
-error_log $WORK/nginx.err warn;
-events { worker_connections 1024; }
-http {
-  access_log off;
-  upstream replicas { hash \$http_mcp_session_id consistent; $upstreams keepalive 16; }
-  server {
-    listen 127.0.0.1:$front;
-    location /mcp {
-      proxy_pass http://replicas;
-      proxy_http_version 1.1;
-      proxy_set_header Connection "";
-      proxy_set_header Host \$http_host;
-      proxy_buffering off;
-      proxy_read_timeout 1h;
-    }
-  }
-}
-CONF
+nginx_conf "$WORK/nginx.conf" "$WORK" "$front" 'hash $http_mcp_session_id consistent;' "$upstreams" 1024 16
 nginx -c "$WORK/nginx.conf" -p "$WORK" &
 PIDS+=($!)
 for _ in $(seq 200); do (exec 3<>"/dev/tcp/127.0.0.1/$front") 2>/dev/null && break; sleep 0.05; done
