@@ -1,17 +1,23 @@
-//! Hot paths of the core engine: publish-and-deliver, replay after `Last-Event-ID`, and the
-//! timer call with a million idle sessions.
+//! Hot paths of the core engine: publish-and-deliver, replay after `Last-Event-ID`, the timer
+//! call with a million idle sessions, and a whole `tools/call` through `Engine::handle` with
+//! arguments as JSON and as a typed struct.
 //!
 //! `cargo bench --bench engine`. Futures here complete without waiting (the in-memory store
 //! never blocks), so each is polled once with `now_or_never` instead of paying for an executor.
 
 use std::hint::black_box;
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
+use futures::executor::LocalPool;
+use futures::task::LocalSpawnExt;
 use futures::{FutureExt, StreamExt};
+use mcp_session::model::{CallToolResult, Tool};
 use mcp_session::{
-    EventId, ManualClock, Owner, Resume, SessionIdGenerator, Sessions, StreamId, SubscribeOptions, Timestamp,
+    Engine, EngineConfig, EngineState, EventId, ManualClock, Owner, Resume, Server, SessionIdGenerator, Sessions,
+    SpawnFn, StreamId, SubscribeOptions, Timestamp,
 };
 
 fn ready<T>(future: impl std::future::Future<Output = T>) -> T {
@@ -105,9 +111,63 @@ fn timeout_with_a_million_sessions(c: &mut Criterion) {
     });
 }
 
+/// `Mcp-Method`-routed 2026-07-28 `tools/call` of `tool` with `{"text": "hello"}`.
+fn tool_call_request(tool: &str) -> http::Request<Bytes> {
+    let body = format!(
+        r#"{{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{{"name":"{tool}","arguments":{{"text":"hello"}},"_meta":{{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{{}}}}}}}}"#
+    );
+    http::Request::post("/mcp")
+        .header("host", "localhost:3000")
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .header("mcp-protocol-version", "2026-07-28")
+        .header("mcp-method", "tools/call")
+        .header("mcp-name", tool)
+        .body(Bytes::from(body))
+        .unwrap()
+}
+
+fn tool_call_typed_and_untyped(c: &mut Criterion) {
+    #[derive(serde::Deserialize, schemars::JsonSchema)]
+    struct Echo {
+        text: String,
+    }
+    let server = Server::builder("bench", "0.0.0")
+        .tool(Tool::new("echo_value", "Echoes `text`"), |args: serde_json::Value, _| async move {
+            match args["text"].as_str() {
+                Some(text) => Ok(CallToolResult::text(text)),
+                None => Ok(CallToolResult::error("`text` (a string) is required")),
+            }
+        })
+        .typed_tool(Tool::new("echo_typed", "Echoes `text`"), |Echo { text }, _| async move {
+            Ok(CallToolResult::text(text))
+        })
+        .build();
+    let mut pool = LocalPool::new();
+    let spawner = pool.spawner();
+    let state = Arc::new(EngineState::new(Sessions::builder().build(), EngineConfig::default()));
+    let engine = Engine::new(state, server, SpawnFn(move |task| spawner.spawn_local(task).expect("the pool runs")));
+    let mut group = c.benchmark_group("tools_call_2026_07_28");
+    group.throughput(Throughput::Elements(1));
+    for tool in ["echo_value", "echo_typed"] {
+        group.bench_function(tool, |b| {
+            b.iter_batched(
+                || tool_call_request(tool),
+                |request| {
+                    let response = pool.run_until(engine.handle(request));
+                    let body: Vec<Bytes> = pool.run_until(response.into_body().collect());
+                    assert!(body.concat().windows(5).any(|w| w == b"hello"), "echoed");
+                },
+                BatchSize::SmallInput,
+            )
+        });
+    }
+    group.finish();
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default().measurement_time(Duration::from_secs(3)).warm_up_time(Duration::from_secs(1));
-    targets = publish_and_deliver, replay_after_last_event_id, timeout_with_a_million_sessions
+    targets = publish_and_deliver, replay_after_last_event_id, timeout_with_a_million_sessions, tool_call_typed_and_untyped
 }
 criterion_main!(benches);
