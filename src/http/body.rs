@@ -60,6 +60,16 @@ impl Body {
         matches!(self.kind, Kind::Sse(_))
     }
 
+    /// The whole of a body that is not a stream (`None` for no body); a stream is given back.
+    #[cfg(feature = "tower")]
+    pub(crate) fn into_bytes(self) -> Result<Option<Bytes>, Self> {
+        match self.kind {
+            Kind::Empty => Ok(None),
+            Kind::Full(bytes) => Ok(bytes),
+            Kind::Sse(_) => Err(self),
+        }
+    }
+
     fn poll_chunk(&mut self, cx: &mut Context<'_>) -> Poll<Option<Bytes>> {
         match &mut self.kind {
             Kind::Empty => Poll::Ready(None),
