@@ -40,7 +40,11 @@ struct Fixture {
     notes: mpsc::UnboundedReceiver<String>,
 }
 
-fn fixture(workers: usize, config: impl FnOnce(&mut EngineConfig), host: impl FnOnce(HostConfig) -> HostConfig) -> Fixture {
+fn fixture(
+    workers: usize,
+    config: impl FnOnce(&mut EngineConfig),
+    host: impl FnOnce(HostConfig) -> HostConfig,
+) -> Fixture {
     fixture_with(workers, config, host, |state| state)
 }
 
@@ -71,18 +75,21 @@ fn server(gate: Arc<Semaphore>, notes: Notes) -> Server {
         .tool(Tool::new("echo", "Returns `text`"), |args: Value, _| async move {
             Ok(CallToolResult::text(args["text"].as_str().unwrap_or_default()))
         })
-        .tool(Tool::new("log_then_wait_then_log", "Logs, waits for the gate, logs, returns"), move |_, ctx: RequestContext| {
-            let (gate, notes) = (gate.clone(), notes.clone());
-            async move {
-                let thread = std::thread::current().name().unwrap_or("?").to_owned();
-                ctx.log(LogLevel::Info, Some("test"), json!("early")).await.ok();
-                let _ = notes.send(format!("waiting on {thread}"));
-                gate.acquire().await.expect("the gate stays open").forget();
-                ctx.log(LogLevel::Info, Some("test"), json!("late")).await.ok();
-                let _ = notes.send("finished".into());
-                Ok(CallToolResult::text("waited"))
-            }
-        })
+        .tool(
+            Tool::new("log_then_wait_then_log", "Logs, waits for the gate, logs, returns"),
+            move |_, ctx: RequestContext| {
+                let (gate, notes) = (gate.clone(), notes.clone());
+                async move {
+                    let thread = std::thread::current().name().unwrap_or("?").to_owned();
+                    ctx.log(LogLevel::Info, Some("test"), json!("early")).await.ok();
+                    let _ = notes.send(format!("waiting on {thread}"));
+                    gate.acquire().await.expect("the gate stays open").forget();
+                    ctx.log(LogLevel::Info, Some("test"), json!("late")).await.ok();
+                    let _ = notes.send("finished".into());
+                    Ok(CallToolResult::text("waited"))
+                }
+            },
+        )
         .tool(Tool::new("until_cancelled", "Waits until cancelled"), move |_, ctx: RequestContext| {
             let notes = cancel_notes.clone();
             async move {
@@ -198,7 +205,7 @@ impl Sse {
         }
     }
 
-    async fn to_end(&mut self) -> Vec<Value> {
+    async fn read_to_end(&mut self) -> Vec<Value> {
         let mut messages = Vec::new();
         while let Some(frame) = self.next().await {
             if !frame.data.is_empty() {
@@ -238,7 +245,10 @@ fn initialize_and_a_call_answer_as_the_host_does() {
         // Any worker serves any session: the state is shared.
         for id in 2..6 {
             let reply = json_of(f.send(call(&session, id, "echo", json!({ "text": "hi" }))).await).await;
-            assert_eq!(reply, json!({ "jsonrpc": "2.0", "id": id, "result": { "content": [{ "type": "text", "text": "hi" }] } }));
+            assert_eq!(
+                reply,
+                json!({ "jsonrpc": "2.0", "id": id, "result": { "content": [{ "type": "text", "text": "hi" }] } })
+            );
         }
         f.service.shutdown().await;
     });
@@ -255,7 +265,7 @@ fn an_sse_reply_streams_before_its_handler_finishes() {
         assert!(f.note().await.starts_with("waiting"));
         assert!(f.notes.try_recv().is_err(), "the handler has not finished");
         f.gate.add_permits(1);
-        let rest = sse.to_end().await;
+        let rest = sse.read_to_end().await;
         assert_eq!(rest.len(), 2, "{rest:?}");
         assert_eq!(logged(&rest[0]), "late");
         assert_eq!(rest[1]["result"]["content"][0]["text"], "waited");
@@ -284,7 +294,7 @@ fn a_dropped_session_stream_detaches_and_its_call_resumes_with_last_event_id() {
         f.gate.add_permits(1);
         assert_eq!(f.note().await, "finished");
         let resume = get().session(&session).version(V2025_11_25).last_event_id(&priming);
-        let replayed = Sse::of(f.send(resume).await).to_end().await;
+        let replayed = Sse::of(f.send(resume).await).read_to_end().await;
         assert_eq!(replayed.len(), 3, "{replayed:?}");
         assert_eq!((logged(&replayed[0]), logged(&replayed[1])), (&json!("early"), &json!("late")));
         assert_eq!(replayed[2]["result"]["content"][0]["text"], "waited");
@@ -321,7 +331,8 @@ fn a_body_over_the_limit_is_413_with_a_json_rpc_error() {
     block_on(async {
         let f = fixture(1, |c| c.max_body_bytes = 1024, |host| host);
         let big = post(&tool_call(1, "echo", json!({ "text": "x".repeat(2000) })));
-        let expected = json!({ "jsonrpc": "2.0", "id": null, "error": { "code": -32000, "message": "Request body too large" } });
+        let expected =
+            json!({ "jsonrpc": "2.0", "id": null, "error": { "code": -32000, "message": "Request body too large" } });
 
         // Declared by Content-Length: refused before a byte is read.
         let response = f.send(big).await;
@@ -361,7 +372,12 @@ fn tokio_stream<T>(mut receiver: mpsc::Receiver<T>) -> impl futures::Stream<Item
 #[test]
 fn a_session_belongs_to_the_owner_middleware_named() {
     block_on(async {
-        let f = fixture_with(2, |_| {}, |host| host, |state| state.with_authenticator(FromExtension::new().challenge("Bearer")));
+        let f = fixture_with(
+            2,
+            |_| {},
+            |host| host,
+            |state| state.with_authenticator(FromExtension::new().challenge("Bearer")),
+        );
         let ada = Owner::new(TenantId::new("acme"), Principal::new("ada"));
         let bob = Owner::new(TenantId::new("acme"), Principal::new("bob"));
         let session = f.connect(Some(&ada)).await;
@@ -369,7 +385,8 @@ fn a_session_belongs_to_the_owner_middleware_named() {
         let as_ada = f.send_request(with_owner(call(&session, 1, "echo", json!({ "text": "mine" })), Some(&ada))).await;
         assert_eq!(json_of(as_ada).await["result"]["content"][0]["text"], "mine");
 
-        let as_bob = f.send_request(with_owner(call(&session, 2, "echo", json!({ "text": "theirs" })), Some(&bob))).await;
+        let as_bob =
+            f.send_request(with_owner(call(&session, 2, "echo", json!({ "text": "theirs" })), Some(&bob))).await;
         assert_eq!(as_bob.status(), StatusCode::NOT_FOUND, "another owner's session does not exist for them");
 
         let nobody = f.send(call(&session, 3, "echo", json!({ "text": "?" }))).await;
@@ -406,7 +423,10 @@ fn shutdown_ends_open_streams_after_the_drain_and_refuses_new_requests() {
         let refused = f.send(call(&session, 1, "echo", json!({ "text": "late" }))).await;
         assert_eq!(refused.status(), StatusCode::SERVICE_UNAVAILABLE);
         assert!(refused.headers().contains_key("retry-after"));
-        assert_eq!(json_of(refused).await["error"]["message"], "Service Unavailable: the server is shutting down; try again");
+        assert_eq!(
+            json_of(refused).await["error"]["message"],
+            "Service Unavailable: the server is shutting down; try again"
+        );
 
         assert!(standalone.next().await.is_none(), "the open stream ends with the drain");
         within("every worker to end", stopped).await;

@@ -41,12 +41,7 @@ pub(crate) async fn handle<S: Store<McpSession> + 'static, T: Timer>(
 
 /// Reads the body within its limits (any body whose chunks are `Bytes`: hyper's, or one handed
 /// over by another executor), then lets the engine answer.
-pub(crate) async fn answer<S, T, B>(
-    engine: &Engine<S>,
-    request: Request<B>,
-    timer: &T,
-    host: &Shared,
-) -> Response<Body>
+pub(crate) async fn answer<S, T, B>(engine: &Engine<S>, request: Request<B>, timer: &T, host: &Shared) -> Response<Body>
 where
     S: Store<McpSession> + 'static,
     T: Timer,

@@ -356,8 +356,8 @@ impl ResponseFuture {
             *response.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
             return response;
         }
-        let (parts, body) = crate::http::reject(HostRejection::ShuttingDown, self.retry_after).into_parts();
-        let bytes = body.into_bytes().unwrap_or_else(|_| unreachable!("a refusal has a complete body"));
+        let (parts, mut body) = crate::http::reject(HostRejection::ShuttingDown, self.retry_after).into_parts();
+        let bytes = body.take_complete().unwrap_or_else(|| unreachable!("a refusal has a complete body"));
         Response::from_parts(parts, ResponseBody::full(bytes))
     }
 }
@@ -436,9 +436,13 @@ async fn serve<S, F>(
         let sleeper = timer.clone();
         tokio::task::spawn_local(timers::drive(state.clone(), move |wait| sleeper.sleep(wait), abandon.clone()));
     }
-    let engine = Engine::new(state, make_server(), SpawnFn(|task| {
-        tokio::task::spawn_local(task);
-    }));
+    let engine = Engine::new(
+        state,
+        make_server(),
+        SpawnFn(|task| {
+            tokio::task::spawn_local(task);
+        }),
+    );
     let open = ConnectionLimit::unbounded();
     let mut stopped = pin!(host.stop.wait());
     loop {
@@ -476,14 +480,11 @@ async fn exchange<S: Store<McpSession> + 'static>(
         Either::Left((response, _)) => response,
         Either::Right(_) => return,
     };
-    let (parts, body) = response.into_parts();
-    let stream = match body.into_bytes() {
-        Ok(bytes) => {
-            let _ = reply.send(Response::from_parts(parts, ResponseBody::full(bytes)));
-            return;
-        }
-        Err(stream) => stream,
-    };
+    let (parts, mut stream) = response.into_parts();
+    if let Some(bytes) = stream.take_complete() {
+        let _ = reply.send(Response::from_parts(parts, ResponseBody::full(bytes)));
+        return;
+    }
     let (chunks, receiver) = mpsc::channel(STREAM_CHUNKS);
     if reply.send(Response::from_parts(parts, ResponseBody { kind: Kind::Stream(receiver) })).is_ok() {
         carry(stream, chunks, abandoned).await;

@@ -60,13 +60,14 @@ impl Body {
         matches!(self.kind, Kind::Sse(_))
     }
 
-    /// The whole of a body that is not a stream (`None` for no body); a stream is given back.
+    /// Takes the whole of a body that is not a stream (`Some(None)` for no body); `None`, and
+    /// the body left as it is, for a stream.
     #[cfg(feature = "tower")]
-    pub(crate) fn into_bytes(self) -> Result<Option<Bytes>, Self> {
-        match self.kind {
-            Kind::Empty => Ok(None),
-            Kind::Full(bytes) => Ok(bytes),
-            Kind::Sse(_) => Err(self),
+    pub(crate) fn take_complete(&mut self) -> Option<Option<Bytes>> {
+        match &mut self.kind {
+            Kind::Empty => Some(None),
+            Kind::Full(bytes) => Some(bytes.take()),
+            Kind::Sse(_) => None,
         }
     }
 

@@ -21,8 +21,8 @@ pub use auth::{Anonymous, Authenticate, FromExtension, Unauthorized};
 pub use body::Body;
 pub use config::{EngineConfig, HostPolicy, OriginPolicy, ResponseMode};
 pub use engine::Engine;
-pub use rejection::HostRejection;
 #[cfg(feature = "tower")]
 pub(crate) use rejection::reject;
+pub use rejection::HostRejection;
 pub use route::{session_route, SessionRoute};
 pub use state::{EngineState, Occupancy};
