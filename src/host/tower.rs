@@ -55,7 +55,7 @@
 //! # Load and readiness
 //!
 //! Each request goes to the worker with the fewest exchanges open (requests being answered
-//! and response streams still open), the first such worker after the last one chosen.
+//! and response streams still open); ties go round robin.
 //! [`poll_ready`](tower_service::Service::poll_ready) is always ready: the queue to a worker
 //! holds at most one job per request the server in front has accepted, and that server already
 //! bounds those (connections, HTTP/2 streams). To shed load or cap concurrency, stack tower's
@@ -277,8 +277,8 @@ impl<S: Store<McpSession> + Send + Sync + 'static> McpService<S> {
         async move { finished.done.wait().await }
     }
 
-    /// The worker with the fewest open exchanges, searching from after the last one chosen so
-    /// that ties (an idle service) go round robin.
+    /// The worker with the fewest open exchanges, the search starting one worker further each
+    /// time so that ties (an idle service) go round robin.
     fn pick(&self) -> &Worker {
         let workers = &self.inner.workers;
         let start = self.inner.next.fetch_add(1, Ordering::Relaxed);
