@@ -11,10 +11,10 @@
 # 10,000 seeds, the store rules over MemoryStore and RedisStore, replicas sharing one Redis), core
 # tests in Node through wasm-bindgen-test, benchmarks run once and the idle memory target, then
 # end to end: the official conformance suite and the official TypeScript and Python clients
-# against both native hosts, in memory and over Redis (tests/e2e/redis.sh), the load and fault
-# suite (examples/fault_suite.rs) against both native hosts, the same end-to-end clients against
-# the worker in workerd, and every fuzz target for 30 s (cargo-fuzz, installed when missing, on
-# the nightly toolchain).
+# against both native hosts and the axum example (host::tower) in memory, and against the native
+# hosts over Redis (tests/e2e/redis.sh), the load and fault suite (examples/fault_suite.rs)
+# against both native hosts, the same end-to-end clients against the worker in workerd, and every
+# fuzz target for 30 s (cargo-fuzz, installed when missing, on the nightly toolchain).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -78,9 +78,10 @@ cargo bench -p mcp-session --all-features --no-run
 cargo bench -p mcp-session --bench engine -- --test
 cargo bench -p mcp-session --bench idle_memory
 
-step "end to end: native hosts"
+step "end to end: native hosts, and the engine mounted in axum (host::tower)"
 cargo build --release --all-features --examples
-bash tests/e2e/run.sh "$ROOT/target/release/examples/server" "$ROOT/target/release/examples/server_async_std"
+bash tests/e2e/run.sh "$ROOT/target/release/examples/server" "$ROOT/target/release/examples/server_async_std" \
+  "$ROOT/target/release/examples/axum"
 
 step "end to end: the example servers over Redis (sessions in a redis-server of their own)"
 for server in server server_async_std; do

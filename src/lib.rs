@@ -16,7 +16,8 @@
 //!   per-request `_meta` envelope, `subscriptions/listen`, input-required results). It
 //!   validates headers, dispatches to the handlers of a [`Server`] — the same handlers in both
 //!   eras — and decides JSON or SSE per request.
-//! - [`host`] (features `tokio`, `async-std`): thin HTTP/1.1 servers on hyper.
+//! - [`host`] (features `tokio`, `async-std`): thin HTTP/1.1 servers on hyper; with `tower`,
+//!   [`host::tower::McpService`], the engine as a tower service to mount in axum.
 //! - [`redis`] (feature `redis`, with a host feature): the [`Store`] in Redis or Valkey, shared
 //!   by every process of a service.
 //! - `bindings/wasm` (a separate crate): the same engine in a `fetch(Request) -> Response`

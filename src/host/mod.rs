@@ -44,6 +44,8 @@ mod service;
 mod timers;
 #[cfg(feature = "tokio")]
 pub mod tokio;
+#[cfg(feature = "tower")]
+pub mod tower;
 mod worker;
 
 use std::net::SocketAddr;
@@ -138,6 +140,12 @@ impl Stop {
     pub(crate) fn trigger(&self) {
         self.stopped.store(true, Ordering::Release);
         self.notify.notify(usize::MAX);
+    }
+
+    /// Whether [`Stop::trigger`] has been called.
+    #[cfg(feature = "tower")]
+    pub(crate) fn is_triggered(&self) -> bool {
+        self.stopped.load(Ordering::Acquire)
     }
 
     pub(crate) async fn wait(&self) {

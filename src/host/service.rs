@@ -15,7 +15,6 @@ use std::sync::Arc;
 use bytes::{Bytes, BytesMut};
 use futures_util::future::{select, Either};
 use http::header::{HeaderValue, CONNECTION};
-use http_body::Body as _;
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use hyper::rt::Timer;
@@ -40,12 +39,14 @@ pub(crate) async fn handle<S: Store<McpSession> + 'static, T: Timer>(
     Ok(response.map(|body| Tracked::new(body, busy)))
 }
 
-async fn answer<S: Store<McpSession> + 'static, T: Timer>(
-    engine: &Engine<S>,
-    request: Request<Incoming>,
-    timer: &T,
-    host: &Shared,
-) -> Response<Body> {
+/// Reads the body within its limits (any body whose chunks are `Bytes`: hyper's, or one handed
+/// over by another executor), then lets the engine answer.
+pub(crate) async fn answer<S, T, B>(engine: &Engine<S>, request: Request<B>, timer: &T, host: &Shared) -> Response<Body>
+where
+    S: Store<McpSession> + 'static,
+    T: Timer,
+    B: http_body::Body<Data = Bytes> + Unpin,
+{
     let (parts, body) = request.into_parts();
     let limit = engine.max_body_bytes();
     let mut reservation = host.bodies.reservation();
@@ -72,8 +73,8 @@ async fn answer<S: Store<McpSession> + 'static, T: Timer>(
 }
 
 /// Reads the whole body, reserving chunked bytes as they arrive.
-async fn read(
-    mut body: Incoming,
+async fn read<B: http_body::Body<Data = Bytes> + Unpin>(
+    mut body: B,
     limit: usize,
     declared: usize,
     reservation: &mut Reservation,

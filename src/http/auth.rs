@@ -112,3 +112,88 @@ impl Authenticate for Anonymous {
         Ok(Owner::anonymous()).into()
     }
 }
+
+/// The owner that middleware in front of the engine decided: an [`Owner`] in the request's
+/// extensions (`request.extensions_mut().insert(owner)`, in a tower layer or an axum
+/// middleware that has authenticated the caller).
+///
+/// A request without one is refused with 401, never served as the anonymous owner: a route
+/// mounted without its middleware (or a middleware that let a request through unauthenticated)
+/// would otherwise put every caller's sessions under one shared owner. Middleware that admits
+/// anonymous callers says so by inserting [`Owner::anonymous`].
+///
+/// ```
+/// use futures::FutureExt;
+/// use mcp_session::http::{Authenticate, FromExtension};
+/// use mcp_session::{Owner, Principal, TenantId};
+///
+/// let auth = FromExtension::new().challenge("Bearer");
+/// let (bare, ()) = http::Request::new(()).into_parts();
+/// let refused = auth.authenticate(&bare).now_or_never().expect("decided at once").unwrap_err();
+/// assert_eq!(refused.challenge.as_deref(), Some("Bearer"));
+///
+/// // What the middleware does once it knows who is calling:
+/// let owner = Owner::new(TenantId::new("acme"), Principal::new("ada"));
+/// let mut request = http::Request::new(());
+/// request.extensions_mut().insert(owner.clone());
+/// let (parts, ()) = request.into_parts();
+/// assert_eq!(auth.authenticate(&parts).now_or_never(), Some(Ok(owner)));
+/// ```
+#[derive(Clone, Debug, Default)]
+pub struct FromExtension {
+    challenge: Option<String>,
+}
+
+impl FromExtension {
+    /// Refuses requests without an [`Owner`] extension with a bare 401.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Sends `challenge` as `WWW-Authenticate` with the 401 (`Bearer`, say, for clients that
+    /// should fetch a token).
+    pub fn challenge(mut self, challenge: impl Into<String>) -> Self {
+        self.challenge = Some(challenge.into());
+        self
+    }
+}
+
+impl Authenticate for FromExtension {
+    fn authenticate<'a>(&'a self, request: &'a Parts) -> Verdict<'a> {
+        request
+            .extensions
+            .get::<Owner>()
+            .cloned()
+            .ok_or_else(|| Unauthorized { challenge: self.challenge.clone() })
+            .into()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::session::{Principal, TenantId};
+
+    fn parts(owner: Option<Owner>) -> Parts {
+        let mut request = http::Request::new(());
+        if let Some(owner) = owner {
+            request.extensions_mut().insert(owner);
+        }
+        request.into_parts().0
+    }
+
+    #[test]
+    fn the_owner_in_the_extensions_is_the_requests() {
+        let owner = Owner::new(TenantId::new("acme"), Principal::new("ada"));
+        assert_eq!(FromExtension::new().authenticate(&parts(Some(owner.clone()))).now_or_never(), Some(Ok(owner)));
+    }
+
+    #[test]
+    fn a_request_without_an_owner_is_refused_not_anonymous() {
+        let refused = FromExtension::new().authenticate(&parts(None)).now_or_never();
+        assert_eq!(refused, Some(Err(Unauthorized { challenge: None })));
+        let refused =
+            FromExtension::new().challenge("Bearer").authenticate(&parts(None)).now_or_never().unwrap().unwrap_err();
+        assert_eq!(refused.challenge.as_deref(), Some("Bearer"));
+    }
+}

@@ -60,6 +60,17 @@ impl Body {
         matches!(self.kind, Kind::Sse(_))
     }
 
+    /// Takes the whole of a body that is not a stream (`Some(None)` for no body); `None`, and
+    /// the body left as it is, for a stream.
+    #[cfg(feature = "tower")]
+    pub(crate) fn take_complete(&mut self) -> Option<Option<Bytes>> {
+        match &mut self.kind {
+            Kind::Empty => Some(None),
+            Kind::Full(bytes) => Some(bytes.take()),
+            Kind::Sse(_) => None,
+        }
+    }
+
     fn poll_chunk(&mut self, cx: &mut Context<'_>) -> Poll<Option<Bytes>> {
         match &mut self.kind {
             Kind::Empty => Poll::Ready(None),

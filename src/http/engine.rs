@@ -73,7 +73,7 @@ impl<S: Store<McpSession> + 'static> Engine<S> {
     /// or over the hosts' budget; a header it cannot represent). Same status, headers and
     /// JSON-RPC body as the engine's own refusals.
     pub fn reject(&self, why: HostRejection) -> Response<Body> {
-        Rejection::from(why).into_response(self.state.config.retry_after)
+        super::rejection::reject(why, self.state.config.retry_after)
     }
 
     /// Answers one HTTP request to the MCP endpoint.

@@ -17,10 +17,12 @@ mod sessionless;
 mod state;
 mod trace;
 
-pub use auth::{Anonymous, Authenticate, Unauthorized, Verdict};
+pub use auth::{Anonymous, Authenticate, FromExtension, Unauthorized, Verdict};
 pub use body::Body;
 pub use config::{EngineConfig, HostPolicy, OriginPolicy, ResponseMode};
 pub use engine::Engine;
+#[cfg(feature = "tower")]
+pub(crate) use rejection::reject;
 pub use rejection::HostRejection;
 pub use route::{session_route, SessionRoute};
 pub use state::{EngineState, Occupancy};

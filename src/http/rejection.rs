@@ -25,6 +25,15 @@ pub enum HostRejection {
     /// characters, a target that is not a URI): 400. Values with non-ASCII bytes are valid
     /// HTTP (obs-text): hand them to the engine, which judges each header it reads.
     MalformedRequest,
+    /// The host is stopping and takes no new requests: 503 with `Retry-After` (another
+    /// replica, or this one restarted, will answer).
+    ShuttingDown,
+}
+
+/// The answer to a refusal of the host's: what [`Engine::reject`](super::Engine::reject) answers,
+/// for hosts that decide it away from the engine's thread.
+pub(crate) fn reject(why: HostRejection, retry_after: Duration) -> Response<Body> {
+    Rejection::from(why).into_response(retry_after)
 }
 
 /// A request refused before (or instead of) reaching a handler. Nothing changed because of it.
@@ -55,6 +64,7 @@ pub(crate) enum Rejection {
     ResumeUnknownStream,
     SessionLimit,
     SessionNotFound,
+    ShuttingDown,
     StandaloneStreamBusy,
     StoreUnavailable,
     StreamLimit,
@@ -71,6 +81,7 @@ impl From<HostRejection> for Rejection {
             HostRejection::BodyTimedOut => Self::BodyTimedOut,
             HostRejection::BodyTooLarge => Self::PayloadTooLarge,
             HostRejection::MalformedRequest => Self::MalformedHeader,
+            HostRejection::ShuttingDown => Self::ShuttingDown,
         }
     }
 }
@@ -110,7 +121,9 @@ impl Rejection {
             | Self::PrincipalListenLimit
             | Self::StreamLimit
             | Self::TenantSessionLimit => StatusCode::TOO_MANY_REQUESTS,
-            Self::BodyBudgetExhausted | Self::SessionLimit | Self::StoreUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Self::BodyBudgetExhausted | Self::SessionLimit | Self::ShuttingDown | Self::StoreUnavailable => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
         }
     }
 
@@ -123,6 +136,7 @@ impl Rejection {
                 | Self::ListenLimit
                 | Self::PrincipalListenLimit
                 | Self::SessionLimit
+                | Self::ShuttingDown
                 | Self::StoreUnavailable
                 | Self::StreamLimit
                 | Self::TenantSessionLimit
@@ -156,6 +170,7 @@ impl Rejection {
             Self::ResumeUnknownStream => "Bad Request: Last-Event-ID names a stream this session no longer has",
             Self::SessionLimit => "Service Unavailable: session limit reached",
             Self::SessionNotFound => "Session not found",
+            Self::ShuttingDown => "Service Unavailable: the server is shutting down; try again",
             Self::StandaloneStreamBusy => "Conflict: only one standalone SSE stream per session",
             Self::StoreUnavailable => "Service Unavailable: the session store cannot be reached; try again",
             Self::StreamLimit => "Too Many Requests: this session has too many open streams",
@@ -226,6 +241,7 @@ mod tests {
             Rejection::ResumeUnknownStream,
             Rejection::SessionLimit,
             Rejection::SessionNotFound,
+            Rejection::ShuttingDown,
             Rejection::StandaloneStreamBusy,
             Rejection::StoreUnavailable,
             Rejection::StreamLimit,
