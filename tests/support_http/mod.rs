@@ -49,9 +49,12 @@ pub struct HarnessBuilder {
     clock: ManualClock,
     config: EngineConfig,
     sessions: SessionsBuilder,
-    server: Option<Box<dyn FnOnce(&Seen) -> Server>>,
+    server: Option<MakeServer>,
     auth: Box<dyn FnOnce(EngineState) -> EngineState>,
 }
+
+/// Builds the server a harness serves, given where its handlers note what they saw.
+type MakeServer = Box<dyn FnOnce(&Seen) -> Server>;
 
 pub fn harness() -> HarnessBuilder {
     let clock = common::clock();
