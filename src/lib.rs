@@ -134,6 +134,8 @@ pub mod jsonrpc;
 mod listen;
 mod metrics;
 pub mod model;
+#[cfg(feature = "prometheus")]
+pub mod prometheus;
 #[cfg(all(feature = "redis", any(feature = "tokio", feature = "async-std")))]
 pub mod redis;
 pub mod server;

@@ -73,7 +73,9 @@ impl<S: Store<McpSession> + 'static> Engine<S> {
     /// or over the hosts' budget; a header it cannot represent). Same status, headers and
     /// JSON-RPC body as the engine's own refusals.
     pub fn reject(&self, why: HostRejection) -> Response<Body> {
-        Rejection::from(why).into_response(self.state.config.retry_after)
+        let response = Rejection::from(why).into_response(self.state.config.retry_after);
+        self.state.front.refusals.answered(response.status());
+        response
     }
 
     /// Answers one HTTP request to the MCP endpoint.
@@ -124,9 +126,14 @@ impl<S: Store<McpSession> + 'static> Engine<S> {
     /// ```
     pub async fn handle(&self, request: Request<Bytes>) -> Response<Body> {
         use tracing::Instrument;
+        let sessions = &self.state.sessions;
+        let arrived = sessions.read_clock();
         let span = trace::request_span(request.method());
         let response = self.answer_request(request).instrument(span.clone()).await;
         span.record("status", response.status().as_u16());
+        let front = &self.state.front;
+        front.latency.observe(sessions.read_clock().saturating_since(arrived));
+        front.refusals.answered(response.status());
         response
     }
 
