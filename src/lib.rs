@@ -17,6 +17,8 @@
 //!   validates headers, dispatches to the handlers of a [`Server`] — the same handlers in both
 //!   eras — and decides JSON or SSE per request.
 //! - [`host`] (features `tokio`, `async-std`): thin HTTP/1.1 servers on hyper.
+//! - `prometheus` (feature `prometheus`, enabled by the hosts): the engine's counters and gauges
+//!   in the Prometheus text format, read at scrape time (`EngineState::render_prometheus`).
 //! - [`redis`] (feature `redis`, with a host feature): the [`Store`] in Redis or Valkey, shared
 //!   by every process of a service.
 //! - `bindings/wasm` (a separate crate): the same engine in a `fetch(Request) -> Response`
