@@ -81,7 +81,9 @@ impl<S: Store<McpSession> + 'static> Engine<S> {
     /// Answers one HTTP request to the MCP endpoint.
     ///
     /// Bad input gets a precise status (400, 403, 404, 405, 406, 409, 413, 415) and a JSON-RPC
-    /// error body, and changes nothing. An SSE response body may outlive this call; the work
+    /// error body, and changes nothing. Every call is timed on the engine's clock, from the call to the
+    /// response head, and an error status is counted by status (the `prometheus` feature
+    /// exposes both). An SSE response body may outlive this call; the work
     /// behind it runs on tasks given to the spawner.
     ///
     /// An `initialize` and what it answers, on a single-threaded executor with no sockets:
