@@ -1,6 +1,6 @@
 //! Hot paths of the core engine: publish-and-deliver, replay after `Last-Event-ID`, the timer
-//! call with a million idle sessions, and a whole `tools/call` through `Engine::handle` with
-//! arguments as JSON and as a typed struct.
+//! call with a million idle sessions, one HTTP request through `Engine::handle`, and a whole
+//! 2026-07-28 `tools/call` with arguments as JSON and as a typed struct.
 //!
 //! `cargo bench --bench engine`. Futures here complete without waiting (the in-memory store
 //! never blocks), so each is polled once with `now_or_never` instead of paying for an executor.
@@ -165,9 +165,65 @@ fn tool_call_typed_and_untyped(c: &mut Criterion) {
     group.finish();
 }
 
+fn post(body: &'static str, session: Option<&str>) -> http::Request<Bytes> {
+    let mut request = http::Request::post("http://localhost/mcp")
+        .header("host", "localhost")
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .header("mcp-protocol-version", "2025-11-25");
+    if let Some(session) = session {
+        request = request.header("mcp-session-id", session);
+    }
+    request.body(Bytes::from_static(body.as_bytes())).unwrap()
+}
+
+/// What the front door costs per request: a `tools/call` answered as JSON on a session, and a
+/// request refused with 404 (a session that does not exist). The pool only runs the work a
+/// response leaves behind; each request is answered within `run_until`.
+fn http_request(c: &mut Criterion) {
+    let clock = ManualClock::new(Timestamp::from_millis(1_795_262_400_000));
+    let sessions = Sessions::builder().clock(clock).ids(SessionIdGenerator::seeded(7)).build();
+    let state = Arc::new(EngineState::new(sessions, EngineConfig::default()));
+    let mut pool = LocalPool::new();
+    let spawner = pool.spawner();
+    let server = Server::builder("bench", "1.0.0")
+        .tool(Tool::new("echo", "Returns its text argument"), |args: serde_json::Value, _ctx| async move {
+            Ok(CallToolResult::text(args["text"].as_str().unwrap_or_default()))
+        })
+        .build();
+    let engine = Engine::new(state, server, SpawnFn(move |task| spawner.spawn_local(task).expect("running")));
+    let initialize = r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{
+        "protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"bench","version":"1"}}}"#;
+    let response = pool.run_until(engine.handle(post(initialize, None)));
+    let session = response.headers()["mcp-session-id"].to_str().unwrap().to_owned();
+    let _ = pool
+        .run_until(engine.handle(post(r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#, Some(&session))));
+    let call = r#"{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"echo","arguments":{"text":"hi"}}}"#;
+    let mut group = c.benchmark_group("http_request");
+    group.throughput(Throughput::Elements(1));
+    group.bench_function("tools_call_json", |b| {
+        b.iter(|| {
+            let response = pool.run_until(engine.handle(post(call, Some(&session))));
+            assert_eq!(response.status(), http::StatusCode::OK);
+            pool.run_until_stalled();
+            black_box(response)
+        })
+    });
+    let unknown = "00000000000000000000000000000000";
+    group.bench_function("unknown_session_404", |b| {
+        b.iter(|| {
+            let response = pool.run_until(engine.handle(post(call, Some(unknown))));
+            assert_eq!(response.status(), http::StatusCode::NOT_FOUND);
+            black_box(response)
+        })
+    });
+    group.finish();
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default().measurement_time(Duration::from_secs(3)).warm_up_time(Duration::from_secs(1));
-    targets = publish_and_deliver, replay_after_last_event_id, timeout_with_a_million_sessions, tool_call_typed_and_untyped
+    targets = http_request, tool_call_typed_and_untyped, publish_and_deliver, replay_after_last_event_id,
+        timeout_with_a_million_sessions
 }
 criterion_main!(benches);

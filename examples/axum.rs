@@ -5,6 +5,7 @@
 //! ```sh
 //! cargo run --release --features tokio,tower --example axum -- --port 8080
 //! curl http://127.0.0.1:8080/health
+//! curl http://127.0.0.1:8080/metrics
 //! npx @modelcontextprotocol/inspector-cli --cli http://127.0.0.1:8080/mcp --transport http --method tools/list
 //! ```
 //!
@@ -41,8 +42,18 @@ fn main() -> std::io::Result<()> {
     let host = cli.host.clone();
     let workers = host.workers;
     let (state, options) = cli.in_memory();
+    let metrics_path = host.metrics_path.clone();
     let mcp = McpService::spawn_with(state, move || fixture::server(&options), host)?;
-    let app = Router::new().route("/health", get(|| async { "ok" })).route_service("/mcp", mcp.clone());
+    let mut app = Router::new().route("/health", get(|| async { "ok" })).route_service("/mcp", mcp.clone());
+    if let Some(path) = metrics_path {
+        // The scrape is the app's route too: the engine's series, rendered on axum's threads.
+        let state = mcp.state().clone();
+        let scrape = move || {
+            let text = state.render_prometheus();
+            async move { ([(http::header::CONTENT_TYPE, mcp_session::prometheus::CONTENT_TYPE)], text) }
+        };
+        app = app.route(&path, get(scrape));
+    }
 
     // axum's connections run on a runtime of their own, with as many threads as the engine has
     // workers; the engine's requests run on its workers.

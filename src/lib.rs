@@ -18,6 +18,8 @@
 //!   eras — and decides JSON or SSE per request.
 //! - [`host`] (features `tokio`, `async-std`): thin HTTP/1.1 servers on hyper; with `tower`,
 //!   [`host::tower::McpService`], the engine as a tower service to mount in axum.
+//! - `prometheus` (feature `prometheus`, enabled by the hosts): the engine's counters and gauges
+//!   in the Prometheus text format, read at scrape time (`EngineState::render_prometheus`).
 //! - [`redis`] (feature `redis`, with a host feature): the [`Store`] in Redis or Valkey, shared
 //!   by every process of a service.
 //! - `bindings/wasm` (a separate crate): the same engine in a `fetch(Request) -> Response`
@@ -143,6 +145,8 @@ pub mod jsonrpc;
 mod listen;
 mod metrics;
 pub mod model;
+#[cfg(feature = "prometheus")]
+pub mod prometheus;
 #[cfg(all(feature = "redis", any(feature = "tokio", feature = "async-std")))]
 pub mod redis;
 pub mod server;

@@ -11,6 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use http::StatusCode;
+use mcp_session::{EventId, StreamId};
 use serde_json::json;
 use support_http::*;
 use tracing::field::{Field, Visit};
@@ -147,5 +148,33 @@ fn refusals_and_expiries_are_events() {
         let expired = recorder.events_saying("session expired");
         assert_eq!(expired.len(), 1);
         assert_eq!(field(&expired[0], "session"), Some(client.session_id().to_string().as_str()));
+    });
+}
+
+#[test]
+fn a_refused_session_and_lost_events_are_events() {
+    traced(|recorder| {
+        let h = harness().sessions(|b| b.max_sessions(1).replay_capacity(2)).build();
+        let client = h.connect(V2025_11_25);
+        let refused = h.send(post(&initialize(1, V2025_11_25, json!({}))));
+        assert_eq!(refused.status(), StatusCode::SERVICE_UNAVAILABLE);
+        let refusals = recorder.events_saying("session refused");
+        assert_eq!(refusals.len(), 1);
+        assert_eq!(field(&refusals[0], "reason"), Some("session_limit"));
+        assert_eq!(field(&refusals[0], "tenant"), Some("default"));
+
+        for n in 1..=5 {
+            let message = serde_json::to_vec(&log_message("info", json!(n))).unwrap();
+            h.run(h.state.sessions().publish(client.session_id(), StreamId::STANDALONE, message.into())).unwrap();
+        }
+        let after = EventId::message(StreamId::STANDALONE, 1).to_string();
+        let mut resumed = expect_sse(h.send(client.get().last_event_id(&after)));
+        h.read(&mut resumed);
+        let lost = recorder.events_saying("events lost");
+        assert_eq!(lost.len(), 1, "{lost:?}");
+        assert_eq!(field(&lost[0], "session"), Some(client.session_id().to_string().as_str()));
+        assert_eq!(field(&lost[0], "stream"), Some("0"));
+        assert_eq!(field(&lost[0], "lost"), Some("2"));
+        assert_eq!(field(&lost[0], "cause"), Some("replay"));
     });
 }

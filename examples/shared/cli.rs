@@ -100,6 +100,19 @@ struct Flags {
     /// Body bytes being read across the server; beyond it gets 503.
     #[arg(long, value_name = "N", default_value_t = 64 << 20, value_parser = bytes(), help_heading = "Connections")]
     body_budget_bytes: u64,
+
+    /// GET here answers the engine's metrics in the Prometheus text format, unauthenticated;
+    /// an empty value turns it off.
+    #[arg(long, value_name = "PATH", default_value = "/metrics", value_parser = metrics_path)]
+    metrics_path: String,
+}
+
+fn metrics_path(path: &str) -> Result<String, String> {
+    if path.is_empty() || (path.starts_with('/') && path != EngineConfig::default().path) {
+        Ok(path.to_owned())
+    } else {
+        Err("a path starting with '/', other than the MCP endpoint's".to_owned())
+    }
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -212,7 +225,8 @@ fn configure(flags: Flags) -> Result<Cli, String> {
         .header_read_timeout(Duration::from_millis(flags.header_timeout_ms))
         .idle_timeout(Duration::from_millis(flags.idle_connection_timeout_ms))
         .body_read_timeout(Duration::from_millis(flags.body_timeout_ms))
-        .body_budget_bytes(size("body-budget-bytes", flags.body_budget_bytes)?);
+        .body_budget_bytes(size("body-budget-bytes", flags.body_budget_bytes)?)
+        .metrics_path(Some(flags.metrics_path).filter(|path| !path.is_empty()));
     if let Some(workers) = flags.workers {
         host = host.workers(size("workers", workers)?);
     }
@@ -322,6 +336,16 @@ mod tests {
     }
 
     #[test]
+    fn metrics_are_served_at_metrics_unless_turned_off() {
+        let path = |args: &[&str]| configure(flags(args).unwrap()).unwrap().host.metrics_path;
+        assert_eq!(path(&[]).as_deref(), Some("/metrics"));
+        assert_eq!(path(&["--metrics-path", "/stats"]).as_deref(), Some("/stats"));
+        assert_eq!(path(&["--metrics-path", ""]), None);
+        assert!(flags(&["--metrics-path", "metrics"]).is_err());
+        assert!(flags(&["--metrics-path", "/mcp"]).is_err(), "the MCP endpoint is the engine's");
+    }
+
+    #[test]
     fn help_lists_every_flag() {
         let help = Flags::command().render_long_help().to_string();
         for flag in [
@@ -331,6 +355,7 @@ mod tests {
             "--retained-bytes",
             "--body-budget-bytes",
             "--redis",
+            "--metrics-path",
             "--help",
         ] {
             assert!(help.contains(flag), "{flag} missing from --help:\n{help}");

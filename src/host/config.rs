@@ -56,6 +56,13 @@ pub struct HostConfig {
     /// drops what is left (open SSE streams, which never finish by themselves). Default 10 s: a
     /// typical deploy's grace period, after which the client resumes its stream elsewhere.
     pub drain_timeout: Duration,
+    /// A path, outside the MCP endpoint, where `GET` answers the engine's metrics in the
+    /// Prometheus text format ([`EngineState::render_prometheus`](crate::EngineState::render_prometheus)),
+    /// before any body is read and without the endpoint's Host, Origin and authentication checks:
+    /// anyone who reaches the port can scrape it, so bind to an interface only scrapers reach, or
+    /// put the server behind a proxy that serves only the endpoint. Other methods get 405.
+    /// Default `None`: every path goes to the engine (which answers 404 off its endpoint).
+    pub metrics_path: Option<String>,
 }
 
 impl Default for HostConfig {
@@ -68,6 +75,7 @@ impl Default for HostConfig {
             body_read_timeout: Duration::from_secs(30),
             body_budget_bytes: 64 * 1024 * 1024,
             drain_timeout: Duration::from_secs(10),
+            metrics_path: None,
         }
     }
 }
@@ -112,6 +120,12 @@ impl HostConfig {
     /// Sets [`HostConfig::drain_timeout`].
     pub fn drain_timeout(mut self, timeout: Duration) -> Self {
         self.drain_timeout = timeout;
+        self
+    }
+
+    /// Sets [`HostConfig::metrics_path`] (`Some("/metrics")` to serve metrics there).
+    pub fn metrics_path(mut self, path: Option<impl Into<String>>) -> Self {
+        self.metrics_path = path.map(Into::into);
         self
     }
 }

@@ -1,4 +1,5 @@
-//! One HTTP exchange through hyper: read the body within its limits, let the engine answer.
+//! One HTTP exchange through hyper: read the body within its limits, let the engine answer (or,
+//! at the metrics path, answer the scrape).
 //!
 //! A body is bounded three ways before the engine sees it: by the engine's
 //! [`max_body_bytes`](crate::Engine::max_body_bytes) (413), by the host-wide budget of bytes being
@@ -14,7 +15,8 @@ use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
 use futures_util::future::{select, Either};
-use http::header::{HeaderValue, CONNECTION};
+use http::header::{HeaderValue, ALLOW, CONNECTION, CONTENT_TYPE};
+use http::{Method, StatusCode};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use hyper::rt::Timer;
@@ -47,6 +49,9 @@ where
     T: Timer,
     B: http_body::Body<Data = Bytes> + Unpin,
 {
+    if host.config.metrics_path.as_deref() == Some(request.uri().path()) {
+        return metrics(engine, request.method());
+    }
     let (parts, body) = request.into_parts();
     let limit = engine.max_body_bytes();
     let mut reservation = host.bodies.reservation();
@@ -93,6 +98,20 @@ async fn read<B: http_body::Body<Data = Bytes> + Unpin>(
         bytes.extend_from_slice(&data);
     }
     Ok(bytes.freeze())
+}
+
+/// The scrape at [`HostConfig::metrics_path`](super::HostConfig::metrics_path). Its body is
+/// never read (a GET has none worth reading), and nothing of it reaches the engine.
+fn metrics<S: Store<McpSession> + 'static>(engine: &Engine<S>, method: &Method) -> Response<Body> {
+    if method != Method::GET {
+        let mut response = Response::new(Body::empty());
+        *response.status_mut() = StatusCode::METHOD_NOT_ALLOWED;
+        response.headers_mut().insert(ALLOW, HeaderValue::from_static("GET"));
+        return response;
+    }
+    let mut response = Response::new(Body::full(engine.state().render_prometheus()));
+    response.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static(crate::prometheus::CONTENT_TYPE));
+    response
 }
 
 fn refuse<S: Store<McpSession> + 'static>(engine: &Engine<S>, why: HostRejection) -> Response<Body> {

@@ -73,13 +73,17 @@ impl<S: Store<McpSession> + 'static> Engine<S> {
     /// or over the hosts' budget; a header it cannot represent). Same status, headers and
     /// JSON-RPC body as the engine's own refusals.
     pub fn reject(&self, why: HostRejection) -> Response<Body> {
-        super::rejection::reject(why, self.state.config.retry_after)
+        let response = super::rejection::reject(why, self.state.config.retry_after);
+        self.state.front.refusals.answered(response.status());
+        response
     }
 
     /// Answers one HTTP request to the MCP endpoint.
     ///
     /// Bad input gets a precise status (400, 403, 404, 405, 406, 409, 413, 415) and a JSON-RPC
-    /// error body, and changes nothing. An SSE response body may outlive this call; the work
+    /// error body, and changes nothing. Every call is timed on the engine's clock, from the call to the
+    /// response head, and an error status is counted by status (the `prometheus` feature
+    /// exposes both). An SSE response body may outlive this call; the work
     /// behind it runs on tasks given to the spawner.
     ///
     /// An `initialize` and what it answers, on a single-threaded executor with no sockets:
@@ -124,9 +128,14 @@ impl<S: Store<McpSession> + 'static> Engine<S> {
     /// ```
     pub async fn handle(&self, request: Request<Bytes>) -> Response<Body> {
         use tracing::Instrument;
+        let sessions = &self.state.sessions;
+        let arrived = sessions.read_clock();
         let span = trace::request_span(request.method());
         let response = self.answer_request(request).instrument(span.clone()).await;
         span.record("status", response.status().as_u16());
+        let front = &self.state.front;
+        front.latency.observe(sessions.read_clock().saturating_since(arrived));
+        front.refusals.answered(response.status());
         response
     }
 

@@ -27,6 +27,7 @@ use super::sessionless::Completion;
 use super::trace;
 use crate::clients::{Cancellation, Running, StartError};
 use crate::jsonrpc::{self, BadMember, ErrorCode, ErrorObject, Id, Incoming};
+use crate::metrics::SessionRefusal;
 use crate::model::ProtocolVersion;
 use crate::server::{
     dispatch, Call, CallIdentity, ClientCapabilities, ClientNotification, HandlerFuture, McpSession, Negotiated, Reply,
@@ -304,10 +305,24 @@ impl<S: Store<McpSession> + 'static> Engine<S> {
                     trace::session_created(session, &owner);
                     Some(session)
                 }
-                Err(CreateError::TooManySessions { .. }) => return Err(Rejection::SessionLimit),
-                Err(CreateError::TooManySessionsForTenant { .. }) => return Err(Rejection::TenantSessionLimit),
-                Err(CreateError::Unavailable(_)) => return Err(Rejection::StoreUnavailable),
                 Err(error) => {
+                    let refused = match error {
+                        CreateError::TooManySessions { .. } => {
+                            Some((SessionRefusal::SessionLimit, Rejection::SessionLimit))
+                        }
+                        CreateError::TooManySessionsForTenant { .. } => {
+                            Some((SessionRefusal::TenantSessionLimit, Rejection::TenantSessionLimit))
+                        }
+                        CreateError::Unavailable(_) => {
+                            Some((SessionRefusal::StoreUnavailable, Rejection::StoreUnavailable))
+                        }
+                        _ => None,
+                    };
+                    if let Some((reason, rejection)) = refused {
+                        self.state.front.refusals.session_refused(reason);
+                        trace::session_refused(reason, &owner);
+                        return Err(rejection);
+                    }
                     let error = ErrorObject::internal(error.to_string());
                     return Ok(reply::error(StatusCode::INTERNAL_SERVER_ERROR, Some(&id), &error));
                 }

@@ -14,7 +14,7 @@ use crate::bridge::{Bridge, ChangeEvent};
 use crate::clients::ClientRequests;
 use crate::jsonrpc;
 use crate::listen::{Change, Listeners};
-use crate::metrics::MetricsSnapshot;
+use crate::metrics::{FrontCounters, MetricsSnapshot};
 use crate::server::{McpSession, Outlet, ResourceSubscribeError};
 use crate::session::{LookupError, MemoryStore, SessionId, Store, StoreUnavailable, StreamError};
 use crate::sessions::{Census, PublishError, Sessions, Subscription};
@@ -35,6 +35,8 @@ pub struct EngineState<S = MemoryStore<McpSession>> {
     bridge: Bridge,
     /// `subscriptions/listen` streams.
     pub(crate) listeners: Arc<Listeners>,
+    /// Refusals and request latency.
+    pub(crate) front: FrontCounters,
 }
 
 /// What an engine holds right now, for gauges and leak checks (see [`EngineState::occupancy`]).
@@ -74,6 +76,7 @@ impl<S: Store<McpSession>> EngineState<S> {
             clients: Arc::default(),
             watchers: WatchIndex::default(),
             bridge,
+            front: FrontCounters::default(),
         }
     }
 
@@ -145,7 +148,9 @@ impl<S: Store<McpSession>> EngineState<S> {
         self.listeners.close_all(server_info);
     }
 
-    /// Counters for export.
+    /// The live layer's counters. For everything an operator scrapes (these, the gauges of
+    /// [`EngineState::occupancy`], refusals by status and reason, request latency) in the
+    /// Prometheus text format, see `EngineState::render_prometheus` (feature `prometheus`).
     pub fn metrics(&self) -> MetricsSnapshot {
         self.sessions.metrics()
     }

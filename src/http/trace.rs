@@ -1,5 +1,6 @@
 //! What the front door tells `tracing`: a span per request, and events for the session
-//! lifecycle and for refusals. Spans and events cost an atomic load when nobody listens.
+//! lifecycle (created, refused with its reason, deleted, expired) and for refusals. (Events lost
+//! to a client are told by the live layer, `events lost` with the session, stream and count.) Spans and events cost an atomic load when nobody listens.
 //!
 //! The span `mcp.request` carries `http.method`, then, as they become known, `era`
 //! (`"session"` or `"2026-07-28"`), `session` (the session id), `rpc.method` and `rpc.id` (of a
@@ -9,6 +10,7 @@ use tracing::field::Empty;
 use tracing::Span;
 
 use crate::jsonrpc::Id;
+use crate::metrics::SessionRefusal;
 use crate::session::{Owner, SessionId};
 
 /// The span of one request.
@@ -47,6 +49,11 @@ pub(crate) fn rpc(method: &str, id: &Id) {
 
 pub(crate) fn session_created(session: SessionId, owner: &Owner) {
     tracing::info!(session = %session, tenant = owner.tenant.as_str(), "session created");
+}
+
+/// An `initialize` that got no session, and why.
+pub(crate) fn session_refused(reason: SessionRefusal, owner: &Owner) {
+    tracing::info!(reason = reason.as_str(), tenant = owner.tenant.as_str(), "session refused");
 }
 
 pub(crate) fn session_deleted(session: SessionId) {

@@ -342,6 +342,11 @@ impl Hub {
         self.live.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
+    /// The clock without monotonic bookkeeping (see [`MonotonicNow::read`]).
+    pub(crate) fn read_clock(&self) -> Timestamp {
+        self.clock.read()
+    }
+
     pub(crate) fn now(&self) -> Timestamp {
         self.clock.now()
     }

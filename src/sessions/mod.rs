@@ -312,6 +312,11 @@ impl<D, S: Store<D>> Sessions<D, S> {
         self.hub.now()
     }
 
+    /// The injected clock as it reads now, for measuring durations (see [`MonotonicNow::read`]).
+    pub(crate) fn read_clock(&self) -> Timestamp {
+        self.hub.read_clock()
+    }
+
     /// Creates a session for `owner` with a fresh id.
     pub async fn create(&self, owner: Owner, data: D) -> Result<SessionId, CreateError> {
         let id = self.ids.lock().unwrap_or_else(|p| p.into_inner()).next_id();

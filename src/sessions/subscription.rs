@@ -60,11 +60,11 @@ impl Subscription {
             pending.push_back(StreamItem::Init(EventId::marker(stream, after, hub.next_tick())));
         }
         if replay.lost > 0 {
-            hub.counters.report_lost(replay.lost);
+            hub.counters.report_lost(session, stream, replay.lost);
             pending.push_back(StreamItem::Lagged { dropped: replay.lost });
         }
         if !replay.events.is_empty() {
-            hub.counters.replay_served();
+            hub.counters.replay_served(replay.events.len() as u64);
         }
         pending.extend(replay.events.into_iter().map(StreamItem::Event));
         // A finished stream has nothing live to wait for; neither has one that is no longer live.
@@ -149,7 +149,7 @@ impl Stream for Subscription {
                     // Sequence numbers are dense: a gap is exactly what this subscriber lost.
                     let dropped = seq - this.position - 1;
                     if dropped > 0 {
-                        this.hub.counters.subscriber_lagged(dropped);
+                        this.hub.counters.subscriber_lagged(this.session, this.stream, dropped);
                         this.position = seq - 1;
                         this.pending.push_back(StreamItem::Event(event));
                         return Poll::Ready(Some(StreamItem::Lagged { dropped }));
@@ -162,7 +162,7 @@ impl Stream for Subscription {
                     let dropped = newest.saturating_sub(this.position);
                     this.end();
                     if dropped > 0 {
-                        this.hub.counters.subscriber_lagged(dropped);
+                        this.hub.counters.subscriber_lagged(this.session, this.stream, dropped);
                         this.position = newest;
                         return Poll::Ready(Some(StreamItem::Lagged { dropped }));
                     }

@@ -23,17 +23,19 @@
 #                     --response-mode sse: 32/32 each (JSON mode upgrades to SSE when a handler
 #                     sends notifications or requests to the client, where the SDKs drop them),
 #                     and the 2026-07-28 wire (40/40) on each
+#   metrics           metrics-check.sh: GET /metrics on the server's port while 200 tool calls
+#                     run (curl): the text format, mcp_ series, counters that moved, no refusal
 # Environment: E2E_ONLY=NAME,... (same as --only), E2E_KEEP=1 keeps the work directory (logs,
 # checks.json files), which is also kept whenever a check fails.
 set -uo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 NODE22="$HERE/node_modules/.bin/node"
-ALL_CHECKS="conformance,conformance-next,conformance-modern,python-client,inspector,ts-client-v2,ts-client,response-modes"
+ALL_CHECKS="conformance,conformance-next,conformance-modern,python-client,inspector,ts-client-v2,ts-client,response-modes,metrics"
 ONLY=${E2E_ONLY:-}
 
 usage() {
-  sed -n '2,27p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+  sed -n '2,29p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
   exit 2
 }
 
@@ -253,6 +255,13 @@ for bin in "$@"; do
         stop_server
       fi
     done
+  fi
+
+  if selected metrics; then
+    if start_server metrics "$bin"; then
+      run_check metrics 120 '^metrics:' bash metrics-check.sh "$SERVER_URL"
+      stop_server
+    fi
   fi
 
   if selected ts-client; then

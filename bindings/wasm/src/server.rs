@@ -548,9 +548,19 @@ impl McpServer {
             "sessionsDeleted": m.sessions_deleted,
             "eventsPublished": m.events_published,
             "replaysServed": m.replays_served,
+            "eventsReplayed": m.events_replayed,
             "eventsReportedLost": m.events_reported_lost,
             "subscribersLagged": m.subscribers_lagged,
         })))
+    }
+
+    /// Every metric of this engine in the Prometheus text format (serve it with
+    /// `Content-Type: text/plain; version=0.0.4; charset=utf-8`). One engine's view: in a worker
+    /// whose sessions live in Durable Objects, each object's engine counts its own session.
+    #[cfg(feature = "prometheus")]
+    #[wasm_bindgen(js_name = renderPrometheus)]
+    pub fn render_prometheus(&self) -> Result<String, JsValue> {
+        Ok(self.inner.engine()?.state().render_prometheus())
     }
 }
 

@@ -181,3 +181,24 @@ async fn the_initialization_timeout_applies() {
     JsFuture::from(server.handle_timeout()).await.unwrap();
     assert!(!server.has_session(&unused).unwrap(), "never used after initialize: expired");
 }
+
+#[cfg(feature = "prometheus")]
+#[wasm_bindgen_test]
+async fn render_prometheus_counts_what_the_server_did() {
+    let server = server("{}");
+    let id = initialize(&server).await;
+    let ping = r#"{"jsonrpc":"2.0","id":2,"method":"ping"}"#;
+    let unknown = send(&server, "POST", &session_headers("0123456789abcdef0123456789abcdef"), Some(ping)).await;
+    assert_eq!(unknown.status, 404);
+    assert_eq!(send(&server, "DELETE", &session_headers(&id), None).await.status, 200);
+    let text = server.render_prometheus().unwrap();
+    for line in [
+        "mcp_sessions_created_total 1",
+        "mcp_sessions_deleted_total 1",
+        "mcp_sessions_active 0",
+        "mcp_requests_rejected_total{status=\"404\"} 1",
+        "mcp_request_duration_seconds_count 3",
+    ] {
+        assert!(text.lines().any(|l| l == line), "{line} missing from:\n{text}");
+    }
+}
