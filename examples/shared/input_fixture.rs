@@ -7,6 +7,8 @@ use mcp_session::jsonrpc::ErrorObject;
 use mcp_session::model::{CallToolResult, Content, GetPromptResult, LogLevel, Prompt, PromptMessage, Tool};
 use mcp_session::server::ServerBuilder;
 use mcp_session::{Change, RequestContext};
+use schemars::JsonSchema;
+use serde::Deserialize;
 use serde_json::{json, Value};
 
 fn ask(message: &str, field: &str, kind: &str) -> Value {
@@ -33,6 +35,21 @@ fn sampled(answer: &Value) -> String {
 fn roots(answer: &Value) -> String {
     let uris: Vec<&str> = answer["roots"].as_array().into_iter().flatten().filter_map(|r| r["uri"].as_str()).collect();
     format!("roots: [{}]", uris.join(", "))
+}
+
+// `test_trigger_resource_update`'s arguments.
+#[derive(Deserialize, JsonSchema)]
+struct ResourceUpdate {
+    /// The resource that changed.
+    #[schemars(extend("default" = "test://watched-resource"))]
+    uri: Option<String>,
+}
+
+// `test_header_mirrored_argument`'s arguments: clients send `region` in `Mcp-Param-Region` too.
+#[derive(Deserialize, JsonSchema)]
+struct Mirrored {
+    #[schemars(extend("x-mcp-header" = "Region"))]
+    region: String,
 }
 
 /// The state `test_input_required_result_request_state` carries to its second round.
@@ -183,34 +200,17 @@ pub fn add(builder: ServerBuilder) -> ServerBuilder {
                 Ok(CallToolResult::text(format!("told {told}")))
             },
         )
-        .tool(
-            Tool::new("test_trigger_resource_update", "Announces that the resource at uri changed").input_schema(
-                json!({
-                    "type": "object",
-                    "properties": { "uri": { "type": "string", "default": WATCHED } },
-                }),
-            ),
-            |args: Value, ctx: RequestContext| async move {
-                let uri = match &args["uri"] {
-                    Value::Null => WATCHED,
-                    uri => uri.as_str().ok_or_else(|| ErrorObject::invalid_params("uri must be a string"))?,
-                };
-                let told = ctx.announce(Change::ResourceUpdated(uri.to_owned())).await;
+        .typed_tool(
+            Tool::new("test_trigger_resource_update", "Announces that the resource at uri changed"),
+            |ResourceUpdate { uri }, ctx: RequestContext| async move {
+                let uri = uri.unwrap_or_else(|| WATCHED.to_owned());
+                let told = ctx.announce(Change::ResourceUpdated(uri)).await;
                 Ok(CallToolResult::text(format!("told {told}")))
             },
         )
-        .tool(
-            Tool::new("test_header_mirrored_argument", "Echoes its region, which clients mirror into Mcp-Param-Region")
-                .input_schema(json!({
-                    "type": "object",
-                    "properties": { "region": { "type": "string", "x-mcp-header": "Region" } },
-                    "required": ["region"],
-                })),
-            |args: Value, _| async move {
-                let region =
-                    args["region"].as_str().ok_or_else(|| ErrorObject::invalid_params("region must be a string"))?;
-                Ok(CallToolResult::text(format!("region: {region}")))
-            },
+        .typed_tool(
+            Tool::new("test_header_mirrored_argument", "Echoes its region, which clients mirror into Mcp-Param-Region"),
+            |Mirrored { region }, _| async move { Ok(CallToolResult::text(format!("region: {region}"))) },
         )
 }
 
