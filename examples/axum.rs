@@ -29,10 +29,7 @@ use axum::Router;
 use mcp_session::host::tower::McpService;
 
 fn main() -> std::io::Result<()> {
-    // `RUST_LOG=mcp_session=debug` shows every request's span and the sessions' lifecycle.
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into());
-    let spans = tracing_subscriber::fmt::format::FmtSpan::CLOSE;
-    tracing_subscriber::fmt().with_env_filter(filter).with_span_events(spans).with_writer(std::io::stderr).init();
+    cli::log_to_stderr();
     let cli = cli::parse();
     if cli.redis.is_some() {
         return Err(std::io::Error::other("--redis: this example keeps sessions in memory; see the `server` example"));

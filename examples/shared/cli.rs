@@ -197,6 +197,14 @@ impl Cli {
     }
 }
 
+/// Logs to stderr, filtered by `RUST_LOG` (`mcp_session=debug` shows every request's span and the
+/// sessions' lifecycle; warnings only by default).
+pub fn log_to_stderr() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into());
+    let spans = tracing_subscriber::fmt::format::FmtSpan::CLOSE;
+    tracing_subscriber::fmt().with_env_filter(filter).with_span_events(spans).with_writer(std::io::stderr).init();
+}
+
 /// The options from the command line; bad ones end the program with clap's message and code 2.
 pub fn parse() -> Cli {
     match configure(Flags::parse()) {
