@@ -2,8 +2,7 @@
 
 use http::header::{HOST, ORIGIN};
 use http::request::Parts;
-use http::uri::Authority;
-use http::Uri;
+use http::uri::{Authority, Scheme};
 
 use super::config::{HostPolicy, OriginPolicy};
 
@@ -60,14 +59,13 @@ fn host_name(text: &str) -> Option<&str> {
     Some(host.strip_prefix('[').and_then(|h| h.strip_suffix(']')).unwrap_or(host))
 }
 
-/// The host name of an `Origin` (`scheme://host[:port]`), parsed as a URI.
+/// The host name of an `Origin` (`scheme://host[:port]`, a path tolerated): the scheme by the
+/// URI grammar, the authority by [`host_name`]. A fragment, a query or a space after the port
+/// leaves no host.
 fn origin_host(origin: &str) -> Option<&str> {
-    let uri: Uri = origin.parse().ok()?;
-    uri.scheme()?;
-    let authority = uri.authority()?.as_str();
-    let start = origin.find("://")? + 3;
-    let text = origin.get(start..start + authority.len())?;
-    host_name(text)
+    let (scheme, rest) = origin.split_once("://")?;
+    scheme.parse::<Scheme>().ok()?;
+    host_name(rest.split('/').next().unwrap_or(rest))
 }
 
 fn is_loopback(host: &str) -> bool {
@@ -185,6 +183,9 @@ mod tests {
         assert_eq!(origin_host("http://user@localhost:3000"), None);
         assert_eq!(origin_host("https://[::1]:8443"), Some("::1"));
         assert_eq!(origin_host("null"), None);
+        assert_eq!(origin_host("http://localhost:3000/app"), Some("localhost"));
+        // found by fuzzing: `http`'s URI parser stops at a fragment, which is no origin at all
+        assert_eq!(origin_host("http://[::1]:627#TPPOST /mcp t-e26"), None);
     }
 
     #[test]

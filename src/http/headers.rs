@@ -23,27 +23,40 @@ pub(crate) const APPLICATION_JSON: HeaderValue = HeaderValue::from_static("appli
 pub(crate) const TEXT_EVENT_STREAM: HeaderValue = HeaderValue::from_static("text/event-stream");
 
 /// Whether the `Accept` header admits `wanted` (a `type/subtype`): a media range of the list that
-/// matches it exactly or by wildcard, with a q-value above 0 (`q=0` refuses). Ranges are parsed
-/// by `mime`; one that does not parse admits nothing.
+/// matches it exactly or by wildcard, with a q-value above 0 (`q=0` refuses). Each range's media
+/// type is parsed by `mime`; its parameters are read leniently (only `q` matters here), so a
+/// client whose other parameters are malformed is not refused for them.
 pub(crate) fn accepts(headers: &HeaderMap, wanted: &Mime) -> bool {
-    let ranges = headers.get_all(ACCEPT).iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(','));
-    ranges.filter_map(|range| range.trim().parse::<Mime>().ok()).any(|range| {
-        let refused = range.get_param("q").is_some_and(|q| q.as_str().parse::<f32>().is_ok_and(|q| q <= 0.0));
-        let kind = range.type_() == mime::STAR || range.type_() == wanted.type_();
-        let subtype = range.subtype() == mime::STAR || range.subtype() == wanted.subtype();
+    let mut ranges = headers.get_all(ACCEPT).iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(','));
+    ranges.any(|range| {
+        let mut pieces = range.split(';');
+        let Some(media) = essence(pieces.next().unwrap_or("")) else { return false };
+        let refused = pieces.any(|p| {
+            let p = p.trim();
+            p.strip_prefix("q=").is_some_and(|q| q.trim().parse::<f32>().is_ok_and(|q| q <= 0.0))
+        });
+        let kind = media.type_() == mime::STAR || media.type_() == wanted.type_();
+        let subtype = media.subtype() == mime::STAR || media.subtype() == wanted.subtype();
         // `*/json` is no media range: a wildcard type takes a wildcard subtype.
-        let well_formed = range.type_() != mime::STAR || range.subtype() == mime::STAR;
+        let well_formed = media.type_() != mime::STAR || media.subtype() == mime::STAR;
         !refused && kind && subtype && well_formed
     })
 }
 
-/// Whether the body is declared as JSON (`application/json`, any parameters).
+/// Whether the body is declared as JSON: `application/json`, whatever parameters follow (the
+/// body is read as UTF-8 JSON either way).
 pub(crate) fn is_json(headers: &HeaderMap) -> bool {
     headers
         .get(CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<Mime>().ok())
+        .and_then(|v| essence(v.split(';').next().unwrap_or("")))
         .is_some_and(|m| m.type_() == mime::APPLICATION && m.subtype() == mime::JSON)
+}
+
+/// A `type/subtype` without parameters, parsed by `mime` (case-insensitive, tokens checked).
+fn essence(text: &str) -> Option<Mime> {
+    let text = text.trim_matches([' ', '\t']);
+    text.parse::<Mime>().ok().filter(|m| m.params().next().is_none())
 }
 
 #[cfg(test)]
@@ -71,6 +84,7 @@ mod tests {
         assert!(!accepts(&accept("text/event-stream; q=0.0"), sse));
         assert!(!accepts(&accept("*/event-stream"), sse), "no such range");
         assert!(!accepts(&accept("text/event-stream/extra"), sse), "not a media range");
+        assert!(accepts(&accept("text/event-stream; charset"), sse), "a malformed parameter is not a refusal");
         assert!(!accepts(&HeaderMap::new(), json));
     }
 
@@ -80,6 +94,8 @@ mod tests {
         assert!(!is_json(&headers));
         headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json; charset=utf-8"));
         assert!(is_json(&headers));
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static("Application/JSON; le.com"));
+        assert!(is_json(&headers), "a malformed parameter does not change the type (found by fuzzing)");
         headers.insert(CONTENT_TYPE, HeaderValue::from_static("text/plain"));
         assert!(!is_json(&headers));
     }

@@ -269,9 +269,10 @@ impl ServerBuilder {
     }
 
     /// Offers a prompt whose arguments are an `A` (a struct of `String` and `Option<String>`
-    /// fields: prompt arguments are strings): its arguments are listed from `A`'s fields, their
-    /// doc comments as descriptions, required unless optional (replacing whatever `prompt`
-    /// listed). Arguments that do not fit answer -32602 naming the field.
+    /// fields: prompt arguments are strings): its arguments are listed from `A`'s fields, in
+    /// name order (the schema's properties are a sorted JSON object), their doc comments as
+    /// descriptions, required unless optional (replacing whatever `prompt` listed). Arguments
+    /// that do not fit answer -32602 naming the field.
     ///
     /// # Panics
     ///
