@@ -88,7 +88,7 @@ pub fn parse_body(bytes: &[u8]) -> Result<Parsed, BodyError> {
 
 /// `http::headers::accepts`: whether `Accept` admits `mime`.
 pub fn accepts(headers: &HeaderMap, mime: &str) -> bool {
-    crate::http::headers::accepts(headers, mime)
+    mime.parse().is_ok_and(|mime| crate::http::headers::accepts(headers, &mime))
 }
 
 /// `http::headers::is_json`: whether `Content-Type` declares JSON.

@@ -228,7 +228,7 @@ impl<S: Store<McpSession> + 'static> Engine<S> {
 
     /// GET: opens the session's standalone stream, or resumes any stream with `Last-Event-ID`.
     async fn get(&self, parts: Parts) -> Result<Response<Body>, Rejection> {
-        if !accepts(&parts.headers, "text/event-stream") {
+        if !accepts(&parts.headers, &mime::TEXT_EVENT_STREAM) {
             return Err(Rejection::NotAcceptableGet);
         }
         let owner = self.authenticate(&parts).await?;

@@ -2,6 +2,7 @@
 
 use http::header::{HOST, ORIGIN};
 use http::request::Parts;
+use http::uri::{Authority, Scheme};
 
 use super::config::{HostPolicy, OriginPolicy};
 
@@ -38,24 +39,33 @@ fn authority(parts: &Parts) -> Result<Option<&str>, Refusal> {
 }
 
 /// The host name of a `Host` header or URI authority, without port or IPv6 brackets; `None` for
-/// text that is not `host[:port]` (an IPv6 address without its brackets included), which no
-/// policy accepts.
-fn host_name(authority: &str) -> Option<&str> {
-    let is_port = |port: &str| port.bytes().all(|b| b.is_ascii_digit());
-    if let Some(rest) = authority.strip_prefix('[') {
-        // Whatever follows the literal must be a port: `[::1]evil.com` names no loopback host.
-        return match rest.split_once(']') {
-            Some((literal, "")) => Some(literal),
-            Some((literal, tail)) if tail.strip_prefix(':').is_some_and(is_port) => Some(literal),
-            _ => None,
-        };
+/// text that is not `host[:port]` by `http`'s authority grammar (an IPv6 address without its
+/// brackets, a userinfo, which a `Host` never has, a port that is not a number, anything after
+/// the port), which no policy accepts.
+fn host_name(text: &str) -> Option<&str> {
+    let authority: Authority = text.parse().ok()?;
+    let port = match authority.port() {
+        Some(port) if port.as_str().parse::<u16>().is_ok() => port.as_str().len() + 1,
+        Some(_) => return None,
+        None => 0,
+    };
+    let host = authority.host();
+    // What `http` read as host and port must be all of it: `[::1]evil.com` names no loopback
+    // host, and `user@host` is no `Host`.
+    if host.len() + port != text.len() || !text.starts_with(host) {
+        return None;
     }
-    match authority.split_once(':') {
-        None => Some(authority),
-        // One colon, then digits: a port. More colons: an IPv6 address missing its brackets.
-        Some((host, port)) if is_port(port) => Some(host),
-        Some(_) => None,
-    }
+    let host = &text[..host.len()];
+    Some(host.strip_prefix('[').and_then(|h| h.strip_suffix(']')).unwrap_or(host))
+}
+
+/// The host name of an `Origin` (`scheme://host[:port]`, a path tolerated): the scheme by the
+/// URI grammar, the authority by [`host_name`]. A fragment, a query or a space after the port
+/// leaves no host.
+fn origin_host(origin: &str) -> Option<&str> {
+    let (scheme, rest) = origin.split_once("://")?;
+    scheme.parse::<Scheme>().ok()?;
+    host_name(rest.split('/').next().unwrap_or(rest))
 }
 
 fn is_loopback(host: &str) -> bool {
@@ -85,9 +95,7 @@ pub(crate) fn check(parts: &Parts, hosts: &HostPolicy, origins: &OriginPolicy) -
     let allowed = match origins {
         OriginPolicy::Any => true,
         OriginPolicy::Only(list) => list.iter().any(|o| o.eq_ignore_ascii_case(origin)),
-        OriginPolicy::SameAsHost => origin
-            .split_once("://")
-            .and_then(|(_, rest)| host_name(rest.split('/').next().unwrap_or(rest)))
+        OriginPolicy::SameAsHost => origin_host(origin)
             // An origin without a host (`https://`) names no site, so it is the same as none.
             .filter(|host| !host.is_empty())
             .is_some_and(|host| match hosts {
@@ -162,6 +170,22 @@ mod tests {
         assert_eq!(check(&parts(Some(""), None), same.0, same.1), Ok(()));
         let loopback = check(&parts(Some("localhost"), Some("http://:3000")), &HostPolicy::Loopback, same.1);
         assert_eq!(loopback, Err(Refusal::ForeignOrigin));
+    }
+
+    #[test]
+    fn a_host_is_host_and_port_by_the_uri_grammar() {
+        assert_eq!(host_name("example.com:8080"), Some("example.com"));
+        assert_eq!(host_name("[2001:db8::1]:443"), Some("2001:db8::1"));
+        assert_eq!(host_name("user@localhost"), None, "a Host has no userinfo");
+        assert_eq!(host_name("localhost:http"), None, "a port is a number");
+        assert_eq!(host_name("localhost:99999"), None, "a port fits 16 bits");
+        assert_eq!(host_name("local host"), None);
+        assert_eq!(origin_host("http://user@localhost:3000"), None);
+        assert_eq!(origin_host("https://[::1]:8443"), Some("::1"));
+        assert_eq!(origin_host("null"), None);
+        assert_eq!(origin_host("http://localhost:3000/app"), Some("localhost"));
+        // found by fuzzing: `http`'s URI parser stops at a fragment, which is no origin at all
+        assert_eq!(origin_host("http://[::1]:627#TPPOST /mcp t-e26"), None);
     }
 
     #[test]

@@ -111,7 +111,7 @@ impl<S: Store<McpSession> + 'static> Engine<S> {
         if !is_json(&parts.headers) {
             return Err(Rejection::UnsupportedMediaType);
         }
-        if !(accepts(&parts.headers, "application/json") && accepts(&parts.headers, "text/event-stream")) {
+        if !(accepts(&parts.headers, &mime::APPLICATION_JSON) && accepts(&parts.headers, &mime::TEXT_EVENT_STREAM)) {
             return Err(Rejection::NotAcceptablePost);
         }
         if body.len() > self.max_body_bytes() {
