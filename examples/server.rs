@@ -25,8 +25,9 @@ fn main() -> std::io::Result<()> {
             mcp_session::host::tokio::spawn_with(listener, state, move || fixture::server(&options), host)?
         }
         Some(url) => {
-            let store = connect_redis(&url, cli.policy().clone())?;
-            let (state, options) = cli.over(store);
+            let (store, bus) = connect_redis(&url, cli.policy().clone())?;
+            let (state, options) = cli.over(store, bus.clone());
+            follow_bus(bus, state.clone())?;
             mcp_session::host::tokio::spawn_with(listener, state, move || fixture::server(&options), host)?
         }
     };
@@ -36,14 +37,15 @@ fn main() -> std::io::Result<()> {
     Ok(())
 }
 
-/// The Redis store for `--redis`. Its connection is driven by a runtime on a thread of its own,
-/// which lives as long as the process: the workers' runtimes only send it commands.
+/// The Redis store for `--redis`, and the bus to the other replicas on it. The store's
+/// connection is driven by a runtime on a thread of its own, which lives as long as the process:
+/// the workers' runtimes only send it commands.
 #[cfg(feature = "redis")]
 fn connect_redis(
     url: &str,
     policy: mcp_session::session::StorePolicy,
-) -> std::io::Result<mcp_session::redis::RedisStore<mcp_session::McpSession>> {
-    use mcp_session::redis::{RedisStore, RedisStoreConfig};
+) -> std::io::Result<(mcp_session::redis::RedisStore<mcp_session::McpSession>, mcp_session::redis::RedisBus)> {
+    use mcp_session::redis::{RedisBus, RedisStore, RedisStoreConfig};
     let (sender, connected) = std::sync::mpsc::channel();
     let target = url.to_owned();
     std::thread::Builder::new().name("mcp-redis".into()).spawn(move || {
@@ -52,7 +54,14 @@ fn connect_redis(
         runtime.block_on(async move {
             let mut config = RedisStoreConfig::default();
             config.policy = policy;
-            let _ = sender.send(RedisStore::connect(&target, config).await);
+            let connected = match RedisStore::connect(&target, config).await {
+                Ok(store) => match RedisBus::connect(&store).await {
+                    Ok(bus) => Ok((store, bus)),
+                    Err(error) => Err(error.to_string()),
+                },
+                Err(error) => Err(error.to_string()),
+            };
+            let _ = sender.send(connected);
             std::future::pending::<()>().await
         });
     })?;
@@ -60,10 +69,26 @@ fn connect_redis(
     store.map_err(|error| std::io::Error::other(format!("--redis {url}: {error}")))
 }
 
+/// Feeds the engine what the other replicas send, on a thread of its own for the process's life.
+#[cfg(feature = "redis")]
+fn follow_bus(
+    bus: mcp_session::redis::RedisBus,
+    state: std::sync::Arc<mcp_session::EngineState<mcp_session::redis::RedisStore<mcp_session::McpSession>>>,
+) -> std::io::Result<()> {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    std::thread::Builder::new().name("mcp-bus".into()).spawn(move || runtime.block_on(bus.follow(&state)))?;
+    Ok(())
+}
+
 #[cfg(not(feature = "redis"))]
 fn connect_redis(
     _: &str,
     _: mcp_session::session::StorePolicy,
-) -> std::io::Result<mcp_session::session::MemoryStore<mcp_session::McpSession>> {
+) -> std::io::Result<(mcp_session::session::MemoryStore<mcp_session::McpSession>, mcp_session::bus::NoBus)> {
     Err(std::io::Error::other("--redis needs the `redis` feature: cargo run --features tokio,redis"))
+}
+
+#[cfg(not(feature = "redis"))]
+fn follow_bus<S>(_: mcp_session::bus::NoBus, _: S) -> std::io::Result<()> {
+    Ok(())
 }

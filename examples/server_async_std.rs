@@ -24,8 +24,9 @@ fn main() -> std::io::Result<()> {
             mcp_session::host::async_std::spawn_with(listener, state, move || fixture::server(&options), host)?
         }
         Some(url) => {
-            let store = connect_redis(&url, cli.policy().clone())?;
-            let (state, options) = cli.over(store);
+            let (store, bus) = connect_redis(&url, cli.policy().clone())?;
+            let (state, options) = cli.over(store, bus.clone());
+            follow_bus(bus, state.clone())?;
             mcp_session::host::async_std::spawn_with(listener, state, move || fixture::server(&options), host)?
         }
     };
@@ -35,23 +36,41 @@ fn main() -> std::io::Result<()> {
     Ok(())
 }
 
-/// The Redis store for `--redis`, on smol's executor (which async-std runs on).
+/// The Redis store for `--redis`, on smol's executor (which async-std runs on), and the bus to
+/// the other replicas on it.
 #[cfg(feature = "redis")]
 fn connect_redis(
     url: &str,
     policy: mcp_session::session::StorePolicy,
-) -> std::io::Result<mcp_session::redis::RedisStore<mcp_session::McpSession>> {
-    use mcp_session::redis::{RedisStore, RedisStoreConfig};
+) -> std::io::Result<(mcp_session::redis::RedisStore<mcp_session::McpSession>, mcp_session::redis::RedisBus)> {
+    use mcp_session::redis::{RedisBus, RedisStore, RedisStoreConfig};
     let mut config = RedisStoreConfig::default();
     config.policy = policy;
-    let store = async_std::task::block_on(RedisStore::connect(url, config));
-    store.map_err(|error| std::io::Error::other(format!("--redis {url}: {error}")))
+    let failed = |error: String| std::io::Error::other(format!("--redis {url}: {error}"));
+    let store = async_std::task::block_on(RedisStore::connect(url, config)).map_err(|e| failed(e.to_string()))?;
+    let bus = async_std::task::block_on(RedisBus::connect(&store)).map_err(|e| failed(e.to_string()))?;
+    Ok((store, bus))
+}
+
+/// Feeds the engine what the other replicas send, on a thread of its own for the process's life.
+#[cfg(feature = "redis")]
+fn follow_bus(
+    bus: mcp_session::redis::RedisBus,
+    state: std::sync::Arc<mcp_session::EngineState<mcp_session::redis::RedisStore<mcp_session::McpSession>>>,
+) -> std::io::Result<()> {
+    std::thread::Builder::new().name("mcp-bus".into()).spawn(move || async_std::task::block_on(bus.follow(&state)))?;
+    Ok(())
 }
 
 #[cfg(not(feature = "redis"))]
 fn connect_redis(
     _: &str,
     _: mcp_session::session::StorePolicy,
-) -> std::io::Result<mcp_session::session::MemoryStore<mcp_session::McpSession>> {
+) -> std::io::Result<(mcp_session::session::MemoryStore<mcp_session::McpSession>, mcp_session::bus::NoBus)> {
     Err(std::io::Error::other("--redis needs the `redis` feature: cargo run --features async-std,redis"))
+}
+
+#[cfg(not(feature = "redis"))]
+fn follow_bus<S>(_: mcp_session::bus::NoBus, _: S) -> std::io::Result<()> {
+    Ok(())
 }

@@ -3,7 +3,7 @@
 //! handler waiting for it).
 
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
 use event_listener::Event as Notify;
 use futures_channel::oneshot;
@@ -86,6 +86,9 @@ pub(crate) enum StartError {
 #[derive(Debug, Default)]
 pub(crate) struct ClientRequests {
     next_id: AtomicI64,
+    /// The replica's name, when others share its sessions: ids are then `"<node>.<n>"`, so the
+    /// answer to one names the replica that waits for it.
+    node: OnceLock<Arc<str>>,
     sessions: Mutex<HashMap<SessionId, SessionRequests>>,
 }
 
@@ -95,9 +98,19 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl ClientRequests {
-    /// A fresh id for a request to the client; unique in the process, hence in every session.
+    /// A fresh id for a request to the client; unique in the process, hence in every session,
+    /// and among replicas once [`ClientRequests::name_ids_after`] named this one.
     pub(crate) fn next_id(&self) -> Id {
-        Id::Number(self.next_id.fetch_add(1, Ordering::Relaxed) + 1)
+        let n = self.next_id.fetch_add(1, Ordering::Relaxed) + 1;
+        match self.node.get() {
+            Some(node) => Id::String(format!("{node}.{n}").into()),
+            None => Id::Number(n),
+        }
+    }
+
+    /// Makes ids `"<node>.<n>"` from now on (see [`crate::bus::Bus::node`]).
+    pub(crate) fn name_ids_after(&self, node: &str) {
+        let _ = self.node.set(node.into());
     }
 
     pub(crate) fn expect(&self, session: SessionId, id: Id) -> oneshot::Receiver<Result<Value, ErrorObject>> {

@@ -119,6 +119,11 @@
 //! 11. A store that cannot answer (a remote store's outage, a refused write) makes the request a
 //!     503 with `Retry-After` and a JSON-RPC error body, never a 404: no session is ended or
 //!     forgotten because of it, and the engine serves again as soon as the store does.
+//! 12. Replicas sharing a store and a [`bus::Bus`] serve a session as one process does: an event
+//!     a handler on one publishes reaches the subscriber another holds once, in order, or is
+//!     counted lost exactly (doorbells lost with a connection included); a client's answer,
+//!     cancellation or DELETE posted to any replica reaches the one holding the request or the
+//!     stream. Within one process, concurrent publishers never reorder what a subscriber sees.
 //!
 //! # Panics
 //!
@@ -132,6 +137,7 @@
 mod setters;
 
 pub mod bridge;
+pub mod bus;
 mod clients;
 pub mod clock;
 mod coop;

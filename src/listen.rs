@@ -21,7 +21,8 @@ use crate::session::{Owner, TenantId};
 use crate::Timestamp;
 
 /// A change announced to clients (see [`EngineState::announce`](crate::EngineState::announce)).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum Change {
     /// The tool list changed (`notifications/tools/list_changed`).

@@ -14,9 +14,9 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures::StreamExt;
-use http::header::{ACCEPT, CONTENT_TYPE, HOST, RETRY_AFTER};
-use http::{Method, Request, Response, StatusCode};
-use mcp_session::http::headers::{LAST_EVENT_ID, MCP_PROTOCOL_VERSION, MCP_SESSION_ID};
+use http::header::RETRY_AFTER;
+use http::{Method, Response, StatusCode};
+use mcp_session::http::headers::{LAST_EVENT_ID, MCP_SESSION_ID};
 use mcp_session::http::ResponseMode;
 use mcp_session::model::{CallToolResult, LogLevel, Tool};
 use mcp_session::redis::RedisStore;
@@ -28,9 +28,7 @@ use mcp_session::{
 };
 use serde_json::{json, Value};
 
-use support_redis::{fresh_prefix, RedisServer};
-
-const VERSION: &str = "2025-11-25";
+use support_redis::{call, fresh_prefix, request, RedisServer, VERSION};
 
 fn run(test: impl AsyncFnOnce(&mut RedisServer)) {
     let Some(mut server) = RedisServer::start() else { return };
@@ -306,26 +304,6 @@ async fn replica(server: &RedisServer, prefix: &str, clock: &ManualClock) -> Rep
     });
     let engine = Engine::new(state.clone(), server, spawn);
     Replica { state, engine }
-}
-
-fn request(method: Method, session: Option<&str>, body: Option<&Value>) -> Request<Bytes> {
-    let mut builder = Request::builder()
-        .method(method)
-        .uri("/mcp")
-        .header(HOST, "127.0.0.1")
-        .header(ACCEPT, "application/json, text/event-stream")
-        .header(MCP_PROTOCOL_VERSION, VERSION);
-    if body.is_some() {
-        builder = builder.header(CONTENT_TYPE, "application/json");
-    }
-    if let Some(session) = session {
-        builder = builder.header(MCP_SESSION_ID, session);
-    }
-    builder.body(body.map_or_else(Bytes::new, |b| Bytes::from(b.to_string()))).unwrap()
-}
-
-fn call(id: u64, name: &str, arguments: Value) -> Value {
-    json!({ "jsonrpc": "2.0", "id": id, "method": "tools/call", "params": { "name": name, "arguments": arguments } })
 }
 
 /// One SSE event: its id and its parsed data, if it has data.

@@ -169,22 +169,27 @@ impl Cli {
     /// The engine's shared state over the in-memory store, and the fixture's options.
     pub fn in_memory(self) -> (Arc<EngineState>, Options) {
         let sessions = self.sessions.build();
-        Self::assemble(sessions, self.config, self.test_clock)
+        Self::assemble(sessions, self.config, self.test_clock, mcp_session::bus::NoBus)
     }
 
-    /// The engine's shared state over `store` (built with [`Cli::policy`]), and the fixture's
-    /// options.
-    pub fn over<S: Store<McpSession> + Send + Sync + 'static>(self, store: S) -> (Arc<EngineState<S>>, Options) {
+    /// The engine's shared state over `store` (built with [`Cli::policy`]) with the other
+    /// replicas on `bus`, and the fixture's options.
+    pub fn over<S: Store<McpSession> + Send + Sync + 'static>(
+        self,
+        store: S,
+        bus: impl mcp_session::bus::Bus,
+    ) -> (Arc<EngineState<S>>, Options) {
         let sessions = self.sessions.build_with_store(store);
-        Self::assemble(sessions, self.config, self.test_clock)
+        Self::assemble(sessions, self.config, self.test_clock, bus)
     }
 
     fn assemble<S: Store<McpSession> + Send + Sync + 'static>(
         sessions: Sessions<McpSession, S>,
         config: EngineConfig,
         test_clock: Option<ManualClock>,
+        bus: impl mcp_session::bus::Bus,
     ) -> (Arc<EngineState<S>>, Options) {
-        let state = Arc::new(EngineState::new(sessions, config).with_authenticator(DemoAuth));
+        let state = Arc::new(EngineState::new(sessions, config).with_authenticator(DemoAuth).with_bus(bus));
         let expire_state = state.clone();
         let test_clock = test_clock.map(|clock| {
             let expire: RunTimers = Arc::new(move || {

@@ -203,3 +203,18 @@ where
 pub fn default_workers() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
 }
+
+/// Waits on whichever runtime polls the caller (for the Redis bus's reconnects, which either
+/// host's runtime may run).
+#[cfg(feature = "redis")]
+pub(crate) async fn pause(duration: std::time::Duration) {
+    #[cfg(feature = "tokio")]
+    if ::tokio::runtime::Handle::try_current().is_ok() {
+        ::tokio::time::sleep(duration).await;
+        return;
+    }
+    #[cfg(feature = "async-std")]
+    ::async_std::task::sleep(duration).await;
+    #[cfg(not(feature = "async-std"))]
+    let _ = duration;
+}

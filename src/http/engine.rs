@@ -220,6 +220,7 @@ impl<S: Store<McpSession> + 'static> Engine<S> {
             Err(error) => {
                 if error == LookupError::Expired {
                     self.state.forget(id);
+                    self.state.tell_ended(id).await;
                 }
                 Err(Rejection::SessionNotFound)
             }

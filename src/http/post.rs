@@ -25,6 +25,7 @@ use super::rejection::Rejection;
 use super::reply;
 use super::sessionless::Completion;
 use super::trace;
+use crate::bus::Control;
 use crate::clients::{Cancellation, Running, StartError};
 use crate::jsonrpc::{self, BadMember, ErrorCode, ErrorObject, Id, Incoming};
 use crate::metrics::SessionRefusal;
@@ -172,8 +173,12 @@ impl<S: Store<McpSession> + 'static> Engine<S> {
                 }
                 Ok(Incoming::Response { id, outcome }) => {
                     if let Some(session) = &session {
-                        // An answer nobody waits for (the handler gave up) is accepted and dropped.
-                        self.state.clients.resolve(session.id, id, outcome);
+                        if !self.state.clients.resolve(session.id, id.clone(), outcome.clone()) {
+                            // Nobody waits for it here: maybe on another replica (else it is
+                            // dropped there, the handler gave up). Accepted once it is on its way.
+                            let answer = Control::Answer { session: session.id, id, outcome };
+                            self.state.bus.send(answer).await?;
+                        }
                     }
                 }
                 Err(bad) => asks.push(Ask::Bad(bad)),
@@ -276,7 +281,14 @@ impl<S: Store<McpSession> + 'static> Engine<S> {
                 let _ = self.state.sessions.update(session.id, |state| state.initialized = true).await;
             }
             ClientNotification::Cancelled(request) => {
-                self.state.clients.cancel(session.id, request);
+                if !self.state.clients.cancel(session.id, request.clone()) {
+                    // Not running here: maybe on another replica. Cancellation is advisory, and
+                    // a notification has no answer to fail.
+                    let cancel = Control::Cancel { session: session.id, id: request };
+                    if self.state.bus.send(cancel).await.is_err() {
+                        tracing::warn!(target: "mcp_session::bus", session = %session.id, "bus unavailable: cancellation not forwarded");
+                    }
+                }
             }
             ClientNotification::Ignored => {}
         }

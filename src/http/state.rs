@@ -11,6 +11,7 @@ use serde_json::json;
 use super::auth::{Anonymous, Authenticate};
 use super::config::EngineConfig;
 use crate::bridge::{Bridge, ChangeEvent};
+use crate::bus::{Bus, Control, NoBus};
 use crate::clients::ClientRequests;
 use crate::jsonrpc;
 use crate::listen::{Change, Listeners};
@@ -37,6 +38,8 @@ pub struct EngineState<S = MemoryStore<McpSession>> {
     pub(crate) listeners: Arc<Listeners>,
     /// Refusals and request latency.
     pub(crate) front: FrontCounters,
+    /// The other replicas sharing the store, if any.
+    pub(crate) bus: Arc<dyn Bus>,
 }
 
 /// What an engine holds right now, for gauges and leak checks (see [`EngineState::occupancy`]).
@@ -77,6 +80,59 @@ impl<S: Store<McpSession>> EngineState<S> {
             watchers: WatchIndex::default(),
             bridge,
             front: FrontCounters::default(),
+            bus: Arc::new(NoBus),
+        }
+    }
+
+    /// Tells the other replicas sharing the store what must reach them (see [`crate::bus`]):
+    /// answers and cancellations for requests they hold, sessions that ended here. The host
+    /// feeds what they send back in with [`EngineState::handle_control`], and the store's
+    /// doorbells with [`EngineState::handle_doorbell`].
+    pub fn with_bus(mut self, bus: impl Bus) -> Self {
+        if let Some(node) = bus.node() {
+            self.clients.name_ids_after(node);
+        }
+        self.bus = Arc::new(bus);
+        self
+    }
+
+    /// A message another replica sent (see [`Control`]): acts on what this process holds of
+    /// it, and ignores the rest (every replica receives every message).
+    pub fn handle_control(&self, message: Control) {
+        match message {
+            Control::Answer { session, id, outcome } => {
+                self.clients.resolve(session, id, outcome);
+            }
+            Control::Cancel { session, id } => {
+                self.clients.cancel(session, id);
+            }
+            Control::Ended { session } => {
+                self.sessions.end_live(session);
+                self.forget(session);
+            }
+            Control::Announce { change, tenant } => {
+                self.listeners.announce(&change, tenant.as_ref());
+            }
+        }
+    }
+
+    /// A doorbell of the store: stream `stream` of session `id` has news in its log (see
+    /// [`Sessions::handle_doorbell`]).
+    pub async fn handle_doorbell(&self, id: SessionId, stream: StreamId) {
+        self.sessions.handle_doorbell(id, stream).await;
+    }
+
+    /// Reads the log of every stream attached here again, after doorbells may have been lost
+    /// (see [`Sessions::resync`]).
+    pub async fn resync(&self) {
+        self.sessions.resync().await;
+    }
+
+    /// Tells the other replicas that a session ended here. A bus that cannot is logged: their
+    /// subscribers of it end at their next read of its log, which finds it gone.
+    pub(crate) async fn tell_ended(&self, session: SessionId) {
+        if self.bus.send(Control::Ended { session }).await.is_err() {
+            tracing::warn!(target: "mcp_session::bus", %session, "bus unavailable: other replicas not told the session ended");
         }
     }
 
@@ -111,6 +167,7 @@ impl<S: Store<McpSession>> EngineState<S> {
         for id in self.sessions.handle_timeout().await {
             super::trace::session_expired(id);
             self.forget(id);
+            self.tell_ended(id).await;
         }
         if let Some(every) = self.sessions.keep_alive() {
             self.listeners.handle_timeout(self.sessions.now(), every);
@@ -123,6 +180,7 @@ impl<S: Store<McpSession>> EngineState<S> {
     /// that asked for it. Returns how many sessions and listen streams were told.
     pub async fn announce(&self, change: Change) -> usize {
         let listening = self.listeners.announce(&change, None);
+        self.tell_listens_elsewhere(change.clone(), None).await;
         let sessions = match &change {
             Change::ResourceUpdated(uri) => self.notify_resource_updated(uri).await,
             list => {
@@ -195,15 +253,31 @@ impl<S: Store<McpSession>> EngineState<S> {
     /// `notifications/resources/updated`.
     pub async fn publish_change(&self, event: &ChangeEvent, except: Option<SessionId>) -> usize {
         let listening = self.listen_change(event);
+        if let Some(change) = self.bridge_change(event) {
+            let tenant = crate::session::TenantId::new(event.tenant_id.as_str());
+            self.tell_listens_elsewhere(change, Some(tenant)).await;
+        }
         listening + self.bridge.forward(&self.sessions, event, except, wants_info).await
     }
 
     fn listen_change(&self, event: &ChangeEvent) -> usize {
+        let Some(change) = self.bridge_change(event) else { return 0 };
+        let tenant = crate::session::TenantId::new(event.tenant_id.as_str());
+        self.listeners.announce(&change, Some(&tenant))
+    }
+
+    /// What a change event means to listen streams: an update of the URI its topic maps to.
+    fn bridge_change(&self, event: &ChangeEvent) -> Option<Change> {
         let topic = Bridge::topic(&event.kind);
         let uri = self.config.bridge_uris.iter().find(|(t, _)| t == topic).map(|(_, uri)| uri.clone());
-        let Some(uri) = uri else { return 0 };
-        let tenant = crate::session::TenantId::new(event.tenant_id.as_str());
-        self.listeners.announce(&Change::ResourceUpdated(uri), Some(&tenant))
+        uri.map(Change::ResourceUpdated)
+    }
+
+    /// Tells the other replicas' listen streams of a change (they hold their own).
+    async fn tell_listens_elsewhere(&self, change: Change, tenant: Option<crate::session::TenantId>) {
+        if self.bus.send(Control::Announce { change, tenant }).await.is_err() {
+            tracing::warn!(target: "mcp_session::bus", "bus unavailable: other replicas' listen streams not told of a change");
+        }
     }
 
     /// Forwards every event of `source` to the sessions and listen streams of its tenant until
@@ -220,6 +294,9 @@ impl<S: Store<McpSession>> EngineState<S> {
     pub async fn end_session(&self, id: SessionId) -> Result<bool, StoreUnavailable> {
         let existed = self.sessions.remove(id).await?;
         self.forget(id);
+        if existed {
+            self.tell_ended(id).await;
+        }
         Ok(existed)
     }
 

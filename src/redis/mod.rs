@@ -8,10 +8,12 @@
 //!
 //! What the store shares is what is persisted: records, application state, replay logs. A client
 //! may send any request of a session to any replica, resume a stream there with
-//! `Last-Event-ID` and get exactly what it missed, or the exact number it lost. Live delivery
-//! between replicas (a handler on one replica emitting to a stream another holds), requests to
-//! the client answered on another replica and cancellation across replicas need a bus between the
-//! replicas as well, which this store does not provide.
+//! `Last-Event-ID` and get exactly what it missed, or the exact number it lost. What is live
+//! (a handler on one replica emitting to a stream another holds, a request to the client
+//! answered on another replica, a cancellation or DELETE posted to another replica, a change
+//! for listen streams held elsewhere) crosses on the [`RedisBus`]: give it to the engine
+//! ([`EngineState::with_bus`](crate::EngineState::with_bus)) and run [`RedisBus::follow`], and
+//! replicas need no sticky load balancer.
 //!
 //! One difference in what a client sees: a GET without `Last-Event-ID` starts after the
 //! standalone stream's latest event, since this replica cannot know what another one already
@@ -31,10 +33,14 @@
 //! more keys, so the store needs a single primary (standalone, or with replicas and Sentinel),
 //! not Redis Cluster.
 
+mod bus;
 mod scripts;
+
+pub use bus::RedisBus;
 
 use std::marker::PhantomData;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -96,6 +102,10 @@ pub struct RedisStore<D> {
     /// The latest `now` (ms) the engine passed, for [`RedisStoreConfig::sweep_interval`].
     last_now: AtomicU64,
     sessions: AtomicUsize,
+    /// See [`RedisStore::node`].
+    node: Arc<str>,
+    /// Where the connection came from, for the bus's connections of its own.
+    client: redis::Client,
     _data: PhantomData<fn() -> D>,
 }
 
@@ -153,7 +163,9 @@ impl<D> RedisStore<D> {
             .set_connection_timeout(Some(config.connection_timeout))
             .set_number_of_retries(2)
             .set_max_delay(Duration::from_millis(500));
-        let connection = ConnectionManager::new_with_config(client, manager).await?;
+        let connection = ConnectionManager::new_with_config(client.clone(), manager).await?;
+        // 48 random bits: ids of requests to clients carry it, so it stays short.
+        let node = format!("{:012x}", uuid::Uuid::new_v4().as_u128() >> 80);
         let store = Self {
             connection,
             config,
@@ -161,6 +173,8 @@ impl<D> RedisStore<D> {
             earliest: AtomicU64::new(u64::MAX),
             last_now: AtomicU64::new(u64::MAX),
             sessions: AtomicUsize::new(0),
+            node: node.into(),
+            client,
             _data: PhantomData,
         };
         let summary: Value =
@@ -188,6 +202,27 @@ impl<D> RedisStore<D> {
 
     fn log_key(&self, id: SessionId, stream: StreamId) -> String {
         format!("{}:{{{id}}}:l:{}", self.config.prefix, stream.number())
+    }
+
+    /// The pub/sub channel of doorbells (see [`RedisBus`]).
+    fn bell_key(&self) -> String {
+        format!("{}:bell", self.config.prefix)
+    }
+
+    /// The stream of control messages between replicas (see [`RedisBus`]).
+    fn control_key(&self) -> String {
+        format!("{}:ctl", self.config.prefix)
+    }
+
+    /// A doorbell of this replica for `id`, without the stream number the script appends.
+    fn bell(&self, id: SessionId) -> String {
+        format!("{} {id}", self.node)
+    }
+
+    /// This replica's name among those sharing the store: random per connection, so a
+    /// restarted process is a new replica.
+    pub fn node(&self) -> &str {
+        &self.node
     }
 
     fn deadlines_key(&self) -> String {
@@ -448,7 +483,9 @@ impl<D: Serialize + DeserializeOwned> Store<D> for RedisStore<D> {
                     .arg(payload.as_ref())
                     .arg(limits.events)
                     .arg(limits.bytes)
-                    .arg(EVENT_OVERHEAD_BYTES),
+                    .arg(EVENT_OVERHEAD_BYTES)
+                    .arg(self.bell_key())
+                    .arg(self.bell(id)),
             )
             .await?;
         match code(&items)? {
@@ -471,6 +508,8 @@ impl<D: Serialize + DeserializeOwned> Store<D> for RedisStore<D> {
             .key(self.record_key(id))
             .key(self.logs_key(id))
             .arg(stream.number())
+            .arg(self.bell_key())
+            .arg(self.bell(id))
             .invoke_async(&mut self.connection())
             .await
             .map_err(unavailable)?;

@@ -16,7 +16,9 @@
 //! - `p:{S}:l` ZSET of the stream numbers that have a log, scored by number;
 //! - `p:{S}:l:n` STREAM, stream `n`'s log, one entry `0-<seq>` per event with field `d`;
 //! - `p:dl` ZSET of every session's deadline (ms), and `p:t:<digest of the tenant>` SET of a
-//!   tenant's session ids.
+//!   tenant's session ids;
+//! - `p:ctl` STREAM, the control messages between replicas (see `bus.rs`), and the pub/sub
+//!   channel `p:bell`, on which every append and finish rings `<node> <session> <stream>`.
 
 use redis::Script;
 
@@ -154,7 +156,8 @@ redis.call('ZADD', logs, num(n), num(n))
 return {0, n}
 "#;
 
-/// KEYS: rec, logs, log. ARGV: stream, payload, max events, max bytes, per-event overhead.
+/// KEYS: rec, logs, log. ARGV: stream, payload, max events, max bytes, per-event overhead,
+/// doorbell channel, doorbell (`<node> <session>`; the stream number is appended).
 /// Returns {0, seq} appended; {1} unknown session; {2} unknown stream; {3} finished.
 const APPEND: &str = r#"
 local rec, logs, log, n = KEYS[1], KEYS[2], KEYS[3], ARGV[1]
@@ -177,15 +180,18 @@ while len > max_events or (bytes > max_bytes and len > 0) do
   len = len - 1
 end
 redis.call('HSET', rec, 'b:' .. n, num(bytes))
+redis.call('PUBLISH', ARGV[6], ARGV[7] .. ' ' .. n)
 return {0, seq}
 "#;
 
-/// KEYS: rec, logs. ARGV: stream. Returns 0 finished; 1 unknown session; 2 unknown stream.
+/// KEYS: rec, logs. ARGV: stream, doorbell channel, doorbell (as for APPEND).
+/// Returns 0 finished; 1 unknown session; 2 unknown stream.
 const FINISH: &str = r#"
 local rec, logs, n = KEYS[1], KEYS[2], ARGV[1]
 if redis.call('EXISTS', rec) == 0 then return 1 end
 if not redis.call('ZSCORE', logs, n) then return 2 end
 redis.call('HSET', rec, 'f:' .. n, '1')
+redis.call('PUBLISH', ARGV[2], ARGV[3] .. ' ' .. n)
 return 0
 "#;
 

@@ -22,7 +22,7 @@ use hashbrown::HashMap;
 use crate::clock::{MonotonicNow, Timestamp};
 use crate::metrics::Counters;
 use crate::session::SessionId;
-use crate::stream::{event_cost, Event, LogLimits, StreamId};
+use crate::stream::{event_cost, Event, LogLimits, Replay, StreamId};
 
 pub(crate) struct Hub {
     live: Mutex<Live>,
@@ -77,11 +77,14 @@ struct LiveStream {
     id: StreamId,
     shared: Arc<StreamShared>,
     current: Option<Arc<Subscriber>>,
+    /// A request stream another process opened and produces (the store is shared): it is live
+    /// here only while a subscriber reads it, fed from the log on every doorbell.
+    remote: bool,
 }
 
 impl LiveStream {
     fn new(id: StreamId) -> Self {
-        Self { id, shared: Arc::default(), current: None }
+        Self { id, shared: Arc::default(), current: None, remote: false }
     }
 }
 
@@ -194,8 +197,21 @@ pub(crate) struct Subscriber {
 struct Window {
     events: VecDeque<Event>,
     bytes: usize,
-    /// Sequence number of the newest event ever handed over (taken or dropped).
+    /// Sequence number of the newest event ever handed over (taken or dropped), or, if higher,
+    /// the newest the subscriber had from the replay log when it connected: the next event in
+    /// order is the one after it.
     newest: u64,
+}
+
+/// What became of an event offered to a stream's subscriber.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Delivery {
+    /// Handed over, or nobody to hand it to, or the subscriber had it already.
+    Done,
+    /// Not handed over: events between the subscriber's newest and this one have not reached it
+    /// (another thread or process appended them and has not delivered them yet). Read the log
+    /// after [`Hub::fed`] and [`Hub::feed`] what it holds, so the subscriber sees them in order.
+    Gap,
 }
 
 impl Subscriber {
@@ -232,6 +248,32 @@ impl Subscriber {
             }
         }
         (event, window.newest)
+    }
+
+    /// Hands over `event` if it is the next in order; see [`Delivery`].
+    fn offer(&self, event: &Event) -> Delivery {
+        let window = self.window();
+        let seq = event.id().seq();
+        if seq <= window.newest {
+            return Delivery::Done;
+        }
+        if seq > window.newest + 1 {
+            return Delivery::Gap;
+        }
+        drop(window);
+        self.push(event.clone());
+        Delivery::Done
+    }
+
+    /// The subscriber has every event up to `seq` (from the replay log): the next in order is
+    /// the one after it.
+    pub(crate) fn raise_floor(&self, seq: u64) {
+        let mut window = self.window();
+        window.newest = window.newest.max(seq);
+    }
+
+    fn newest(&self) -> u64 {
+        self.window().newest
     }
 
     fn push(&self, event: Event) {
@@ -375,8 +417,8 @@ impl Hub {
         attachment
     }
 
-    /// Attaches a subscriber to a live stream. The standalone stream is made live on first use;
-    /// a request stream that is no longer live (finished, or never opened) gives `Ok(None)`.
+    /// Attaches a subscriber to a stream, making it live here if it is not: the standalone stream
+    /// on first use, a request stream not opened here as one another process produces.
     /// An existing subscriber is replaced, or `Busy` is returned if `exclusive`.
     pub(crate) fn attach(
         self: &Arc<Self>,
@@ -387,10 +429,12 @@ impl Hub {
         let mut live = self.lock();
         let known = live.stream(session, stream).is_some();
         if !known {
-            if !stream.is_standalone() {
-                return Ok(None);
-            }
-            live.sessions.entry(session).or_default().streams.push(LiveStream::new(stream));
+            // A request stream not live here is finished, unknown, or produced by another
+            // process sharing the store: the caller's replay tells which, and gives it back
+            // ([`Hub::abandon`]) unless it is the last.
+            let mut entry = LiveStream::new(stream);
+            entry.remote = !stream.is_standalone();
+            live.sessions.entry(session).or_default().streams.push(entry);
         }
         let mut attachment = self.connect(&mut live, session, stream, exclusive);
         if let Ok(attachment) = &mut attachment {
@@ -451,11 +495,19 @@ impl Hub {
         if at != u64::MAX {
             live.heartbeats.remove(&(Timestamp::from_millis(at), me.serial));
         }
+        let mut forget = false;
         if let Some(entry) = live.stream(session, stream) {
             if entry.current.as_ref().is_some_and(|c| Arc::ptr_eq(c, me)) {
                 entry.current = None;
+                // Nothing here produces a remote stream: with its reader gone, it is not live.
+                forget = entry.remote;
             }
             entry.shared.room.notify(usize::MAX);
+        }
+        if forget {
+            if let Some(entry) = live.sessions.get_mut(&session) {
+                entry.streams.retain(|s| s.id != stream);
+            }
         }
         let first = live.idle(session, now, self.holds);
         self.note_untold(&live);
@@ -482,13 +534,58 @@ impl Hub {
         }
     }
 
-    /// Hands a freshly logged event to the stream's subscriber, if one is attached.
-    pub(crate) fn deliver(&self, session: SessionId, event: &Event) {
+    /// Hands a freshly logged event to the stream's subscriber, if one is attached, in order
+    /// (see [`Delivery`]).
+    pub(crate) fn deliver(&self, session: SessionId, event: &Event) -> Delivery {
         let mut live = self.lock();
-        let Some(entry) = live.stream(session, event.id().stream()) else { return };
-        if let Some(current) = &entry.current {
-            current.push(event.clone());
+        let Some(entry) = live.stream(session, event.id().stream()) else { return Delivery::Done };
+        match &entry.current {
+            Some(current) => current.offer(event),
+            None => Delivery::Done,
         }
+    }
+
+    /// The newest event the stream's current subscriber has, if one is attached here: a read of
+    /// the log after it is what [`Hub::feed`] takes.
+    pub(crate) fn fed(&self, session: SessionId, stream: StreamId) -> Option<u64> {
+        let mut live = self.lock();
+        let current = live.stream(session, stream)?.current.as_ref()?;
+        (!current.is_kicked()).then(|| current.newest())
+    }
+
+    /// Hands the stream's current subscriber what a read of the log returned, skipping what it
+    /// has (two reads may overlap); a gap before the first event is what the log no longer
+    /// holds, which the subscriber reports as lost. A finished log ends the stream here.
+    pub(crate) fn feed(&self, session: SessionId, stream: StreamId, after: u64, replay: Replay) {
+        {
+            let mut live = self.lock();
+            let Some(entry) = live.stream(session, stream) else { return };
+            let Some(current) = &entry.current else { return };
+            if replay.events.is_empty() {
+                // Everything after `after` was dropped: no later event reveals the gap, the
+                // newest handed over does (see `Subscription`).
+                current.raise_floor(after + replay.lost);
+            }
+            for event in replay.events {
+                if event.id().seq() > current.newest() {
+                    current.push(event);
+                }
+            }
+        }
+        if replay.finished {
+            self.finish(session, stream);
+        }
+    }
+
+    /// The streams with a subscriber attached here, to read their logs again after doorbells
+    /// may have been lost.
+    pub(crate) fn attached(&self) -> Vec<(SessionId, StreamId)> {
+        let live = self.lock();
+        let mut attached = Vec::new();
+        for (&session, entry) in &live.sessions {
+            attached.extend(entry.streams.iter().filter(|s| s.current.is_some()).map(|s| (session, s.id)));
+        }
+        attached
     }
 
     /// If handing the stream's current subscriber an event of `cost` bytes would push out one it
@@ -683,5 +780,60 @@ impl Hub {
 
     pub(crate) fn deadline_changed(&self) -> EventListener {
         self.deadline_changed.listen()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use bytes::Bytes;
+
+    use super::*;
+    use crate::clock::ManualClock;
+    use crate::session::SessionIdGenerator;
+    use crate::stream::EventId;
+
+    fn event(seq: u64) -> Event {
+        Event::new(EventId::message(StreamId::new(1), seq), Bytes::from_static(b"x"))
+    }
+
+    fn taken(attachment: &Attachment) -> Vec<u64> {
+        std::iter::from_fn(|| attachment.me.take().0).map(|e| e.id().seq()).collect()
+    }
+
+    /// Invariant 12 of the crate docs, in one process. Two publishers (threads, or processes
+    /// sharing a store) may deliver in the other order than they appended: the later event must wait for the earlier, which the log has, or the
+    /// subscriber would count the earlier one lost and then drop it as already seen.
+    #[test]
+    fn an_event_ahead_of_the_subscriber_waits_for_those_before_it() {
+        let clock = ManualClock::new(Timestamp::from_millis(1_000));
+        let hub = Arc::new(Hub::new(MonotonicNow::new(Arc::new(clock)), LogLimits::default(), None, true));
+        let session = SessionIdGenerator::seeded(1).next_id();
+        let stream = StreamId::new(1);
+        let attachment = hub.open(session, stream);
+        assert_eq!(hub.deliver(session, &event(1)), Delivery::Done);
+        assert_eq!(hub.deliver(session, &event(3)), Delivery::Gap, "2 is not here yet");
+        assert_eq!(hub.fed(session, stream), Some(1), "read the log after 1");
+        let replay = Replay { events: vec![event(2), event(3)], ..Replay::default() };
+        hub.feed(session, stream, 1, replay);
+        assert_eq!(hub.deliver(session, &event(2)), Delivery::Done, "the late delivery finds it handed over");
+        assert_eq!(taken(&attachment), [1, 2, 3], "in order, once");
+    }
+
+    #[test]
+    fn a_log_read_hands_over_only_what_the_subscriber_lacks_and_a_finished_log_ends_it() {
+        let clock = ManualClock::new(Timestamp::from_millis(1_000));
+        let hub = Arc::new(Hub::new(MonotonicNow::new(Arc::new(clock)), LogLimits::default(), None, true));
+        let session = SessionIdGenerator::seeded(2).next_id();
+        let stream = StreamId::new(4);
+        // A request stream another process produces: live here while a subscriber reads it.
+        let attachment = hub.attach(session, stream, false).unwrap().expect("attached");
+        attachment.me.raise_floor(2);
+        let overlapping = Replay { events: vec![event(2), event(5)], lost: 2, ..Replay::default() };
+        hub.feed(session, stream, 1, overlapping);
+        assert_eq!(taken(&attachment), [5], "2 it had; 3 and 4 the log dropped (the gap says so)");
+        hub.feed(session, stream, 5, Replay { finished: true, ..Replay::default() });
+        assert!(attachment.me.is_finished());
+        drop(attachment);
+        assert_eq!(hub.census(), HubCensus::default(), "nothing of the remote stream stays");
     }
 }

@@ -15,7 +15,7 @@ use crate::session::{
     SessionRecord, Store, StorePolicy, StoreUnavailable, StreamError, TenantId,
 };
 use crate::stream::{EventId, StreamId};
-use hub::{Hold, Hub, HubCensus};
+use hub::{Delivery, Hold, Hub, HubCensus};
 
 mod hub;
 mod subscription;
@@ -391,7 +391,11 @@ impl<D, S: Store<D>> Sessions<D, S> {
     /// undelivered event (and is told how many it lost).
     pub async fn publish(&self, id: SessionId, stream: StreamId, payload: Bytes) -> Result<EventId, PublishError> {
         let event = self.store.append(id, stream, payload).await?;
-        self.hub.deliver(id, &event);
+        if self.hub.deliver(id, &event) == Delivery::Gap {
+            // Appended before this one and not delivered yet (by another thread, or another
+            // process): the log has them, in order.
+            self.handle_doorbell(id, stream).await;
+        }
         self.hub.counters.event_published();
         Ok(event.id())
     }
@@ -489,7 +493,54 @@ impl<D, S: Store<D>> Sessions<D, S> {
                 Ok(replay) => break replay,
             }
         };
+        let live = match live {
+            // Nothing more comes to a finished stream: a stream this attach made live goes again.
+            Some(attachment) if replay.finished => {
+                self.hub.abandon(attachment);
+                None
+            }
+            Some(attachment) => {
+                let newest = replay.events.last().map_or(after + replay.lost, |event| event.id().seq());
+                attachment.me.raise_floor(newest);
+                Some(attachment)
+            }
+            None => None,
+        };
         Ok(Subscription::new(self.hub.clone(), id, stream, live, after, replay, options.init))
+    }
+
+    /// A doorbell: something appended to (or finished) the stream's log, maybe another process
+    /// sharing the store. If a subscriber of the stream is attached here, reads the log after
+    /// what it has and hands it the rest, in order, once; a finished log ends it. Nothing is
+    /// attached: nothing to do (the log keeps the events for a resume). A store that cannot
+    /// answer leaves the subscriber where it was: the next bell, or
+    /// [`Sessions::resync`], reads again.
+    pub async fn handle_doorbell(&self, id: SessionId, stream: StreamId) {
+        let Some(after) = self.hub.fed(id, stream) else { return };
+        match self.store.replay(id, stream, after).await {
+            Ok(replay) => self.hub.feed(id, stream, after, replay),
+            // Ended meanwhile: nothing of it may stay live.
+            Err(ReplayError::UnknownSession) => self.hub.remove_session(id),
+            // The log went (dropped to make room): the client reconnects and is told.
+            Err(ReplayError::UnknownStream(_)) => {
+                self.hub.disconnect(id, stream);
+            }
+            Err(ReplayError::Ahead(_) | ReplayError::Unavailable(_)) => {}
+        }
+    }
+
+    /// Reads the log of every stream with a subscriber attached here, as a doorbell for each
+    /// would: after doorbells may have been lost (a dropped connection to the bus).
+    pub async fn resync(&self) {
+        for (id, stream) in self.hub.attached() {
+            self.handle_doorbell(id, stream).await;
+        }
+    }
+
+    /// Ends what is live here of a session that ended elsewhere (another process deleted or
+    /// expired it): its subscribers end. The store is not asked.
+    pub(crate) fn end_live(&self, id: SessionId) {
+        self.hub.remove_session(id);
     }
 
     /// Ends the current subscriber of a stream without ending the stream, so the client

@@ -7,10 +7,12 @@
 # For tests/e2e/run.sh, which starts servers by path: it prints the line an example server
 # prints ("mcp-session example (replicas) listening on http://127.0.0.1:PORT/mcp", nginx's
 # address) and runs until it gets SIGTERM or SIGINT, then stops the replicas and nginx by PID.
-# nginx picks the replica by a consistent hash of the Mcp-Session-Id header, so the requests of
-# a session go to one replica while it lives (live delivery and the client's answers to server
-# requests stay within one process) and move to another when it dies (the session lives in
-# Redis). `initialize` carries no session id and lands anywhere.
+# nginx sends each request to the next replica in turn (round-robin, no stickiness): a
+# session's requests land anywhere. The store is shared (Redis), and so is what is live, through
+# the bus (mcp_session::redis::RedisBus): a replica holding a client's stream is fed what a
+# handler on another appends, and a client's answer or cancellation reaches the replica whose
+# handler waits. REPLICA_BALANCING overrides the upstream directive (e.g. the consistent hash
+# `hash $http_mcp_session_id consistent;`).
 set -euo pipefail
 # shellcheck source=nginx.sh
 . "$(dirname "${BASH_SOURCE[0]}")/nginx.sh"
@@ -45,7 +47,7 @@ for n in 1 2 3; do
   upstreams+="server $address max_fails=1 fail_timeout=30s; "
 done
 front=$(free_port)
-nginx_conf "$WORK/nginx.conf" "$WORK" "$front" 'hash $http_mcp_session_id consistent;' "$upstreams" 1024 16
+nginx_conf "$WORK/nginx.conf" "$WORK" "$front" "${REPLICA_BALANCING:-}" "$upstreams" 1024 16
 nginx -c "$WORK/nginx.conf" -p "$WORK" &
 PIDS+=($!)
 for _ in $(seq 200); do (exec 3<>"/dev/tcp/127.0.0.1/$front") 2>/dev/null && break; sleep 0.05; done

@@ -219,6 +219,10 @@ selected python-client && ensure_venv
 
 for bin in "$@"; do
   LABEL=$(basename "$bin")
+  # Replicas behind a load balancer (tests/e2e/replicas.sh): the clients skip what needs one
+  # process's view (a manual clock each replica has its own of, a count of local listeners).
+  export MCP_REPLICAS=0
+  [[ $LABEL == replicas.sh ]] && export MCP_REPLICAS=1
 
   if selected conformance || selected conformance-next || selected conformance-modern || selected python-client ||
     selected inspector || selected ts-client-v2; then

@@ -27,6 +27,9 @@ const MODERN = '2026-07-28';
 const WATCHED = 'test://watched-resource';
 const TEST_TIMEOUT = 20_000; // per test
 const WAIT = 5_000; // for one awaited step
+// A trigger's "told N" counts the listen streams of the replica it ran on: behind replicas, the
+// client's listen stream may be on another one (told through the bus), so N may be 0 there.
+const TOLD = process.env.MCP_REPLICAS === '1' ? /^told \d+$/ : /^told [1-9]\d*$/;
 
 /** Resolves with `promise`, or rejects after `ms` with a message naming `what`. */
 function within(ms, what, promise) {
@@ -298,7 +301,7 @@ describe('2026-07-28, pinned', { timeout: 60_000 }, () => {
       client.callTool({ name: 'test_trigger_resource_update', arguments: { uri: WATCHED } }),
     );
     assert.equal(update.isError ?? false, false, JSON.stringify(update));
-    assert.match(text(update), /^told [1-9]\d*$/, JSON.stringify(update));
+    assert.match(text(update), TOLD, JSON.stringify(update));
     await within(WAIT, 'notifications/resources/updated', resourceNotified);
     assert.deepEqual(updates, [WATCHED], wire(tap));
 

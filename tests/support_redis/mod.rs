@@ -14,8 +14,13 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
+use http::header::{ACCEPT, CONTENT_TYPE, HOST};
+use http::{Method, Request};
+use mcp_session::http::headers::{MCP_PROTOCOL_VERSION, MCP_SESSION_ID};
 use mcp_session::redis::{RedisStore, RedisStoreConfig};
 use mcp_session::session::StorePolicy;
+use serde_json::{json, Value};
 
 /// A running `redis-server`.
 pub struct RedisServer {
@@ -156,4 +161,29 @@ pub fn fresh_prefix() -> String {
 fn free_port() -> u16 {
     let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind an ephemeral port");
     listener.local_addr().expect("local address").port()
+}
+
+/// The protocol revision the engine tests over Redis speak.
+pub const VERSION: &str = "2025-11-25";
+
+/// A request to an engine at `/mcp`, in the session era, with a JSON body if given.
+pub fn request(method: Method, session: Option<&str>, body: Option<&Value>) -> Request<Bytes> {
+    let mut builder = Request::builder()
+        .method(method)
+        .uri("/mcp")
+        .header(HOST, "127.0.0.1")
+        .header(ACCEPT, "application/json, text/event-stream")
+        .header(MCP_PROTOCOL_VERSION, VERSION);
+    if body.is_some() {
+        builder = builder.header(CONTENT_TYPE, "application/json");
+    }
+    if let Some(session) = session {
+        builder = builder.header(MCP_SESSION_ID, session);
+    }
+    builder.body(body.map_or_else(Bytes::new, |b| Bytes::from(b.to_string()))).unwrap()
+}
+
+/// A `tools/call` request body.
+pub fn call(id: u64, name: &str, arguments: Value) -> Value {
+    json!({ "jsonrpc": "2.0", "id": id, "method": "tools/call", "params": { "name": name, "arguments": arguments } })
 }

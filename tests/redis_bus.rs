@@ -1,0 +1,322 @@
+//! Replicas with a bus between them ([`RedisBus`]) over a real `redis-server`: what is live in one
+//! process reaches a request that lands on another. A handler on A reaches the client's stream
+//! held by B (a resumed request stream, the GET stream), exactly once and in order, also across
+//! a dropped doorbell subscription; the client's answer to A's elicitation posted to B reaches
+//! A's handler; a cancellation posted to B cancels A's call; a DELETE on B ends A's streams
+//! (invariant 12 of the crate docs; the in-process half is in `src/sessions/hub.rs`'s tests).
+#![cfg(all(feature = "redis", feature = "tokio", feature = "async-std"))]
+
+mod support_redis;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use http::{Method, Response, StatusCode};
+use mcp_session::http::headers::{LAST_EVENT_ID, MCP_SESSION_ID};
+use mcp_session::http::ResponseMode;
+use mcp_session::jsonrpc::ErrorObject;
+use mcp_session::model::{CallToolResult, LogLevel, Tool};
+use mcp_session::redis::{RedisBus, RedisStore};
+use mcp_session::session::StorePolicy;
+use mcp_session::{
+    Body, Engine, EngineConfig, EngineState, ManualClock, McpSession, RequestContext, Server, Sessions, SessionsConfig,
+    SpawnFn, Timestamp,
+};
+use serde_json::{json, Value};
+use tokio::sync::Notify;
+
+use support_redis::{call, fresh_prefix, request, RedisServer, VERSION};
+
+/// How long a test waits for something that must happen (a bound, not a pace: it passes as soon
+/// as the thing happens).
+const WITHIN: Duration = Duration::from_secs(10);
+
+fn run(test: impl AsyncFnOnce(&mut RedisServer)) {
+    let Some(mut server) = RedisServer::start() else { return };
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let local = tokio::task::LocalSet::new();
+    local.block_on(&runtime, test(&mut server));
+}
+
+/// What the tools of every replica share: a gate a handler waits at, and whether a call saw
+/// its cancellation.
+#[derive(Default)]
+struct Shared {
+    gate: Notify,
+    cancelled: AtomicBool,
+    cancel_seen: Notify,
+}
+
+struct Replica {
+    state: Arc<EngineState<RedisStore<McpSession>>>,
+    engine: Engine<RedisStore<McpSession>>,
+}
+
+fn internal(error: impl std::fmt::Display) -> ErrorObject {
+    ErrorObject::internal(error.to_string())
+}
+
+async fn replica(server: &RedisServer, prefix: &str, clock: &ManualClock, shared: &Arc<Shared>) -> Replica {
+    let store: RedisStore<McpSession> = server.store_at(prefix, StorePolicy::default()).await;
+    let bus = RedisBus::connect(&store).await.expect("the bus connects");
+    let sessions = Sessions::with_store(store, Arc::new(clock.clone()), SessionsConfig::default());
+    let config = EngineConfig::default().response_mode(ResponseMode::Sse);
+    let state = Arc::new(EngineState::new(sessions, config).with_bus(bus.clone()));
+    let follower = state.clone();
+    tokio::task::spawn_local(async move { bus.follow(&follower).await });
+    let (gated, cancelled) = (shared.clone(), shared.clone());
+    let server = Server::builder("replica", "0.0.0")
+        .tool(Tool::new("gated", "Logs 1, waits at the gate, logs 2 and 3"), move |_, ctx: RequestContext| {
+            let shared = gated.clone();
+            async move {
+                ctx.log(LogLevel::Info, None, json!(1)).await.map_err(internal)?;
+                shared.gate.notified().await;
+                for n in 2..=3 {
+                    ctx.log(LogLevel::Info, None, json!(n)).await.map_err(internal)?;
+                }
+                Ok(CallToolResult::text("gated done"))
+            }
+        })
+        .tool(Tool::new("ask", "Elicits, returns the action"), |_, ctx: RequestContext| async move {
+            let answer = ctx
+                .elicit(json!({ "message": "name?", "requestedSchema": { "type": "object", "properties": {} } }))
+                .await
+                .map_err(internal)?;
+            Ok(CallToolResult::text(answer["action"].as_str().unwrap_or("none")))
+        })
+        .tool(Tool::new("wait", "Waits for its cancellation"), move |_, ctx: RequestContext| {
+            let shared = cancelled.clone();
+            async move {
+                ctx.cancelled().await;
+                shared.cancelled.store(true, Ordering::SeqCst);
+                shared.cancel_seen.notify_one();
+                Ok(CallToolResult::text("cancelled"))
+            }
+        })
+        .tool(
+            Tool::new("announce", "Notifies the session's GET stream"),
+            |args: Value, ctx: RequestContext| async move {
+                ctx.notify_session("notifications/message", json!({ "level": "info", "data": args["n"] }))
+                    .await
+                    .map_err(internal)?;
+                Ok(CallToolResult::text("announced"))
+            },
+        )
+        .build();
+    let spawn = SpawnFn(|task| {
+        tokio::task::spawn_local(task);
+    });
+    let engine = Engine::new(state.clone(), server, spawn);
+    Replica { state, engine }
+}
+
+async fn replicas(server: &RedisServer) -> (Replica, Replica, Arc<Shared>) {
+    let (prefix, clock) = (fresh_prefix(), ManualClock::new(Timestamp::from_millis(1_000_000)));
+    let shared = Arc::new(Shared::default());
+    let a = replica(server, &prefix, &clock, &shared).await;
+    let b = replica(server, &prefix, &clock, &shared).await;
+    (a, b, shared)
+}
+
+/// One SSE event: its id and its parsed data, if it has data.
+#[derive(Debug)]
+struct Event {
+    id: Option<String>,
+    data: Option<Value>,
+}
+
+/// Reads an SSE body event by event.
+struct Sse {
+    body: Body,
+    buffer: String,
+}
+
+impl Sse {
+    fn new(response: Response<Body>) -> Self {
+        assert_eq!(response.status(), StatusCode::OK);
+        Self { body: response.into_body(), buffer: String::new() }
+    }
+
+    /// The next event with data (priming events and keep-alives skipped), or `None` at the end
+    /// of the stream; fails the test if none comes within [`WITHIN`].
+    async fn next(&mut self) -> Option<Event> {
+        loop {
+            while let Some(end) = self.buffer.find("\n\n") {
+                let block: String = self.buffer.drain(..end + 2).collect();
+                let mut event = Event { id: None, data: None };
+                for line in block.lines() {
+                    if let Some(id) = line.strip_prefix("id: ") {
+                        event.id = Some(id.to_owned());
+                    } else if let Some(data) = line.strip_prefix("data: ") {
+                        event.data = serde_json::from_str(data).ok();
+                    }
+                }
+                if event.data.is_some() {
+                    return Some(event);
+                }
+            }
+            let chunk = tokio::time::timeout(WITHIN, self.body.next()).await.expect("an event or the end in time")?;
+            self.buffer.push_str(std::str::from_utf8(&chunk).unwrap());
+        }
+    }
+
+    /// Every event with data to the end of the stream.
+    async fn rest(&mut self) -> Vec<Value> {
+        let mut all = Vec::new();
+        while let Some(event) = self.next().await {
+            all.extend(event.data);
+        }
+        all
+    }
+}
+
+async fn initialize(replica: &Replica) -> String {
+    let message = json!({
+        "jsonrpc": "2.0", "id": 0, "method": "initialize",
+        "params": {
+            "protocolVersion": VERSION, "capabilities": { "elicitation": {} },
+            "clientInfo": { "name": "t", "version": "0" },
+        },
+    });
+    let response = replica.engine.handle(request(Method::POST, None, Some(&message))).await;
+    let session = response.headers().get(MCP_SESSION_ID).expect("a session id").to_str().unwrap().to_owned();
+    let init = Sse::new(response).next().await.expect("the initialize result");
+    assert_eq!(init.data.unwrap()["result"]["protocolVersion"], VERSION);
+    let initialized = json!({ "jsonrpc": "2.0", "method": "notifications/initialized" });
+    let response = replica.engine.handle(request(Method::POST, Some(&session), Some(&initialized))).await;
+    assert_eq!(response.status(), StatusCode::ACCEPTED);
+    session
+}
+
+fn logged(message: &Value) -> Option<&Value> {
+    (message["method"] == "notifications/message").then(|| &message["params"]["data"])
+}
+
+fn result_text(message: &Value) -> Option<&str> {
+    message["result"]["content"][0]["text"].as_str()
+}
+
+/// A GET stream on `replica`, once it is attached there (the engine answers its head only then).
+async fn listen(replica: &Replica, session: &str) -> Sse {
+    Sse::new(replica.engine.handle(request(Method::GET, Some(session), None)).await)
+}
+
+#[test]
+fn a_request_stream_resumed_on_another_replica_gets_the_rest_live_once_in_order() {
+    run(async |server| {
+        let (a, b, shared) = replicas(server).await;
+        let session = initialize(&a).await;
+        let mut on_a =
+            Sse::new(a.engine.handle(request(Method::POST, Some(&session), Some(&call(5, "gated", json!({}))))).await);
+        let first = on_a.next().await.expect("the first log");
+        assert_eq!(logged(first.data.as_ref().unwrap()), Some(&json!(1)));
+        // The client loses A's connection and resumes the stream on B while the call still runs.
+        drop(on_a);
+        let mut resume = request(Method::GET, Some(&session), None);
+        resume.headers_mut().insert(LAST_EVENT_ID, first.id.unwrap().parse().unwrap());
+        let mut on_b = Sse::new(b.engine.handle(resume).await);
+        shared.gate.notify_one();
+        let rest = on_b.rest().await;
+        let logs: Vec<&Value> = rest.iter().filter_map(logged).collect();
+        assert_eq!(logs, [&json!(2), &json!(3)], "what A published after the resume, once, in order: {rest:?}");
+        assert_eq!(rest.last().and_then(result_text), Some("gated done"), "then the result, and the end: {rest:?}");
+        assert_eq!(b.state.occupancy().sessions.live_streams, 0, "nothing of the remote stream stays live on B");
+    });
+}
+
+#[test]
+fn a_handler_on_one_replica_reaches_the_get_stream_held_by_another() {
+    run(async |server| {
+        let (a, b, _) = replicas(server).await;
+        let session = initialize(&a).await;
+        let mut on_b = listen(&b, &session).await;
+        for n in 1..=3 {
+            let mut reply = Sse::new(
+                a.engine
+                    .handle(request(Method::POST, Some(&session), Some(&call(n, "announce", json!({ "n": n })))))
+                    .await,
+            );
+            assert_eq!(reply.rest().await.last().and_then(result_text), Some("announced"));
+        }
+        for n in 1..=3 {
+            let event = on_b.next().await.expect("the announcement");
+            assert_eq!(logged(event.data.as_ref().unwrap()), Some(&json!(n)), "in order, once");
+        }
+    });
+}
+
+#[test]
+fn doorbells_lost_with_the_subscription_are_made_up_for_on_reconnect() {
+    run(async |server| {
+        let (a, b, _) = replicas(server).await;
+        let session = initialize(&a).await;
+        let mut on_b = listen(&b, &session).await;
+        // Every doorbell subscription drops; events appended before the replicas subscribe again
+        // ring no bell anywhere.
+        let killed: u32 = server.cli(&["CLIENT", "KILL", "TYPE", "pubsub"]).parse().expect("a count");
+        assert!(killed >= 2, "each replica's subscription went ({killed})");
+        for n in 1..=5 {
+            let mut reply = Sse::new(
+                a.engine
+                    .handle(request(Method::POST, Some(&session), Some(&call(n, "announce", json!({ "n": n })))))
+                    .await,
+            );
+            assert_eq!(reply.rest().await.last().and_then(result_text), Some("announced"));
+        }
+        for n in 1..=5 {
+            let event = on_b.next().await.expect("the announcement, after the reconnect's resync at the latest");
+            assert_eq!(logged(event.data.as_ref().unwrap()), Some(&json!(n)), "in order, once");
+        }
+    });
+}
+
+#[test]
+fn an_answer_posted_to_another_replica_reaches_the_waiting_handler() {
+    run(async |server| {
+        let (a, b, _) = replicas(server).await;
+        let session = initialize(&a).await;
+        let mut on_a =
+            Sse::new(a.engine.handle(request(Method::POST, Some(&session), Some(&call(3, "ask", json!({}))))).await);
+        let ask = on_a.next().await.expect("the elicitation").data.unwrap();
+        assert_eq!(ask["method"], "elicitation/create");
+        let id = ask["id"].clone();
+        assert!(id.as_str().is_some_and(|id| id.contains('.')), "ids name the replica that waits: {id}");
+        let answer = json!({ "jsonrpc": "2.0", "id": id, "result": { "action": "decline" } });
+        let response = b.engine.handle(request(Method::POST, Some(&session), Some(&answer))).await;
+        assert_eq!(response.status(), StatusCode::ACCEPTED);
+        let rest = on_a.rest().await;
+        assert_eq!(rest.last().and_then(result_text), Some("decline"), "{rest:?}");
+    });
+}
+
+#[test]
+fn a_cancellation_posted_to_another_replica_cancels_the_call() {
+    run(async |server| {
+        let (a, b, shared) = replicas(server).await;
+        let session = initialize(&a).await;
+        let on_a = a.engine.handle(request(Method::POST, Some(&session), Some(&call(9, "wait", json!({}))))).await;
+        assert_eq!(on_a.status(), StatusCode::OK);
+        let seen = shared.cancel_seen.notified();
+        let cancel = json!({ "jsonrpc": "2.0", "method": "notifications/cancelled", "params": { "requestId": 9 } });
+        let response = b.engine.handle(request(Method::POST, Some(&session), Some(&cancel))).await;
+        assert_eq!(response.status(), StatusCode::ACCEPTED);
+        tokio::time::timeout(WITHIN, seen).await.expect("A's handler is cancelled");
+        assert!(shared.cancelled.load(Ordering::SeqCst));
+        drop(on_a);
+    });
+}
+
+#[test]
+fn a_delete_on_one_replica_ends_the_streams_another_holds() {
+    run(async |server| {
+        let (a, b, _) = replicas(server).await;
+        let session = initialize(&a).await;
+        let mut on_a = listen(&a, &session).await;
+        let response = b.engine.handle(request(Method::DELETE, Some(&session), None)).await;
+        assert_eq!(response.status(), StatusCode::OK);
+        assert!(on_a.next().await.is_none(), "A's GET stream ends");
+        assert!(!a.state.holds_anything_of(session.parse().unwrap()), "nothing of the session stays on A");
+    });
+}
