@@ -123,7 +123,9 @@
 //!     a handler on one publishes reaches the subscriber another holds once, in order, or is
 //!     counted lost exactly (doorbells lost with a connection included); a client's answer,
 //!     cancellation or DELETE posted to any replica reaches the one holding the request or the
-//!     stream. Within one process, concurrent publishers never reorder what a subscriber sees.
+//!     stream; a call whose replica stops (dies, or pauses past its lease) ends with one
+//!     JSON-RPC error on the stream its client resumed elsewhere, and nothing more from that
+//!     replica. Within one process, concurrent publishers never reorder what a subscriber sees.
 //!
 //! # Panics
 //!

@@ -2,8 +2,9 @@
 //! process reaches a request that lands on another. A handler on A reaches the client's stream
 //! held by B (a resumed request stream, the GET stream), exactly once and in order, also across
 //! a dropped doorbell subscription; the client's answer to A's elicitation posted to B reaches
-//! A's handler; a cancellation posted to B cancels A's call; a DELETE on B ends A's streams
-//! (invariant 12 of the crate docs; the in-process half is in `src/sessions/hub.rs`'s tests).
+//! A's handler; a cancellation posted to B cancels A's call; a DELETE on B ends A's streams; a
+//! call whose replica stops renewing its lease ends with one error on B, and a paused replica
+//! that comes back adds nothing (invariant 12 of the crate docs; the in-process half is in `src/sessions/hub.rs`'s tests).
 #![cfg(all(feature = "redis", feature = "tokio", feature = "async-std"))]
 
 mod support_redis;
@@ -45,6 +46,8 @@ fn run(test: impl AsyncFnOnce(&mut RedisServer)) {
 #[derive(Default)]
 struct Shared {
     gate: Notify,
+    /// Told when a `gated` call is over, however it ended.
+    gated_over: Notify,
     cancelled: AtomicBool,
     cancel_seen: Notify,
 }
@@ -52,6 +55,9 @@ struct Shared {
 struct Replica {
     state: Arc<EngineState<RedisStore<McpSession>>>,
     engine: Engine<RedisStore<McpSession>>,
+    bus: RedisBus,
+    /// The task feeding the engine from the bus (and renewing the replica's lease).
+    follower: tokio::task::JoinHandle<()>,
 }
 
 fn internal(error: impl std::fmt::Display) -> ErrorObject {
@@ -64,19 +70,24 @@ async fn replica(server: &RedisServer, prefix: &str, clock: &ManualClock, shared
     let sessions = Sessions::with_store(store, Arc::new(clock.clone()), SessionsConfig::default());
     let config = EngineConfig::default().response_mode(ResponseMode::Sse);
     let state = Arc::new(EngineState::new(sessions, config).with_bus(bus.clone()));
-    let follower = state.clone();
-    tokio::task::spawn_local(async move { bus.follow(&follower).await });
+    let (followed, following) = (state.clone(), bus.clone());
+    let follower = tokio::task::spawn_local(async move { following.follow(&followed).await });
     let (gated, cancelled) = (shared.clone(), shared.clone());
     let server = Server::builder("replica", "0.0.0")
         .tool(Tool::new("gated", "Logs 1, waits at the gate, logs 2 and 3"), move |_, ctx: RequestContext| {
             let shared = gated.clone();
             async move {
-                ctx.log(LogLevel::Info, None, json!(1)).await.map_err(internal)?;
-                shared.gate.notified().await;
-                for n in 2..=3 {
-                    ctx.log(LogLevel::Info, None, json!(n)).await.map_err(internal)?;
+                let outcome = async {
+                    ctx.log(LogLevel::Info, None, json!(1)).await.map_err(internal)?;
+                    shared.gate.notified().await;
+                    for n in 2..=3 {
+                        ctx.log(LogLevel::Info, None, json!(n)).await.map_err(internal)?;
+                    }
+                    Ok(CallToolResult::text("gated done"))
                 }
-                Ok(CallToolResult::text("gated done"))
+                .await;
+                shared.gated_over.notify_one();
+                outcome
             }
         })
         .tool(Tool::new("ask", "Elicits, returns the action"), |_, ctx: RequestContext| async move {
@@ -109,15 +120,19 @@ async fn replica(server: &RedisServer, prefix: &str, clock: &ManualClock, shared
         tokio::task::spawn_local(task);
     });
     let engine = Engine::new(state.clone(), server, spawn);
-    Replica { state, engine }
+    Replica { state, engine, bus, follower }
+}
+
+async fn replicas_on(server: &RedisServer, clock: &ManualClock) -> (Replica, Replica, Arc<Shared>) {
+    let prefix = fresh_prefix();
+    let shared = Arc::new(Shared::default());
+    let a = replica(server, &prefix, clock, &shared).await;
+    let b = replica(server, &prefix, clock, &shared).await;
+    (a, b, shared)
 }
 
 async fn replicas(server: &RedisServer) -> (Replica, Replica, Arc<Shared>) {
-    let (prefix, clock) = (fresh_prefix(), ManualClock::new(Timestamp::from_millis(1_000_000)));
-    let shared = Arc::new(Shared::default());
-    let a = replica(server, &prefix, &clock, &shared).await;
-    let b = replica(server, &prefix, &clock, &shared).await;
-    (a, b, shared)
+    replicas_on(server, &ManualClock::new(Timestamp::from_millis(1_000_000))).await
 }
 
 /// One SSE event: its id and its parsed data, if it has data.
@@ -318,5 +333,41 @@ fn a_delete_on_one_replica_ends_the_streams_another_holds() {
         assert_eq!(response.status(), StatusCode::OK);
         assert!(on_a.next().await.is_none(), "A's GET stream ends");
         assert!(!a.state.holds_anything_of(session.parse().unwrap()), "nothing of the session stays on A");
+    });
+}
+
+#[test]
+fn a_stream_whose_replica_died_mid_call_ends_with_one_error_once_its_lease_runs_out() {
+    run(async |server| {
+        let clock = ManualClock::new(Timestamp::from_millis(1_000_000));
+        let (a, b, shared) = replicas_on(server, &clock).await;
+        let session = initialize(&a).await;
+        a.bus.tend(&a.state).await.expect("A's lease");
+        let mut on_a =
+            Sse::new(a.engine.handle(request(Method::POST, Some(&session), Some(&call(5, "gated", json!({}))))).await);
+        let first = on_a.next().await.expect("the first log");
+        drop(on_a);
+        let mut resume = request(Method::GET, Some(&session), None);
+        resume.headers_mut().insert(LAST_EVENT_ID, first.id.clone().unwrap().parse().unwrap());
+        let mut on_b = Sse::new(b.engine.handle(resume).await);
+        // A stops renewing its lease (it died, or it is paused); its call is still in flight.
+        a.follower.abort();
+        assert_eq!(b.bus.tend(&b.state).await, Ok(0), "a lease that has not run out proves nothing");
+        clock.advance(Duration::from_secs(16));
+        assert_eq!(b.bus.tend(&b.state).await, Ok(1), "one error for the one request");
+        assert_eq!(b.bus.tend(&b.state).await, Ok(0), "and only once");
+        let rest = on_b.rest().await;
+        assert_eq!(rest.len(), 1, "the error, then the end: {rest:?}");
+        assert_eq!(rest[0]["id"], 5);
+        assert_eq!(rest[0]["error"]["code"], -32603, "{rest:?}");
+        // A comes back (a pause, not a death): its call goes on, but the stream takes nothing
+        // more from it.
+        let over = shared.gated_over.notified();
+        shared.gate.notify_one();
+        tokio::time::timeout(WITHIN, over).await.expect("A's call ends");
+        let mut again = request(Method::GET, Some(&session), None);
+        again.headers_mut().insert(LAST_EVENT_ID, first.id.unwrap().parse().unwrap());
+        let replayed = Sse::new(b.engine.handle(again).await).rest().await;
+        assert_eq!(replayed, rest, "the zombie's later events never arrive");
     });
 }

@@ -476,3 +476,31 @@ fn a_redis_outage_is_503_with_retry_after_and_the_engine_recovers() {
         assert!(recovered, "initialize works again once Redis is back");
     });
 }
+
+#[test]
+fn a_stalled_redis_is_503_with_retry_after_never_a_hang_or_a_404() {
+    run(async |server| {
+        let (prefix, clock) = (fresh_prefix(), ManualClock::new(Timestamp::from_millis(1_000_000)));
+        let a = replica(server, &prefix, &clock).await;
+        let session = initialize(&a).await;
+        // Redis stops answering every client (as under a long blocking script or a failover).
+        assert_eq!(server.cli(&["CLIENT", "PAUSE", "3000", "ALL"]), "OK");
+        let echo = call(1, "echo", json!({ "text": "stalled" }));
+        let stalled = a.engine.handle(request(Method::POST, Some(&session), Some(&echo)));
+        let response = tokio::time::timeout(Duration::from_secs(10), stalled).await.expect("an answer, not a hang");
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert!(response.headers().get(RETRY_AFTER).is_some());
+        // The session outlives the stall.
+        let mut served = false;
+        for _ in 0..100 {
+            let response = a.engine.handle(request(Method::POST, Some(&session), Some(&echo))).await;
+            assert_ne!(response.status(), StatusCode::NOT_FOUND, "a stall never ends a session");
+            if response.status() == StatusCode::OK {
+                served = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert!(served, "the session serves again once Redis does");
+    });
+}

@@ -195,7 +195,11 @@ impl<S: Store<McpSession> + 'static> Engine<S> {
         }
         // Only session streams are primed: a stateless stream has nothing to resume.
         let prime = identity.session.is_some() && identity.protocol.primes_streams();
-        let slot = Rc::new(StreamSlot::new(identity.session, prime, asks.len()));
+        let answers = asks.iter().filter_map(|ask| match ask {
+            Ask::Request { id, .. } => Some(id.clone()),
+            Ask::Bad(_) => None,
+        });
+        let slot = Rc::new(StreamSlot::new(identity.session, prime, asks.len()).answering(answers.collect()));
         let pending: Vec<Pending> = asks.into_iter().map(|ask| self.start(ask, &identity, &owner, &slot)).collect();
         if let Some(session) = &session {
             // A DELETE or an expiry between the lookup and the registration above would leave

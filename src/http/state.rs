@@ -337,8 +337,13 @@ impl<S: Store<McpSession>> Outlet for EngineState<S> {
         EngineState::announce(self, change).boxed_local()
     }
 
-    fn open_stream(&self, session: SessionId, prime: bool) -> LocalBoxFuture<'_, Result<Subscription, StreamError>> {
-        self.sessions.open_stream(session, prime).boxed_local()
+    fn open_stream<'a>(
+        &'a self,
+        session: SessionId,
+        prime: bool,
+        requests: &'a [jsonrpc::Id],
+    ) -> LocalBoxFuture<'a, Result<Subscription, StreamError>> {
+        self.sessions.open_stream_answering(session, prime, requests).boxed_local()
     }
 
     fn send(

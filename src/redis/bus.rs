@@ -27,6 +27,18 @@ const RECONNECT_PAUSE: Duration = Duration::from_millis(200);
 /// Messages read per `XREAD`, and doorbells handled at once.
 const BATCH: usize = 64;
 
+/// How long a replica's lease runs (on the engine's clock) after it last renewed it: a replica
+/// that stops renewing for this long is taken for dead, and the streams it produced end.
+pub(super) const LEASE: Duration = Duration::from_secs(15);
+
+/// How often [`RedisBus::follow`] renews this replica's lease and checks the producers of the
+/// streams resumed here ([`RedisBus::tend`]).
+const TEND_EVERY: Duration = Duration::from_secs(5);
+
+/// How long Redis keeps a lease key after its last renewal, on Redis's clock: a backstop that
+/// removes the keys of replicas long gone. Far longer than [`LEASE`], which decides.
+const LEASE_KEY_TTL: Duration = Duration::from_secs(60 * 60);
+
 /// The [`Bus`] of replicas sharing a [`RedisStore`].
 ///
 /// Two paths, each the Redis primitive that fits what it carries:
@@ -104,8 +116,47 @@ impl RedisBus {
     /// [`EngineState::handle_doorbell`]) and control messages ([`EngineState::handle_control`]).
     /// Reconnects by itself after Redis drops a connection; every reconnect of the doorbell
     /// channel reads every attached stream again.
-    pub async fn follow<S: Store<McpSession>>(&self, state: &EngineState<S>) {
-        futures_util::future::join(self.follow_bells(state), self.follow_control(state)).await;
+    /// Also renews this replica's lease every 5 s and checks the producers of the streams
+    /// resumed here ([`RedisBus::tend`]).
+    pub async fn follow(&self, state: &EngineState<RedisStore<McpSession>>) {
+        let tending = async {
+            loop {
+                let _ = self.tend(state).await;
+                crate::host::pause(TEND_EVERY).await;
+            }
+        };
+        futures_util::future::join3(self.follow_bells(state), self.follow_control(state), tending).await;
+    }
+
+    /// Renews this replica's lease (it lives until 15 s past the engine's now), and ends each
+    /// stream resumed here whose producing replica's lease ran out: one JSON-RPC error for each
+    /// request the stream answers, then the end, so its client is not left waiting for a
+    /// replica that died mid-call. Once ended, the stream takes nothing more from that replica
+    /// (a paused one that comes back finds it finished). Returns how many errors were sent.
+    /// [`RedisBus::follow`] calls it every 5 s; a test drives it on a `ManualClock`.
+    pub async fn tend(&self, state: &EngineState<RedisStore<McpSession>>) -> Result<usize, StoreUnavailable> {
+        let store = state.sessions().store();
+        let now = state.sessions().now();
+        let mut connection = self.connection.clone();
+        let _: Value = redis::cmd("SET")
+            .arg(store.lease_key(&self.node))
+            .arg(now.as_millis().saturating_add(super::ms(LEASE)))
+            .arg("PX")
+            .arg(super::ms(LEASE_KEY_TTL))
+            .query_async(&mut connection)
+            .await
+            .map_err(unavailable)?;
+        let mut ended = 0;
+        for (id, stream) in state.sessions().remote_streams() {
+            let errors = store.abandon_if_orphaned(id, stream, now).await?;
+            if errors > 0 {
+                ended += usize::try_from(errors).unwrap_or(0);
+                tracing::warn!(target: "mcp_session::bus", session = %id, stream = %stream, "the replica producing a stream stopped: the stream ended with an error");
+                // The bell it rang is this replica's own, which it does not hear.
+                state.handle_doorbell(id, stream).await;
+            }
+        }
+        Ok(ended)
     }
 
     async fn follow_bells<S: Store<McpSession>>(&self, state: &EngineState<S>) {

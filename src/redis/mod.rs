@@ -50,6 +50,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use crate::clock::Timestamp;
+use crate::jsonrpc::Id;
 use crate::session::{
     CreateError, LookupError, Owner, ReplayError, SessionId, SessionRecord, Store, StorePolicy, StoreUnavailable,
     StreamError, TenantId,
@@ -217,6 +218,41 @@ impl<D> RedisStore<D> {
     /// A doorbell of this replica for `id`, without the stream number the script appends.
     fn bell(&self, id: SessionId) -> String {
         format!("{} {id}", self.node)
+    }
+
+    /// The key of a replica's lease (see [`RedisBus`]).
+    fn lease_key(&self, node: &str) -> String {
+        format!("{}:node:{node}", self.config.prefix)
+    }
+
+    /// Ends stream `stream` of `id` with one JSON-RPC error per request it answers if the
+    /// replica producing it holds no lease at `now`. Returns how many errors were appended.
+    async fn abandon_if_orphaned(
+        &self,
+        id: SessionId,
+        stream: StreamId,
+        now: Timestamp,
+    ) -> Result<i64, StoreUnavailable> {
+        let limits = self.config.policy.log;
+        let outcome: i64 = self
+            .scripts
+            .abandon
+            .key(self.record_key(id))
+            .key(self.logs_key(id))
+            .key(self.log_key(id, stream))
+            .arg(stream.number())
+            .arg(at(now))
+            .arg(self.lease_key(""))
+            .arg("the server replica running this request stopped")
+            .arg(limits.events)
+            .arg(limits.bytes)
+            .arg(EVENT_OVERHEAD_BYTES)
+            .arg(self.bell_key())
+            .arg(self.bell(id))
+            .invoke_async(&mut self.connection())
+            .await
+            .map_err(unavailable)?;
+        Ok(outcome)
     }
 
     /// This replica's name among those sharing the store: random per connection, so a
@@ -456,9 +492,23 @@ impl<D: Serialize + DeserializeOwned> Store<D> for RedisStore<D> {
     }
 
     async fn open_stream(&self, id: SessionId) -> Result<StreamId, StreamError> {
+        self.open_stream_answering(id, &[]).await
+    }
+
+    async fn open_stream_answering(&self, id: SessionId, requests: &[Id]) -> Result<StreamId, StreamError> {
         let limit = self.config.policy.max_streams_per_session;
-        let items =
-            self.run(self.scripts.open_stream.key(self.record_key(id)).key(self.logs_key(id)).arg(limit)).await?;
+        let answers = serde_json::to_string(requests).map_err(|_| corrupt("request ids that do not serialize"))?;
+        let items = self
+            .run(
+                self.scripts
+                    .open_stream
+                    .key(self.record_key(id))
+                    .key(self.logs_key(id))
+                    .arg(limit)
+                    .arg(&*self.node)
+                    .arg(answers),
+            )
+            .await?;
         match code(&items)? {
             0 => {
                 let number = items.get(1).and_then(integer).and_then(|n| u32::try_from(n).ok());

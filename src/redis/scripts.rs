@@ -10,13 +10,16 @@
 //! - `p:{S}` HASH, the record: `own` (a digest of the owner), `tk` (its tenant index key),
 //!   `cr` (created, ms), `seen` (ms), `used`, `held` (processes holding it), `ver` (of the
 //!   application state), `ns` (next stream number), and per stream `n`: `q:n` (latest seq),
-//!   `f:n` (finished), `b:n` (bytes retained). Every value is short, so Redis keeps the hash in
-//!   its compact listpack form (`hash-max-listpack-value`, 64 bytes by default);
+//!   `f:n` (finished), `b:n` (bytes retained), and while it is unfinished `o:n` (the node
+//!   producing it) and `r:n` (the ids of the requests it answers, JSON). Every value is
+//!   short, so Redis keeps the hash in its compact listpack form (`hash-max-listpack-value`,
+//!   64 bytes by default; a batch of many requests may pass it);
 //! - `p:{S}:d` STRING, the application state as JSON (kept out of the hash: it is longer);
 //! - `p:{S}:l` ZSET of the stream numbers that have a log, scored by number;
 //! - `p:{S}:l:n` STREAM, stream `n`'s log, one entry `0-<seq>` per event with field `d`;
 //! - `p:dl` ZSET of every session's deadline (ms), and `p:t:<digest of the tenant>` SET of a
 //!   tenant's session ids;
+//! - `p:node:<node>` STRING, a replica's lease: the engine-clock time (ms) until which it lives;
 //! - `p:ctl` STREAM, the control messages between replicas (see `bus.rs`), and the pub/sub
 //!   channel `p:bell`, on which every append and finish rings `<node> <session> <stream>`.
 
@@ -52,6 +55,24 @@ local function drop(rec, dl, id)
     redis.call('DEL', logs .. ':' .. n)
   end
   redis.call('DEL', logs, rec, rec .. ':d')
+end
+
+-- Appends payload to stream n's log as its next message, trimming the oldest to stay within the
+-- limits, and rings the doorbell. Returns the message's sequence number.
+local function append_event(rec, log, n, payload, max_events, max_bytes, overhead, channel, bell)
+  local seq = redis.call('HINCRBY', rec, 'q:' .. n, 1)
+  redis.call('XADD', log, '0-' .. num(seq), 'd', payload)
+  local bytes = redis.call('HINCRBY', rec, 'b:' .. n, #payload + overhead)
+  local len = redis.call('XLEN', log)
+  while len > max_events or (bytes > max_bytes and len > 0) do
+    local oldest = redis.call('XRANGE', log, '-', '+', 'COUNT', 1)[1]
+    redis.call('XDEL', log, oldest[1])
+    bytes = bytes - (#oldest[2][2] + overhead)
+    len = len - 1
+  end
+  redis.call('HSET', rec, 'b:' .. n, num(bytes))
+  redis.call('PUBLISH', channel, bell .. ' ' .. n)
+  return seq
 end
 
 -- The earliest deadline ('' when none) and the number of sessions.
@@ -132,7 +153,8 @@ local s = summary(dl)
 return {existed, s[1], s[2]}
 "#;
 
-/// KEYS: rec, logs. ARGV: max streams per session.
+/// KEYS: rec, logs. ARGV: max streams per session, producing node, the ids the stream answers
+/// (a JSON array; `[]` records no producer).
 /// Returns {0, n} opened; {1} unknown session; {2} too many streams (or numbers exhausted).
 const OPEN_STREAM: &str = r#"
 local rec, logs = KEYS[1], KEYS[2]
@@ -149,9 +171,10 @@ if redis.call('ZCARD', logs) >= tonumber(ARGV[1]) then
   if not victim then return {2} end
   redis.call('DEL', logs .. ':' .. victim)
   redis.call('ZREM', logs, victim)
-  redis.call('HDEL', rec, 'q:' .. victim, 'f:' .. victim, 'b:' .. victim)
+  redis.call('HDEL', rec, 'q:' .. victim, 'f:' .. victim, 'b:' .. victim, 'o:' .. victim, 'r:' .. victim)
 end
 redis.call('HSET', rec, 'ns', num(n + 1), 'q:' .. num(n), '0', 'b:' .. num(n), '0')
+if ARGV[3] ~= '[]' then redis.call('HSET', rec, 'o:' .. num(n), ARGV[2], 'r:' .. num(n), ARGV[3]) end
 redis.call('ZADD', logs, num(n), num(n))
 return {0, n}
 "#;
@@ -167,20 +190,7 @@ if not redis.call('ZSCORE', logs, n) then
   redis.call('ZADD', logs, 0, '0')
 end
 if redis.call('HEXISTS', rec, 'f:' .. n) == 1 then return {3} end
-local seq = redis.call('HINCRBY', rec, 'q:' .. n, 1)
-local payload, overhead = ARGV[2], tonumber(ARGV[5])
-local max_events, max_bytes = tonumber(ARGV[3]), tonumber(ARGV[4])
-redis.call('XADD', log, '0-' .. num(seq), 'd', payload)
-local bytes = redis.call('HINCRBY', rec, 'b:' .. n, #payload + overhead)
-local len = redis.call('XLEN', log)
-while len > max_events or (bytes > max_bytes and len > 0) do
-  local oldest = redis.call('XRANGE', log, '-', '+', 'COUNT', 1)[1]
-  redis.call('XDEL', log, oldest[1])
-  bytes = bytes - (#oldest[2][2] + overhead)
-  len = len - 1
-end
-redis.call('HSET', rec, 'b:' .. n, num(bytes))
-redis.call('PUBLISH', ARGV[6], ARGV[7] .. ' ' .. n)
+local seq = append_event(rec, log, n, ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5]), ARGV[6], ARGV[7])
 return {0, seq}
 "#;
 
@@ -191,8 +201,35 @@ local rec, logs, n = KEYS[1], KEYS[2], ARGV[1]
 if redis.call('EXISTS', rec) == 0 then return 1 end
 if not redis.call('ZSCORE', logs, n) then return 2 end
 redis.call('HSET', rec, 'f:' .. n, '1')
+redis.call('HDEL', rec, 'o:' .. n, 'r:' .. n)
 redis.call('PUBLISH', ARGV[2], ARGV[3] .. ' ' .. n)
 return 0
+"#;
+
+/// KEYS: rec, logs, log. ARGV: stream, now, lease key prefix, error message, max events,
+/// max bytes, per-event overhead, doorbell channel, doorbell.
+/// If stream n is unfinished and the lease of the node producing it ended before `now`, appends
+/// one JSON-RPC error for each request it answers, finishes it and rings the bell. Returns the
+/// number of errors appended (0: nothing to do). The lease key is read without being named in
+/// KEYS (the node is known only from the record): fine on one primary, which the store needs.
+const ABANDON: &str = r#"
+local rec, logs, log, n, now = KEYS[1], KEYS[2], KEYS[3], ARGV[1], tonumber(ARGV[2])
+if redis.call('HEXISTS', rec, 'f:' .. n) == 1 then return 0 end
+local f = redis.call('HMGET', rec, 'o:' .. n, 'r:' .. n)
+if not f[1] then return 0 end
+-- No lease at all: a replica that has not written its first one yet (or one gone for longer
+-- than the key's backstop TTL); only a lease that ran out proves the producer dead.
+local lease = redis.call('GET', ARGV[3] .. f[1])
+if not lease or tonumber(lease) > now then return 0 end
+local ids = cjson.decode(f[2])
+for _, id in ipairs(ids) do
+  local payload = cjson.encode({jsonrpc = '2.0', id = id, error = {code = -32603, message = ARGV[4]}})
+  append_event(rec, log, n, payload, tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7]), ARGV[8], ARGV[9])
+end
+redis.call('HSET', rec, 'f:' .. n, '1')
+redis.call('HDEL', rec, 'o:' .. n, 'r:' .. n)
+redis.call('PUBLISH', ARGV[8], ARGV[9] .. ' ' .. n)
+return #ids
 "#;
 
 /// KEYS: rec, logs, log. ARGV: stream, after.
@@ -278,6 +315,7 @@ pub(super) struct Scripts {
     pub(super) append: Script,
     pub(super) finish: Script,
     pub(super) replay: Script,
+    pub(super) abandon: Script,
     pub(super) set_held: Script,
     pub(super) expire: Script,
     pub(super) sessions_of: Script,
@@ -297,6 +335,7 @@ impl Scripts {
             append: script(APPEND),
             finish: script(FINISH),
             replay: script(REPLAY),
+            abandon: script(ABANDON),
             set_held: script(SET_HELD),
             expire: script(EXPIRE),
             sessions_of: script(SESSIONS_OF),

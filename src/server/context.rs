@@ -115,6 +115,9 @@ pub(crate) struct StreamSlot {
     budget: coop::Budget,
     /// Cancelled when the reader of a stream nobody can resume goes away.
     cancel_on_close: RefCell<Vec<Arc<Cancellation>>>,
+    /// The ids of the requests whose responses the stream carries (see
+    /// [`Store::open_stream_answering`](crate::Store::open_stream_answering)).
+    answers: Vec<Id>,
 }
 
 enum Opened {
@@ -182,7 +185,14 @@ impl StreamSlot {
             abandoned: Cell::new(false),
             budget: coop::Budget::default(),
             cancel_on_close: RefCell::new(Vec::new()),
+            answers: Vec::new(),
         }
+    }
+
+    /// The stream carries the responses to `requests`.
+    pub(crate) fn answering(mut self, requests: Vec<Id>) -> Self {
+        self.answers = requests;
+        self
     }
 
     /// Requests to cancel if this stream cannot be resumed and its reader goes away.
@@ -213,7 +223,7 @@ impl StreamSlot {
             .get_or_try_init(|| async {
                 match self.session {
                     Some(session) => {
-                        let subscription = outlet.open_stream(session, self.prime).await?;
+                        let subscription = outlet.open_stream(session, self.prime, &self.answers).await?;
                         let stream = subscription.stream();
                         *self.response.borrow_mut() = Some(ResponseStream::Session(subscription));
                         Ok(Opened::Session(stream))

@@ -15,7 +15,12 @@ use crate::stream::StreamId;
 
 pub(crate) trait Outlet {
     fn announce(&self, change: crate::listen::Change) -> LocalBoxFuture<'_, usize>;
-    fn open_stream(&self, session: SessionId, prime: bool) -> LocalBoxFuture<'_, Result<Subscription, StreamError>>;
+    fn open_stream<'a>(
+        &'a self,
+        session: SessionId,
+        prime: bool,
+        requests: &'a [crate::jsonrpc::Id],
+    ) -> LocalBoxFuture<'a, Result<Subscription, StreamError>>;
     fn send(
         &self,
         session: SessionId,

@@ -6,6 +6,7 @@ use super::id::SessionId;
 use super::owner::{Owner, TenantId};
 use super::record::SessionRecord;
 use crate::clock::Timestamp;
+use crate::jsonrpc::Id;
 use crate::stream::{AheadOfStream, Event, LogLimits, Replay, StreamId};
 
 /// Persistent session state: records, the expiry index, and the per-stream replay logs.
@@ -60,6 +61,15 @@ pub trait Store<D> {
 
     /// Allocates a new request stream in the session.
     async fn open_stream(&self, id: SessionId) -> Result<StreamId, StreamError>;
+
+    /// Allocates a new request stream that will answer `requests` (the JSON-RPC ids of the
+    /// requests whose responses it carries). A store shared by processes records who produces
+    /// the stream, so that if that process dies another can end the stream with one error for
+    /// each request; a store of one process needs neither, and this is [`Store::open_stream`].
+    async fn open_stream_answering(&self, id: SessionId, requests: &[Id]) -> Result<StreamId, StreamError> {
+        let _ = requests;
+        self.open_stream(id).await
+    }
 
     /// Appends a message to a stream's replay log (the standalone stream's log is created on
     /// first use) and returns it with its assigned id. To stay within its limits the store drops

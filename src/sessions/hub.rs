@@ -577,6 +577,16 @@ impl Hub {
         }
     }
 
+    /// The request streams another process produces with a subscriber attached here.
+    pub(crate) fn remote_streams(&self) -> Vec<(SessionId, StreamId)> {
+        let live = self.lock();
+        let mut remote = Vec::new();
+        for (&session, entry) in &live.sessions {
+            remote.extend(entry.streams.iter().filter(|s| s.remote && s.current.is_some()).map(|s| (session, s.id)));
+        }
+        remote
+    }
+
     /// The streams with a subscriber attached here, to read their logs again after doorbells
     /// may have been lost.
     pub(crate) fn attached(&self) -> Vec<(SessionId, StreamId)> {

@@ -9,6 +9,7 @@ use event_listener::EventListener;
 
 use crate::clock::{Clock, MonotonicNow, SystemClock, Timestamp};
 use crate::coop;
+use crate::jsonrpc::Id;
 use crate::metrics::MetricsSnapshot;
 use crate::session::{
     CreateError, ExpiryPolicy, LookupError, MemoryStore, Owner, ReplayError, SessionId, SessionIdGenerator,
@@ -372,8 +373,19 @@ impl<D, S: Store<D>> Sessions<D, S> {
     /// Opens a request stream with its subscriber attached from the start, so everything
     /// published to it (before the subscriber is first polled included) reaches it in order.
     pub async fn open_stream(&self, id: SessionId, init: bool) -> Result<Subscription, StreamError> {
+        self.open_stream_answering(id, init, &[]).await
+    }
+
+    /// Opens a request stream like [`Sessions::open_stream`], one that will answer `requests`
+    /// (see [`Store::open_stream_answering`]).
+    pub async fn open_stream_answering(
+        &self,
+        id: SessionId,
+        init: bool,
+        requests: &[Id],
+    ) -> Result<Subscription, StreamError> {
         let removals = self.hub.removals();
-        let stream = self.store.open_stream(id).await?;
+        let stream = self.store.open_stream_answering(id, requests).await?;
         let live = self.hub.open(id, stream);
         let empty = crate::stream::Replay::default();
         let subscription = Subscription::new(self.hub.clone(), id, stream, Some(live), 0, empty, init);
@@ -535,6 +547,12 @@ impl<D, S: Store<D>> Sessions<D, S> {
         for (id, stream) in self.hub.attached() {
             self.handle_doorbell(id, stream).await;
         }
+    }
+
+    /// The streams produced by another process with a subscriber attached here (resumed here),
+    /// for a check that their producer still lives.
+    pub fn remote_streams(&self) -> Vec<(SessionId, StreamId)> {
+        self.hub.remote_streams()
     }
 
     /// Ends what is live here of a session that ended elsewhere (another process deleted or

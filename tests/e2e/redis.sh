@@ -120,3 +120,11 @@ if [[ $status != 200 ]] || ! grep -q 'still here' "$WORK/body"; then
   exit 1
 fi
 echo "PASS a session outlives the replica that served it (it and one more killed)"
+kill "$SERVER_PID"
+wait "$SERVER_PID" 2>/dev/null || true
+
+# Faults with the client choosing the replica of each request: the replica holding a resumed
+# stream killed mid-stream, the replica running a call paused past its lease (replica_faults.py).
+start "$HERE/replicas.sh"
+replicas=$(sed -n 's/^replica pids in \(.*\)\/replica{1,2,3}\.pid$/\1/p' "$WORK/server.out")
+python3 "$HERE/replica_faults.py" "$replicas"
