@@ -82,6 +82,9 @@ pub(crate) enum StartError {
     TooMany,
 }
 
+/// A client's answer to a request of the server's: its result or its error.
+pub(crate) type Answer = Result<Value, ErrorObject>;
+
 /// Indexed by session first, so that ending a session costs O(its own requests).
 #[derive(Debug, Default)]
 pub(crate) struct ClientRequests {
@@ -129,18 +132,22 @@ impl ClientRequests {
         }
     }
 
-    /// Hands the client's response to the waiting handler; false if nobody waits for it.
-    pub(crate) fn resolve(&self, session: SessionId, id: Id, outcome: Result<Value, ErrorObject>) -> bool {
+    /// Hands the client's response to the waiting handler; gives it back if nobody here waits
+    /// for it (another replica's handler may).
+    pub(crate) fn resolve(&self, session: SessionId, id: Id, outcome: Answer) -> Result<(), (Id, Answer)> {
         let waiting = {
             let mut sessions = lock(&self.sessions);
-            let Some(requests) = sessions.get_mut(&session) else { return false };
+            let Some(requests) = sessions.get_mut(&session) else { return Err((id, outcome)) };
             let waiting = requests.awaiting.remove(&id);
             if requests.is_empty() {
                 sessions.remove(&session);
             }
             waiting
         };
-        waiting.is_some_and(|tx| tx.send(outcome).is_ok())
+        match waiting {
+            Some(tx) => tx.send(outcome).map_err(|outcome| (id, outcome)),
+            None => Err((id, outcome)),
+        }
     }
 
     /// Registers a client request as running, unless its id is already running in the session

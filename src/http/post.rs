@@ -173,7 +173,7 @@ impl<S: Store<McpSession> + 'static> Engine<S> {
                 }
                 Ok(Incoming::Response { id, outcome }) => {
                     if let Some(session) = &session {
-                        if !self.state.clients.resolve(session.id, id.clone(), outcome.clone()) {
+                        if let Err((id, outcome)) = self.state.clients.resolve(session.id, id, outcome) {
                             // Nobody waits for it here: maybe on another replica (else it is
                             // dropped there, the handler gave up). Accepted once it is on its way.
                             let answer = Control::Answer { session: session.id, id, outcome };

@@ -101,7 +101,8 @@ impl<S: Store<McpSession>> EngineState<S> {
     pub fn handle_control(&self, message: Control) {
         match message {
             Control::Answer { session, id, outcome } => {
-                self.clients.resolve(session, id, outcome);
+                // Not waited for here either: every replica receives every answer.
+                let _ = self.clients.resolve(session, id, outcome);
             }
             Control::Cancel { session, id } => {
                 self.clients.cancel(session, id);

@@ -687,6 +687,10 @@ impl<D: Serialize + DeserializeOwned> Store<D> for RedisStore<D> {
         Ok(members)
     }
 
+    fn is_shared(&self) -> bool {
+        true
+    }
+
     fn log_limits(&self) -> LogLimits {
         self.config.policy.log
     }

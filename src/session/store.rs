@@ -107,6 +107,13 @@ pub trait Store<D> {
     /// to match, so that a subscriber lags exactly when the log would have dropped its events.
     fn log_limits(&self) -> LogLimits;
 
+    /// Whether other processes write this store too, producing streams this one may resume (a
+    /// request stream not opened here is then live while a subscriber reads it, fed by
+    /// doorbells). `false` for a store of one process, where such a stream's producer is gone.
+    fn is_shared(&self) -> bool {
+        false
+    }
+
     /// Bytes of retained events held in this process (0 for a store that keeps them elsewhere).
     fn retained_bytes(&self) -> usize {
         0

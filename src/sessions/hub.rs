@@ -418,20 +418,26 @@ impl Hub {
     }
 
     /// Attaches a subscriber to a stream, making it live here if it is not: the standalone stream
-    /// on first use, a request stream not opened here as one another process produces.
+    /// on first use; a request stream not opened here, if `shared` (the store is shared by
+    /// processes), as one another process produces. Without `shared` such a request stream
+    /// gives `Ok(None)`: it is finished, unknown, or its producer was a process gone since.
     /// An existing subscriber is replaced, or `Busy` is returned if `exclusive`.
     pub(crate) fn attach(
         self: &Arc<Self>,
         session: SessionId,
         stream: StreamId,
         exclusive: bool,
+        shared: bool,
     ) -> Result<Option<Attachment>, Busy> {
         let mut live = self.lock();
         let known = live.stream(session, stream).is_some();
         if !known {
-            // A request stream not live here is finished, unknown, or produced by another
-            // process sharing the store: the caller's replay tells which, and gives it back
-            // ([`Hub::abandon`]) unless it is the last.
+            if !stream.is_standalone() && !shared {
+                return Ok(None);
+            }
+            // A request stream not live here may be finished, unknown, or produced by another
+            // process: the caller's replay tells which, and gives it back ([`Hub::abandon`])
+            // unless it is the last.
             let mut entry = LiveStream::new(stream);
             entry.remote = !stream.is_standalone();
             live.sessions.entry(session).or_default().streams.push(entry);
@@ -836,7 +842,8 @@ mod tests {
         let session = SessionIdGenerator::seeded(2).next_id();
         let stream = StreamId::new(4);
         // A request stream another process produces: live here while a subscriber reads it.
-        let attachment = hub.attach(session, stream, false).unwrap().expect("attached");
+        let attachment = hub.attach(session, stream, false, true).unwrap().expect("attached");
+        assert!(hub.attach(session, StreamId::new(5), false, false).unwrap().is_none(), "one process: no producer");
         attachment.me.raise_floor(2);
         let overlapping = Replay { events: vec![event(2), event(5)], lost: 2, ..Replay::default() };
         hub.feed(session, stream, 1, overlapping);

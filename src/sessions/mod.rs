@@ -481,7 +481,8 @@ impl<D, S: Store<D>> Sessions<D, S> {
         from: Resume,
         options: SubscribeOptions,
     ) -> Result<Subscription, SubscribeError> {
-        let live = self.hub.attach(id, stream, options.exclusive).map_err(|_| SubscribeError::Busy)?;
+        let shared = self.store.is_shared();
+        let live = self.hub.attach(id, stream, options.exclusive, shared).map_err(|_| SubscribeError::Busy)?;
         let mut after = match from {
             Resume::After(event) => event.seq(),
             Resume::Undelivered => live.as_ref().map_or(0, |attachment| attachment.stream.delivered()),
