@@ -28,7 +28,7 @@ use mcp_session::{
 use serde_json::{json, Value};
 use tokio::sync::Notify;
 
-use support_redis::{call, fresh_prefix, request, RedisServer, VERSION};
+use support_redis::{call, fresh_prefix, request, Event, RedisServer, VERSION};
 
 /// How long a test waits for something that must happen (a bound, not a pace: it passes as soon
 /// as the thing happens).
@@ -135,13 +135,6 @@ async fn replicas(server: &RedisServer) -> (Replica, Replica, Arc<Shared>) {
     replicas_on(server, &ManualClock::new(Timestamp::from_millis(1_000_000))).await
 }
 
-/// One SSE event: its id and its parsed data, if it has data.
-#[derive(Debug)]
-struct Event {
-    id: Option<String>,
-    data: Option<Value>,
-}
-
 /// Reads an SSE body event by event.
 struct Sse {
     body: Body,
@@ -160,14 +153,7 @@ impl Sse {
         loop {
             while let Some(end) = self.buffer.find("\n\n") {
                 let block: String = self.buffer.drain(..end + 2).collect();
-                let mut event = Event { id: None, data: None };
-                for line in block.lines() {
-                    if let Some(id) = line.strip_prefix("id: ") {
-                        event.id = Some(id.to_owned());
-                    } else if let Some(data) = line.strip_prefix("data: ") {
-                        event.data = serde_json::from_str(data).ok();
-                    }
-                }
+                let event = Event::parse(&block);
                 if event.data.is_some() {
                     return Some(event);
                 }
@@ -218,6 +204,13 @@ async fn listen(replica: &Replica, session: &str) -> Sse {
     Sse::new(replica.engine.handle(request(Method::GET, Some(session), None)).await)
 }
 
+/// Calls `announce` with `n` on `replica` (notifying the session's GET stream) and reads its answer.
+async fn announce(replica: &Replica, session: &str, n: u64) {
+    let message = call(n, "announce", json!({ "n": n }));
+    let mut reply = Sse::new(replica.engine.handle(request(Method::POST, Some(session), Some(&message))).await);
+    assert_eq!(reply.rest().await.last().and_then(result_text), Some("announced"));
+}
+
 #[test]
 fn a_request_stream_resumed_on_another_replica_gets_the_rest_live_once_in_order() {
     run(async |server| {
@@ -248,12 +241,7 @@ fn a_handler_on_one_replica_reaches_the_get_stream_held_by_another() {
         let session = initialize(&a).await;
         let mut on_b = listen(&b, &session).await;
         for n in 1..=3 {
-            let mut reply = Sse::new(
-                a.engine
-                    .handle(request(Method::POST, Some(&session), Some(&call(n, "announce", json!({ "n": n })))))
-                    .await,
-            );
-            assert_eq!(reply.rest().await.last().and_then(result_text), Some("announced"));
+            announce(&a, &session, n).await;
         }
         for n in 1..=3 {
             let event = on_b.next().await.expect("the announcement");
@@ -273,12 +261,7 @@ fn doorbells_lost_with_the_subscription_are_made_up_for_on_reconnect() {
         let killed: u32 = server.cli(&["CLIENT", "KILL", "TYPE", "pubsub"]).parse().expect("a count");
         assert!(killed >= 2, "each replica's subscription went ({killed})");
         for n in 1..=5 {
-            let mut reply = Sse::new(
-                a.engine
-                    .handle(request(Method::POST, Some(&session), Some(&call(n, "announce", json!({ "n": n })))))
-                    .await,
-            );
-            assert_eq!(reply.rest().await.last().and_then(result_text), Some("announced"));
+            announce(&a, &session, n).await;
         }
         for n in 1..=5 {
             let event = on_b.next().await.expect("the announcement, after the reconnect's resync at the latest");

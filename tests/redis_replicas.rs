@@ -28,7 +28,7 @@ use mcp_session::{
 };
 use serde_json::{json, Value};
 
-use support_redis::{call, fresh_prefix, request, RedisServer, VERSION};
+use support_redis::{call, fresh_prefix, request, Event, RedisServer, VERSION};
 
 fn run(test: impl AsyncFnOnce(&mut RedisServer)) {
     let Some(mut server) = RedisServer::start() else { return };
@@ -306,13 +306,6 @@ async fn replica(server: &RedisServer, prefix: &str, clock: &ManualClock) -> Rep
     Replica { state, engine }
 }
 
-/// One SSE event: its id and its parsed data, if it has data.
-#[derive(Debug)]
-struct Event {
-    id: Option<String>,
-    data: Option<Value>,
-}
-
 /// Reads an SSE body to its end (bounded in time: a stream that does not end fails the test).
 async fn read_sse(response: Response<Body>) -> Vec<Event> {
     assert_eq!(response.status(), StatusCode::OK);
@@ -324,20 +317,7 @@ async fn read_sse(response: Response<Body>) -> Vec<Event> {
         }
     };
     tokio::time::timeout(Duration::from_secs(10), all).await.expect("the stream ends");
-    text.split("\n\n")
-        .filter(|block| !block.trim().is_empty())
-        .map(|block| {
-            let mut event = Event { id: None, data: None };
-            for line in block.lines() {
-                if let Some(id) = line.strip_prefix("id: ") {
-                    event.id = Some(id.to_owned());
-                } else if let Some(data) = line.strip_prefix("data: ") {
-                    event.data = serde_json::from_str(data).ok();
-                }
-            }
-            event
-        })
-        .collect()
+    text.split("\n\n").filter(|block| !block.trim().is_empty()).map(Event::parse).collect()
 }
 
 async fn json_of(response: Response<Body>) -> Value {

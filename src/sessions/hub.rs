@@ -585,21 +585,21 @@ impl Hub {
 
     /// The request streams another process produces with a subscriber attached here.
     pub(crate) fn remote_streams(&self) -> Vec<(SessionId, StreamId)> {
-        let live = self.lock();
-        let mut remote = Vec::new();
-        for (&session, entry) in &live.sessions {
-            remote.extend(entry.streams.iter().filter(|s| s.remote && s.current.is_some()).map(|s| (session, s.id)));
-        }
-        remote
+        self.attached_where(|stream| stream.remote)
     }
 
     /// The streams with a subscriber attached here, to read their logs again after doorbells
     /// may have been lost.
     pub(crate) fn attached(&self) -> Vec<(SessionId, StreamId)> {
+        self.attached_where(|_| true)
+    }
+
+    fn attached_where(&self, wanted: impl Fn(&LiveStream) -> bool) -> Vec<(SessionId, StreamId)> {
         let live = self.lock();
         let mut attached = Vec::new();
         for (&session, entry) in &live.sessions {
-            attached.extend(entry.streams.iter().filter(|s| s.current.is_some()).map(|s| (session, s.id)));
+            let streams = entry.streams.iter().filter(|s| s.current.is_some() && wanted(s));
+            attached.extend(streams.map(|s| (session, s.id)));
         }
         attached
     }

@@ -187,3 +187,25 @@ pub fn request(method: Method, session: Option<&str>, body: Option<&Value>) -> R
 pub fn call(id: u64, name: &str, arguments: Value) -> Value {
     json!({ "jsonrpc": "2.0", "id": id, "method": "tools/call", "params": { "name": name, "arguments": arguments } })
 }
+
+/// One SSE event: its id and its parsed data, if it has data.
+#[derive(Debug)]
+pub struct Event {
+    pub id: Option<String>,
+    pub data: Option<Value>,
+}
+
+impl Event {
+    /// The event of one block of an SSE body (the text between two blank lines).
+    pub fn parse(block: &str) -> Self {
+        let mut event = Event { id: None, data: None };
+        for line in block.lines() {
+            if let Some(id) = line.strip_prefix("id: ") {
+                event.id = Some(id.to_owned());
+            } else if let Some(data) = line.strip_prefix("data: ") {
+                event.data = serde_json::from_str(data).ok();
+            }
+        }
+        event
+    }
+}
