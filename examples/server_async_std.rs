@@ -58,6 +58,9 @@ fn follow_bus(
     bus: mcp_session::redis::RedisBus,
     state: std::sync::Arc<mcp_session::EngineState<mcp_session::redis::RedisStore<mcp_session::McpSession>>>,
 ) -> std::io::Result<()> {
+    // A lease before the first request: a replica that died before it ever renewed one would not
+    // be known for dead, and its streams would never end.
+    async_std::task::block_on(bus.renew(&state)).map_err(|e| std::io::Error::other(e.to_string()))?;
     std::thread::Builder::new().name("mcp-bus".into()).spawn(move || async_std::task::block_on(bus.follow(&state)))?;
     Ok(())
 }

@@ -126,6 +126,8 @@
 //!     stream; a call whose replica stops (dies, or pauses past its lease) ends with one
 //!     JSON-RPC error on the stream its client resumed elsewhere, and nothing more from that
 //!     replica. Within one process, concurrent publishers never reorder what a subscriber sees.
+//!     (Checked case by case in `tests/redis_bus.rs`, and under interleavings by the whole-engine
+//!     simulation over two replicas on one Redis.)
 //!
 //! # Panics
 //!

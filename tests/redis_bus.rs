@@ -22,8 +22,8 @@ use mcp_session::model::{CallToolResult, LogLevel, Tool};
 use mcp_session::redis::{RedisBus, RedisStore};
 use mcp_session::session::StorePolicy;
 use mcp_session::{
-    Body, Engine, EngineConfig, EngineState, ManualClock, McpSession, RequestContext, Server, Sessions, SessionsConfig,
-    SpawnFn, Timestamp,
+    Body, Engine, EngineConfig, EngineState, EventId, ManualClock, McpSession, RequestContext, Server, Sessions,
+    SessionsConfig, SpawnFn, Store, Timestamp,
 };
 use serde_json::{json, Value};
 use tokio::sync::Notify;
@@ -324,12 +324,7 @@ fn a_stream_whose_replica_died_mid_call_ends_with_one_error_once_its_lease_runs_
     run(async |server| {
         let clock = ManualClock::new(Timestamp::from_millis(1_000_000));
         let (a, b, shared) = replicas_on(server, &clock).await;
-        let session = initialize(&a).await;
-        a.bus.tend(&a.state).await.expect("A's lease");
-        let mut on_a =
-            Sse::new(a.engine.handle(request(Method::POST, Some(&session), Some(&call(5, "gated", json!({}))))).await);
-        let first = on_a.next().await.expect("the first log");
-        drop(on_a);
+        let (session, first) = gated_call_left_after_its_first_log(&a).await;
         let mut resume = request(Method::GET, Some(&session), None);
         resume.headers_mut().insert(LAST_EVENT_ID, first.id.clone().unwrap().parse().unwrap());
         let mut on_b = Sse::new(b.engine.handle(resume).await);
@@ -353,4 +348,43 @@ fn a_stream_whose_replica_died_mid_call_ends_with_one_error_once_its_lease_runs_
         let replayed = Sse::new(b.engine.handle(again).await).rest().await;
         assert_eq!(replayed, rest, "the zombie's later events never arrive");
     });
+}
+
+/// Found by the simulation over Redis: a replica that dies between logging its last response
+/// and ending the stream must not have that request answered a second time, by an error.
+#[test]
+fn a_stream_whose_replica_died_after_its_response_ends_without_a_second_answer() {
+    run(async |server| {
+        let clock = ManualClock::new(Timestamp::from_millis(1_000_000));
+        let (a, b, shared) = replicas_on(server, &clock).await;
+        let (session, first) = gated_call_left_after_its_first_log(&a).await;
+        let first_id = first.id.clone().unwrap();
+        let stream = first_id.parse::<EventId>().expect("an event id").stream();
+        // What A's call had logged when it died: its response, not yet the stream's end.
+        let response = json!({ "jsonrpc": "2.0", "id": 5, "result": { "content": [] } });
+        let id = session.parse().unwrap();
+        a.state.sessions().store().append(id, stream, response.to_string().into()).await.expect("logged");
+        let mut resume = request(Method::GET, Some(&session), None);
+        resume.headers_mut().insert(LAST_EVENT_ID, first_id.parse().unwrap());
+        let mut on_b = Sse::new(b.engine.handle(resume).await);
+        a.follower.abort();
+        clock.advance(Duration::from_secs(16));
+        assert_eq!(b.bus.tend(&b.state).await, Ok(0), "no error: the one request has its response");
+        let rest = on_b.rest().await;
+        assert_eq!(rest, vec![response], "the response once, then the end");
+        let over = shared.gated_over.notified();
+        shared.gate.notify_one();
+        tokio::time::timeout(WITHIN, over).await.expect("A's call ends");
+    });
+}
+
+/// A session on A whose client starts the `gated` call 5 there (A holding its lease) and hangs
+/// up after the call's first log, which it returns.
+async fn gated_call_left_after_its_first_log(a: &Replica) -> (String, Event) {
+    let session = initialize(a).await;
+    a.bus.tend(&a.state).await.expect("A's lease");
+    let mut on_a =
+        Sse::new(a.engine.handle(request(Method::POST, Some(&session), Some(&call(5, "gated", json!({}))))).await);
+    let first = on_a.next().await.expect("the first log");
+    (session, first)
 }

@@ -15,7 +15,8 @@ use crate::session::{SessionId, Store, StoreUnavailable};
 use crate::stream::StreamId;
 
 /// About how many control messages the stream keeps (`XADD … MAXLEN ~`): far more than replicas
-/// exchange while one reconnects.
+/// exchange while one reconnects. The store's scripts, which write the `Ended` messages, say the
+/// same.
 const CONTROL_RETAINED: usize = 10_000;
 
 /// How long one blocking read of the control stream waits for a message.
@@ -39,6 +40,20 @@ const TEND_EVERY: Duration = Duration::from_secs(5);
 /// removes the keys of replicas long gone. Far longer than [`LEASE`], which decides.
 const LEASE_KEY_TTL: Duration = Duration::from_secs(60 * 60);
 
+/// A store the bus can run beside: a [`RedisStore`] itself, or a store that wraps one (one that
+/// counts or traces its operations, say) and hands over the Redis store inside, whose
+/// connection, keys and node name the bus shares.
+pub trait RedisBacked: Store<McpSession> {
+    /// The Redis store this store keeps its sessions in.
+    fn redis(&self) -> &RedisStore<McpSession>;
+}
+
+impl RedisBacked for RedisStore<McpSession> {
+    fn redis(&self) -> &RedisStore<McpSession> {
+        self
+    }
+}
+
 /// The [`Bus`] of replicas sharing a [`RedisStore`].
 ///
 /// Two paths, each the Redis primitive that fits what it carries:
@@ -57,7 +72,10 @@ const LEASE_KEY_TTL: Duration = Duration::from_secs(60 * 60);
 ///   command would stall the store's multiplexed connection). A stream is durable and ordered:
 ///   a replica whose connection drops reads on from the last id it saw, so an answer the
 ///   client was told is accepted is not lost. The stream keeps about the latest
-///   10,000 messages.
+///   10,000 messages. A session's end is written there by the store's script that removes it
+///   (DELETE, expiry found by a lookup or a sweep), in the same atomic step, and every replica
+///   acts on it, the one that removed it included: a process that stops right after a removal
+///   leaves no replica holding streams, calls or resource watches of the session.
 ///
 /// Give it to the engine with [`EngineState::with_bus`] and run [`RedisBus::follow`] for as
 /// long as the engine serves, on a runtime of the host's (it holds two connections of its own):
@@ -72,7 +90,9 @@ const LEASE_KEY_TTL: Duration = Duration::from_secs(60 * 60);
 /// let bus = RedisBus::connect(&store).await.expect("redis answers");
 /// let sessions = Sessions::builder().build_with_store(store);
 /// let state = Arc::new(EngineState::new(sessions, EngineConfig::default()).with_bus(bus.clone()));
-/// // … give `state` to a host, then:
+/// // A lease before the first request (a replica that dies before it ever held one is not
+/// // known for dead); then give `state` to a host, and:
+/// bus.renew(&state).await.expect("redis answers");
 /// bus.follow(&state).await;
 /// # Ok(()) }
 /// ```
@@ -118,7 +138,7 @@ impl RedisBus {
     /// channel reads every attached stream again.
     /// Also renews this replica's lease every 5 s and checks the producers of the streams
     /// resumed here ([`RedisBus::tend`]).
-    pub async fn follow(&self, state: &EngineState<RedisStore<McpSession>>) {
+    pub async fn follow<S: RedisBacked>(&self, state: &EngineState<S>) {
         let tending = async {
             loop {
                 let _ = self.tend(state).await;
@@ -130,12 +150,34 @@ impl RedisBus {
 
     /// Renews this replica's lease (it lives until 15 s past the engine's now), and ends each
     /// stream resumed here whose producing replica's lease ran out: one JSON-RPC error for each
-    /// request the stream answers, then the end, so its client is not left waiting for a
-    /// replica that died mid-call. Once ended, the stream takes nothing more from that replica
+    /// request the stream answers that its log holds no response to, then the end, so its
+    /// client is not left waiting for a replica that died mid-call (nor answered twice when it
+    /// died between its last response and the stream's end). Once ended, the stream takes nothing more from that replica
     /// (a paused one that comes back finds it finished). Returns how many errors were sent.
     /// [`RedisBus::follow`] calls it every 5 s; a test drives it on a `ManualClock`.
-    pub async fn tend(&self, state: &EngineState<RedisStore<McpSession>>) -> Result<usize, StoreUnavailable> {
-        let store = state.sessions().store();
+    pub async fn tend<S: RedisBacked>(&self, state: &EngineState<S>) -> Result<usize, StoreUnavailable> {
+        self.renew(state).await?;
+        let store = state.sessions().store().redis();
+        let now = state.sessions().now();
+        let mut ended = 0;
+        for (id, stream) in state.sessions().remote_streams() {
+            if let Some(errors) = store.abandon_if_orphaned(id, stream, now).await? {
+                ended += usize::try_from(errors).unwrap_or(usize::MAX);
+                tracing::warn!(target: "mcp_session::bus", session = %id, stream = %stream, "the replica producing a stream stopped: the stream ended with an error");
+                // The bell it rang is this replica's own, which it does not hear.
+                state.handle_doorbell(id, stream).await;
+            }
+        }
+        Ok(ended)
+    }
+
+    /// Renews this replica's lease alone: it lives until 15 s past the engine's now. Call it
+    /// once before the engine serves (a replica that dies before it ever held a lease is not
+    /// known for dead, so the streams it produced would never end); [`RedisBus::tend`] renews
+    /// it from then on. A host whose replicas share one clock that jumps (a simulation on a
+    /// `ManualClock`) renews every replica first, so that none is taken for dead by a jump.
+    pub async fn renew<S: RedisBacked>(&self, state: &EngineState<S>) -> Result<(), StoreUnavailable> {
+        let store = state.sessions().store().redis();
         let now = state.sessions().now();
         let mut connection = self.connection.clone();
         let _: Value = redis::cmd("SET")
@@ -146,17 +188,7 @@ impl RedisBus {
             .query_async(&mut connection)
             .await
             .map_err(unavailable)?;
-        let mut ended = 0;
-        for (id, stream) in state.sessions().remote_streams() {
-            let errors = store.abandon_if_orphaned(id, stream, now).await?;
-            if errors > 0 {
-                ended += usize::try_from(errors).unwrap_or(0);
-                tracing::warn!(target: "mcp_session::bus", session = %id, stream = %stream, "the replica producing a stream stopped: the stream ended with an error");
-                // The bell it rang is this replica's own, which it does not hear.
-                state.handle_doorbell(id, stream).await;
-            }
-        }
-        Ok(ended)
+        Ok(())
     }
 
     async fn follow_bells<S: Store<McpSession>>(&self, state: &EngineState<S>) {
@@ -288,6 +320,10 @@ impl RedisBus {
 impl Bus for RedisBus {
     fn send(&self, message: Control) -> BusFuture<'_> {
         Box::pin(async move {
+            if matches!(message, Control::Ended { .. }) {
+                // The store's removal wrote it already, atomically with the removal.
+                return Ok(());
+            }
             let json = serde_json::to_vec(&message).map_err(|_| StoreUnavailable)?;
             let mut connection = self.connection.clone();
             let _: Value = redis::cmd("XADD")

@@ -36,7 +36,7 @@
 mod bus;
 mod scripts;
 
-pub use bus::RedisBus;
+pub use bus::{RedisBacked, RedisBus};
 
 use std::marker::PhantomData;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -225,14 +225,15 @@ impl<D> RedisStore<D> {
         format!("{}:node:{node}", self.config.prefix)
     }
 
-    /// Ends stream `stream` of `id` with one JSON-RPC error per request it answers if the
-    /// replica producing it holds no lease at `now`. Returns how many errors were appended.
+    /// Ends stream `stream` of `id` if the replica producing it holds no lease at `now`, with one
+    /// JSON-RPC error per request it answers that the log holds no response to. Returns how many
+    /// errors were appended, or `None` when the stream was not ended here.
     async fn abandon_if_orphaned(
         &self,
         id: SessionId,
         stream: StreamId,
         now: Timestamp,
-    ) -> Result<i64, StoreUnavailable> {
+    ) -> Result<Option<u64>, StoreUnavailable> {
         let limits = self.config.policy.log;
         let outcome: i64 = self
             .scripts
@@ -252,7 +253,7 @@ impl<D> RedisStore<D> {
             .invoke_async(&mut self.connection())
             .await
             .map_err(unavailable)?;
-        Ok(outcome)
+        Ok(u64::try_from(outcome).ok())
     }
 
     /// This replica's name among those sharing the store: random per connection, so a

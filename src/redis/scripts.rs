@@ -45,8 +45,15 @@ local function deadline(rec, idle, absolute, init)
   return deadline_of(tonumber(f[1]), tonumber(f[2]), f[3] == '1', tonumber(f[4] or '0'), idle, absolute, init)
 end
 
--- Removes a session: its record, logs, stream index and index entries.
+-- Removes a session: its record, logs, stream index and index entries; and tells every replica
+-- (the one removing it too) on the control stream, in the same atomic step, so that no replica
+-- keeps what it holds of the session because the process removing it stopped right after. The
+-- message is `Control::Ended` as serde writes it, from no node (so every replica acts on it),
+-- and the stream is kept as long as `bus::CONTROL_RETAINED` says.
 local function drop(rec, dl, id)
+  local prefix = string.sub(rec, 1, #rec - #id - 3)
+  redis.call('XADD', prefix .. ':ctl', 'MAXLEN', '~', 10000, '*', 'n', '', 'm',
+    '{"kind":"ended","session":"' .. id .. '"}')
   local tk = redis.call('HGET', rec, 'tk')
   if tk then redis.call('SREM', tk, id) end
   redis.call('ZREM', dl, id)
@@ -209,27 +216,44 @@ return 0
 /// KEYS: rec, logs, log. ARGV: stream, now, lease key prefix, error message, max events,
 /// max bytes, per-event overhead, doorbell channel, doorbell.
 /// If stream n is unfinished and the lease of the node producing it ended before `now`, appends
-/// one JSON-RPC error for each request it answers, finishes it and rings the bell. Returns the
-/// number of errors appended (0: nothing to do). The lease key is read without being named in
-/// KEYS (the node is known only from the record): fine on one primary, which the store needs.
+/// one JSON-RPC error for each request it answers whose response is not in the log already (a
+/// producer may die between its last response and the stream's end), finishes it and rings the
+/// bell. Returns the number of errors appended, or -1 when there was nothing to do. The lease
+/// key is read without being named in KEYS (the node is known only from the record): fine on one
+/// primary, which the store needs.
 const ABANDON: &str = r#"
 local rec, logs, log, n, now = KEYS[1], KEYS[2], KEYS[3], ARGV[1], tonumber(ARGV[2])
-if redis.call('HEXISTS', rec, 'f:' .. n) == 1 then return 0 end
+if redis.call('HEXISTS', rec, 'f:' .. n) == 1 then return -1 end
 local f = redis.call('HMGET', rec, 'o:' .. n, 'r:' .. n)
-if not f[1] then return 0 end
+if not f[1] then return -1 end
 -- No lease at all: a replica that has not written its first one yet (or one gone for longer
 -- than the key's backstop TTL); only a lease that ran out proves the producer dead.
 local lease = redis.call('GET', ARGV[3] .. f[1])
-if not lease or tonumber(lease) > now then return 0 end
-local ids = cjson.decode(f[2])
-for _, id in ipairs(ids) do
-  local payload = cjson.encode({jsonrpc = '2.0', id = id, error = {code = -32603, message = ARGV[4]}})
-  append_event(rec, log, n, payload, tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7]), ARGV[8], ARGV[9])
+if not lease or tonumber(lease) > now then return -1 end
+-- The responses the producer logged before it stopped (ids keyed with their JSON type, so that
+-- 7 and "7" stay apart).
+local answered = {}
+local function note(message)
+  if type(message) == 'table' and message.method == nil and message.id ~= nil then
+    answered[type(message.id) .. ':' .. tostring(message.id)] = true
+  end
+end
+for _, entry in ipairs(redis.call('XRANGE', log, '-', '+')) do
+  local ok, message = pcall(cjson.decode, entry[2][2])
+  if ok then note(message) end
+end
+local errors = 0
+for _, id in ipairs(cjson.decode(f[2])) do
+  if not answered[type(id) .. ':' .. tostring(id)] then
+    local payload = cjson.encode({jsonrpc = '2.0', id = id, error = {code = -32603, message = ARGV[4]}})
+    append_event(rec, log, n, payload, tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7]), ARGV[8], ARGV[9])
+    errors = errors + 1
+  end
 end
 redis.call('HSET', rec, 'f:' .. n, '1')
 redis.call('HDEL', rec, 'o:' .. n, 'r:' .. n)
 redis.call('PUBLISH', ARGV[8], ARGV[9] .. ' ' .. n)
-return #ids
+return errors
 "#;
 
 /// KEYS: rec, logs, log. ARGV: stream, after.

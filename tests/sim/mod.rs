@@ -7,6 +7,13 @@
 //! its own session's), and at the end against the engine's own books (every handler ended, every
 //! stream's messages received or counted lost, nothing of an ended session left, memory within
 //! its budget).
+//!
+//! The same run goes over two replicas sharing a real Redis (`Place::Redis`): each request lands
+//! on either, as behind a plain load balancer, so a stream is resumed on the replica that did not
+//! produce it, an answer or a cancellation reaches its handler over the bus, and a restart is
+//! one replica dying while the other serves on — its calls then end with one error each, once
+//! the client resumes their streams elsewhere and the dead replica's lease ran out. Real I/O
+//! makes such a run repeatable only in its choices, not in its timing.
 
 pub mod rng;
 pub mod world;
@@ -23,11 +30,14 @@ use futures::task::noop_waker;
 use futures::Stream;
 use http::{Response, StatusCode};
 use mcp_session::http::headers::MCP_SESSION_ID;
-use mcp_session::{Body, EventId, ManualClock, SessionId, Store, StreamId};
+use mcp_session::{Body, EventId, ManualClock, SessionId, StreamId};
 use serde_json::{json, Value};
 
 use crate::support_http::{self as support, Frame, Req};
 use rng::Rng;
+pub use world::Place;
+#[cfg(feature = "redis")]
+pub use world::RedisPlace;
 use world::{Ledger, Settings, World, WATCHED};
 
 /// Why a seed failed, with the steps that led there.
@@ -92,6 +102,12 @@ struct StreamState {
 #[derive(Debug)]
 struct ClientCall {
     tool: &'static str,
+    /// The replica its POST went to: its handler runs there.
+    replica: usize,
+    /// That replica died while it ran, after the client learnt its stream: resumed on another
+    /// replica, the stream must still bring exactly one answer (its result, or an error once
+    /// the dead replica's lease ran out).
+    orphaned: bool,
     /// Its response arrived (or it was refused, or can never be answered: see `abandoned`).
     answered: bool,
     /// Its process restarted while it ran: no answer will come, and its stream is not accounted.
@@ -165,10 +181,13 @@ enum Kind {
 struct InFlight {
     future: Pin<Box<dyn Future<Output = Response<Body>>>>,
     kind: Kind,
+    replica: usize,
 }
 
 struct Reader {
     session: usize,
+    /// The replica serving this connection.
+    replica: usize,
     stream: Option<u32>,
     body: Body,
     buffer: String,
@@ -214,17 +233,20 @@ pub struct Sim {
     modern_readers: Vec<sessionless::ModernReader>,
     /// Tool-list changes announced so far.
     announced: u64,
+    /// Over Redis, a listen stream of the simulation's own on each replica: an announcement has
+    /// reached a replica once its probe heard it.
+    probes: Vec<sessionless::Probe>,
 }
 
 /// Runs one seed for `steps` steps, then the final checks.
-pub fn run(seed: u64, steps: usize) -> Result<(), Failure> {
+pub fn run(seed: u64, steps: usize, place: Place) -> Result<(), Failure> {
     let mut rng = Rng::new(seed);
-    let settings = Settings::draw(&mut rng);
+    let settings = Settings::draw(&mut rng, !matches!(place, Place::Memory));
     let clock = crate::common::clock();
     let ledger = Rc::new(Ledger::default());
     let budget = settings.retained_bytes;
     let trace = vec![format!("settings {settings:?}")];
-    let world = World::new(settings, seed, clock.clone(), ledger.clone());
+    let world = World::new(settings, seed, clock.clone(), ledger.clone(), place);
     let mut sim = Sim {
         seed,
         rng,
@@ -244,8 +266,9 @@ pub fn run(seed: u64, steps: usize) -> Result<(), Failure> {
         observed: 0,
         modern_readers: Vec::new(),
         announced: 0,
+        probes: Vec::new(),
     };
-    let outcome = sim.drive(steps).and_then(|()| sim.finish());
+    let outcome = sim.open_probes().and_then(|()| sim.drive(steps)).and_then(|()| sim.finish());
     outcome.map_err(|message| Failure { seed, step: sim.step, message, trace: std::mem::take(&mut sim.trace) })
 }
 
@@ -344,6 +367,7 @@ impl Sim {
             self.step = step;
             let action = self.rng.weighted(&choices);
             self.act(action)?;
+            self.read_probes()?;
             self.check_budget()?;
         }
         Ok(())
@@ -430,11 +454,11 @@ impl Sim {
             }
             Action::Timeout => self.timeout()?,
             Action::Pump => {
-                self.world().pump();
+                self.world().quiesce();
             }
             Action::Restart => self.restart(),
             Action::Outage => {
-                let down = !self.world().state.sessions().store().outage.load(std::sync::atomic::Ordering::Relaxed);
+                let down = !self.world().outage();
                 self.set_outage(down);
             }
             Action::Change => {
@@ -483,7 +507,7 @@ impl Sim {
             }
             Action::ModernCall => self.modern_call(),
             Action::Listen => self.listen(),
-            Action::Announce => self.announce(),
+            Action::Announce => self.announce()?,
             Action::ModernRead => {
                 let reading: Vec<usize> =
                     (0..self.modern_readers.len()).filter(|&i| !self.modern_readers[i].vanished).collect();
@@ -528,12 +552,16 @@ impl Sim {
         (!candidates.is_empty()).then(|| candidates[self.rng.index(candidates.len())])
     }
 
-    fn start(&mut self, request: Req, kind: Kind) {
-        self.note(format!("send {kind:?}"));
-        let engine = self.world().engine.clone();
+    /// Sends a request to a replica (any, as a load balancer picks); returns which.
+    fn start(&mut self, request: Req, kind: Kind) -> usize {
+        let replicas = self.world().replicas.len();
+        let replica = if replicas > 1 { self.rng.index(replicas) } else { 0 };
+        self.note(if replicas > 1 { format!("send {kind:?} to replica {replica}") } else { format!("send {kind:?}") });
+        let engine = self.world().replicas[replica].engine.clone();
         let request = request.build();
         let future = Box::pin(async move { engine.handle(request).await });
-        self.inflight.push(InFlight { future, kind });
+        self.inflight.push(InFlight { future, kind, replica });
+        replica
     }
 
     fn initialize(&mut self) {
@@ -567,11 +595,12 @@ impl Sim {
     }
 
     fn call_with(&mut self, s: usize, id: i64, tool: &'static str, message: Value, duplicate: bool) {
-        if !duplicate {
-            self.sessions[s].calls.insert(id, ClientCall { tool, answered: false, abandoned: false });
-        }
         self.note(format!("call {id} is {tool} {}", message["params"]["arguments"]));
-        self.start(self.sessions[s].request(&message), Kind::Call { session: s, id, duplicate });
+        let replica = self.start(self.sessions[s].request(&message), Kind::Call { session: s, id, duplicate });
+        if !duplicate {
+            let call = ClientCall { tool, replica, orphaned: false, answered: false, abandoned: false };
+            self.sessions[s].calls.insert(id, call);
+        }
     }
 
     /// A client resumes a stream it saw end without its call's answer, or a dropped GET.
@@ -648,21 +677,36 @@ impl Sim {
 
     fn advance(&mut self, by: Duration) {
         self.clock.advance(by);
+        // The replicas alive kept renewing their leases while the time passed.
+        self.world().renew_leases();
         self.note(format!("clock +{by:?}"));
     }
 
+    /// Every replica's timers run (and, over Redis, its lease tending).
     fn timeout(&mut self) -> Check {
-        self.note("handle_timeout".into());
-        let state = self.world().state.clone();
+        for replica in 0..self.world().replicas.len() {
+            self.timeout_on(replica)?;
+        }
+        let ended = self.world().tend();
+        if ended > 0 {
+            self.note(format!("leases tended: {ended} requests of dead replicas ended with an error"));
+        }
+        Ok(())
+    }
+
+    fn timeout_on(&mut self, replica: usize) -> Check {
+        self.note(format!("handle_timeout on replica {replica}"));
+        let state = self.world().replicas[replica].state.clone();
         let mut timeout = pin!(state.handle_timeout());
         // Timers run on the host's executor: let the store's yields be answered.
         let waker = noop_waker();
         let mut cx = Context::from_waker(&waker);
-        for _ in 0..1000 {
+        for _ in 0..self.patience() {
             if timeout.as_mut().poll(&mut cx).is_ready() {
                 return Ok(());
             }
             self.world().pump();
+            self.world().breathe();
             // A request parked in the store may hold what the timers wait for.
             let mut index = 0;
             while index < self.inflight.len() {
@@ -676,14 +720,26 @@ impl Sim {
         Err("handle_timeout never completes".into())
     }
 
+    /// How many rounds a wait for the engine may take: in memory a poll that makes no progress
+    /// never will; over Redis a round is a short real wait for a reply.
+    fn patience(&self) -> usize {
+        if self.world().is_shared() {
+            100_000
+        } else {
+            1000
+        }
+    }
+
     fn set_outage(&mut self, down: bool) {
-        let outage = &self.world().state.sessions().store().outage;
-        if outage.swap(down, std::sync::atomic::Ordering::Relaxed) != down {
+        if self.world().set_outage(down) {
             self.note(if down { "store down".into() } else { "store back".into() });
         }
     }
 
     fn restart(&mut self) {
+        if self.world().is_shared() {
+            return self.restart_replica();
+        }
         self.note("process restart over the same storage".into());
         self.inflight.clear();
         self.readers.clear();
@@ -704,8 +760,49 @@ impl Sim {
         }
     }
 
+    /// One replica over Redis dies mid-flight and a new process takes its place; the other
+    /// serves on. Its connections go; a call it ran whose stream the client knows is orphaned
+    /// (resumed elsewhere, it must still bring one answer), any other is abandoned.
+    fn restart_replica(&mut self) {
+        let dead = self.rng.index(self.world().replicas.len());
+        self.note(format!("replica {dead} dies; a new process takes its place"));
+        let node = self.world().node(dead);
+        self.inflight.retain(|f| f.replica != dead);
+        self.readers.retain(|r| r.replica != dead);
+        self.modern_readers.retain(|r| r.replica != dead);
+        if let Some(node) = node {
+            // Questions of its handlers: nobody waits for their answers any more.
+            let asked_there = format!("{node}.");
+            self.questions.retain(|(_, id)| !id.as_str().is_some_and(|id| id.starts_with(&asked_there)));
+        }
+        for session in &mut self.sessions {
+            for state in session.streams.values_mut() {
+                state.resumes = 0;
+            }
+            let known: BTreeSet<i64> = session
+                .streams
+                .values()
+                .filter(|st| st.last_id.is_some() && !st.gone)
+                .flat_map(|st| st.calls.iter().copied())
+                .collect();
+            for (id, call) in session.calls.iter_mut().filter(|(_, c)| c.replica == dead && !c.answered) {
+                if known.contains(id) {
+                    call.orphaned = true;
+                } else {
+                    call.answered = true;
+                    call.abandoned = true;
+                }
+            }
+        }
+        let seed = self.seed.wrapping_add(self.step as u64) ^ 0xdead;
+        self.world.as_mut().expect("a world").restart_replica(dead, seed);
+        if let Err(error) = self.open_probe(dead) {
+            self.note(format!("the new replica's probe: {error}"));
+        }
+    }
+
     fn check_budget(&self) -> Check {
-        let retained = self.world().state.occupancy().sessions.retained_bytes;
+        let retained: usize = self.world().occupancy().iter().map(|o| o.sessions.retained_bytes).sum();
         ensure!(retained <= self.budget, "retained {retained} bytes, over the budget of {}", self.budget);
         Ok(())
     }
@@ -719,12 +816,12 @@ impl Sim {
         let polled = self.inflight[index].future.as_mut().poll(&mut cx);
         if let Poll::Ready(response) = polled {
             let done = self.inflight.swap_remove(index);
-            self.on_response(done.kind, response)?;
+            self.on_response(done.kind, done.replica, response)?;
         }
         Ok(())
     }
 
-    fn on_response(&mut self, kind: Kind, response: Response<Body>) -> Check {
+    fn on_response(&mut self, kind: Kind, replica: usize, response: Response<Body>) -> Check {
         self.observed += 1;
         let status = response.status();
         self.note(format!("answer {status} to {kind:?}"));
@@ -759,9 +856,11 @@ impl Sim {
                     );
                 }
             }
-            Kind::Call { session, id, duplicate } => self.on_call_response(session, id, duplicate, response)?,
+            Kind::Call { session, id, duplicate } => {
+                self.on_call_response(session, id, duplicate, replica, response)?;
+            }
             Kind::Get { session, resume } => match status {
-                StatusCode::OK => self.open_reader(session, resume, response),
+                StatusCode::OK => self.open_reader(session, resume, replica, response),
                 StatusCode::NOT_FOUND => self.session_ended(session),
                 StatusCode::CONFLICT => ensure!(resume.is_none(), "a resume was refused as a second GET"),
                 StatusCode::SERVICE_UNAVAILABLE => {}
@@ -784,7 +883,7 @@ impl Sim {
                     self.session_ended(session);
                 }
             }
-            Kind::Modern { .. } | Kind::Listen { .. } => self.on_modern_response(&kind, response)?,
+            Kind::Modern { .. } | Kind::Listen { .. } => self.on_modern_response(&kind, replica, response)?,
             Kind::Accepted { session, answers } => match status {
                 StatusCode::ACCEPTED => {}
                 StatusCode::SERVICE_UNAVAILABLE => {
@@ -808,7 +907,14 @@ impl Sim {
         self.questions.retain(|(q, _)| *q != s);
     }
 
-    fn on_call_response(&mut self, s: usize, id: i64, duplicate: bool, response: Response<Body>) -> Check {
+    fn on_call_response(
+        &mut self,
+        s: usize,
+        id: i64,
+        duplicate: bool,
+        replica: usize,
+        response: Response<Body>,
+    ) -> Check {
         let status = response.status();
         if duplicate && status != StatusCode::OK {
             // A second request with a running call's id was turned away whole: the first runs on.
@@ -863,7 +969,7 @@ impl Sim {
         if duplicate {
             self.sessions[s].ambiguous.insert(id);
         }
-        self.open_reader(s, None, response);
+        self.open_reader(s, None, replica, response);
         // The POST's stream was attached before anything was sent on it: it starts at 0. Its
         // first id names it.
         let reader = self.readers.last_mut().expect("just opened");
@@ -893,7 +999,7 @@ impl Sim {
         Ok(())
     }
 
-    fn open_reader(&mut self, session: usize, resume: Option<(u32, u64)>, response: Response<Body>) {
+    fn open_reader(&mut self, session: usize, resume: Option<(u32, u64)>, replica: usize, response: Response<Body>) {
         let body = response.into_body();
         // A client reads a stream on its newest connection only (a plain GET is the standalone's).
         let stream = resume.map_or(0, |(stream, _)| stream);
@@ -902,6 +1008,7 @@ impl Sim {
         }
         self.readers.push(Reader {
             session,
+            replica,
             stream: resume.map(|(stream, _)| stream),
             body,
             buffer: String::new(),
@@ -1099,6 +1206,10 @@ impl Sim {
         for gate in std::mem::take(&mut self.gates) {
             self.ledger.open_gate(gate);
         }
+        if self.world().is_shared() {
+            // The leases of replicas that died run out (the live ones renew theirs).
+            self.advance(Duration::from_secs(16));
+        }
         for _round in 0..60 {
             let before = (self.observed, self.questions.len());
             while !self.questions.is_empty() {
@@ -1106,18 +1217,24 @@ impl Sim {
             }
             self.cancel_waiting();
             self.settle()?;
+            // Streams of dead replicas resumed on a live one end with an error per request.
+            if self.world().tend() > 0 {
+                self.note("leases tended: streams of dead replicas ended".into());
+                self.world().quiesce();
+            }
             for index in (0..self.readers.len()).rev() {
                 if !self.readers[index].vanished {
                     self.read(index, usize::MAX)?;
                 }
             }
             self.resume_unanswered();
-            if self.inflight.is_empty() && !self.world().pump() && (self.observed, self.questions.len()) == before {
+            if self.inflight.is_empty() && !self.world().quiesce() && (self.observed, self.questions.len()) == before {
                 break;
             }
         }
         self.finish_modern()?;
         self.check_handlers("after the client read everything it could")?;
+        self.check_orphans()?;
         self.check_accounts()?;
 
         self.note("final: every session deleted".into());
@@ -1128,36 +1245,91 @@ impl Sim {
         }
         self.settle()?;
         self.readers.clear();
-        self.world().pump();
+        self.world().quiesce();
         // Sessions whose `initialize` answer the client never read are unknown to it: they go
         // when they expire.
         let absolute = self.world().settings.idle * 20;
         self.advance(absolute);
         self.timeout()?;
         self.settle()?;
-        self.world().pump();
+        self.world().quiesce();
         let pending: Vec<&Kind> = self.inflight.iter().map(|f| &f.kind).collect();
         ensure!(pending.is_empty(), "requests that never complete: {pending:?}");
         self.check_handlers("after every session was deleted")?;
-        let occupancy = self.world().state.occupancy();
-        let census = occupancy.sessions;
-        ensure!(
-            census.sessions == 0 && census.live_sessions == 0 && census.live_streams == 0 && census.subscribers == 0,
-            "left after every session ended: {occupancy:?}"
-        );
-        ensure!(census.activity == 0 && census.heartbeats == 0, "left after every session ended: {occupancy:?}");
-        ensure!(census.retained_bytes == 0, "retained bytes left: {occupancy:?}");
-        ensure!(occupancy.calls == 0 && occupancy.awaiting_clients == 0, "requests left: {occupancy:?}");
+        // Over Redis, another replica hears that a session ended one bus hop later.
+        let mut left = self.nothing_left();
+        for _ in 0..if self.world().is_shared() { 400 } else { 0 } {
+            if left.is_ok() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+            self.world().quiesce();
+            left = self.nothing_left();
+        }
+        left
+    }
+
+    /// Nothing of any session is left anywhere: in any replica, or in the store.
+    fn nothing_left(&self) -> Check {
         let holding: Vec<usize> = (0..self.sessions.len())
-            .filter(|&s| self.world().state.holds_anything_of(self.sessions[s].id.parse().expect("issued ids parse")))
+            .filter(|&s| self.world().holds_anything_of(self.sessions[s].id.parse().expect("issued ids parse")))
             .collect();
-        ensure!(
-            occupancy.watches == 0 && occupancy.watched_uris == 0,
-            "watches left: {occupancy:?}, by sessions {holding:?}"
-        );
+        let left = self.world().leftover_keys();
+        ensure!(left.is_empty(), "keys of ended sessions left in Redis: {left:?}");
+        // A shared store's count is the one it last saw (another replica may have ended them
+        // since): the keys above are the truth there.
+        let shared = self.world().is_shared();
+        for (replica, occupancy) in self.world().occupancy().into_iter().enumerate() {
+            let census = occupancy.sessions;
+            ensure!(
+                (census.sessions == 0 || shared)
+                    && census.live_sessions == 0
+                    && census.live_streams == 0
+                    && census.subscribers == 0,
+                "left on replica {replica} after every session ended: {occupancy:?}"
+            );
+            ensure!(
+                census.activity == 0 && census.heartbeats == 0,
+                "left on replica {replica} after every session ended: {occupancy:?}"
+            );
+            ensure!(census.retained_bytes == 0, "retained bytes left on replica {replica}: {occupancy:?}");
+            ensure!(
+                occupancy.calls == 0 && occupancy.awaiting_clients == 0,
+                "requests left on replica {replica}: {occupancy:?}"
+            );
+            ensure!(
+                occupancy.watches == 0 && occupancy.watched_uris == 0,
+                "watches left on replica {replica}: {occupancy:?}, by sessions {holding:?}"
+            );
+        }
         for session in &self.sessions {
             let id: SessionId = session.id.parse().expect("issued ids parse");
-            ensure!(!self.world().state.holds_anything_of(id), "something of ended session {} is left", session.id);
+            ensure!(!self.world().holds_anything_of(id), "something of ended session {} is left", session.id);
+        }
+        Ok(())
+    }
+
+    /// No client is left waiting for a replica that died: every call it ran whose stream the
+    /// client could resume elsewhere was answered (by its result if the dead replica had logged
+    /// it, or by one error once its lease ran out), or its stream ended without an answer (the
+    /// call had been cancelled). Twice is caught as it arrives.
+    fn check_orphans(&self) -> Check {
+        for (s, session) in self.sessions.iter().enumerate().filter(|(_, s)| s.alive) {
+            let id: SessionId = session.id.parse().expect("issued ids parse");
+            for (call_id, call) in session.calls.iter().filter(|(_, c)| c.orphaned && !c.answered) {
+                let stream = session.streams.iter().find(|(_, st)| st.calls.contains(call_id));
+                let Some((&number, state)) = stream else { continue };
+                if state.gone {
+                    continue;
+                }
+                let ended = self.world().replay(id, StreamId::new(number)).is_none_or(|replay| replay.finished);
+                ensure!(
+                    ended,
+                    "call {call_id} ({}) of session {s} was running on a replica that died; resumed {} times on stream {number}, it was never answered nor its stream ended",
+                    call.tool,
+                    state.resumes
+                );
+            }
         }
         Ok(())
     }
@@ -1184,8 +1356,11 @@ impl Sim {
 
     /// Polls every request in flight, running tasks in between, until none can move.
     fn settle(&mut self) -> Check {
-        for _ in 0..200 {
-            let mut moved = false;
+        let rounds = if self.world().is_shared() { 20_000 } else { 200 };
+        for _ in 0..rounds {
+            // Over Redis, a request parked in the store waits for a reply: it will move.
+            let mut moved = self.world().is_shared() && self.world().busy() > 0;
+            self.world().breathe();
             let mut index = 0;
             while index < self.inflight.len() {
                 let before = self.inflight.len();
@@ -1197,7 +1372,7 @@ impl Sim {
                 }
             }
             moved |= self.world().pump();
-            if !moved {
+            if !moved && !self.world().quiesce() {
                 return Ok(());
             }
         }
@@ -1249,7 +1424,7 @@ impl Sim {
         ensure!(
             parked.is_empty(),
             "handlers still running {when}, with nothing left to wait for: {parked:?} ({:?}, {} readers)",
-            self.world().state.occupancy(),
+            self.world().occupancy(),
             self.readers.len()
         );
         if when.contains("deleted") {
@@ -1258,7 +1433,7 @@ impl Sim {
             ensure!(
                 running.is_empty(),
                 "handlers still running {when}: {running:?} ({:?}; requests in flight {pending:?})",
-                self.world().state.occupancy()
+                self.world().occupancy()
             );
         }
         Ok(())
@@ -1267,7 +1442,6 @@ impl Sim {
     /// Every message of a request stream the client followed throughout was received once or
     /// announced lost: received + lost = what the stream's log says was published.
     fn check_accounts(&self) -> Check {
-        let store = &self.world().state.sessions().store().inner;
         for session in self.sessions.iter().filter(|s| s.alive) {
             let id: SessionId = session.id.parse().expect("issued ids parse");
             for (&number, state) in session.streams.iter().filter(|(&n, st)| n != 0 && st.followed && !st.gone) {
@@ -1278,7 +1452,7 @@ impl Sim {
                     continue;
                 }
                 let stream = StreamId::new(number);
-                let Some(replay) = futures::executor::block_on(store.replay(id, stream, 0)).ok() else { continue };
+                let Some(replay) = self.world().replay(id, stream) else { continue };
                 let latest = replay.events.last().map_or(replay.lost, |e| e.id().seq());
                 let seen = state.received.len() as u64 + state.lost;
                 ensure!(

@@ -36,6 +36,8 @@ pub(super) enum Reads {
 
 pub(super) struct ModernReader {
     pub(super) reads: Reads,
+    /// The replica serving this stream.
+    pub(super) replica: usize,
     body: Body,
     buffer: String,
     pub(super) vanished: bool,
@@ -76,11 +78,13 @@ impl Sim {
         self.start(request, Kind::Listen { id });
     }
 
-    pub(super) fn announce(&mut self) {
+    pub(super) fn announce(&mut self) -> Check {
         self.announced += 1;
+        let replicas = self.world().replicas.len();
+        let from = if replicas > 1 { self.rng.index(replicas) } else { 0 };
         let told = {
             let world = self.world();
-            let mut announcing = std::pin::pin!(world.state.announce(Change::ToolsListChanged));
+            let mut announcing = std::pin::pin!(world.replicas[from].state.announce(Change::ToolsListChanged));
             let waker = noop_waker();
             let mut cx = Context::from_waker(&waker);
             loop {
@@ -88,12 +92,102 @@ impl Sim {
                     break told;
                 }
                 world.pump();
+                world.breathe();
             }
         };
-        self.note(format!("announcement {} told {told}", self.announced));
+        self.note(format!("announcement {} on replica {from} told {told}", self.announced));
+        // Over Redis the other replicas hear of it on the bus: wait until each has (its probe
+        // heard it), so that a listen registered from now on is one made after it everywhere.
+        self.await_probes()
     }
 
-    pub(super) fn on_modern_response(&mut self, kind: &Kind, response: Response<Body>) -> Check {
+    /// Opens the simulation's own listen stream on every replica (over Redis only: in one
+    /// process an announcement reaches every listener before it returns).
+    pub(super) fn open_probes(&mut self) -> Check {
+        if !self.world().is_shared() {
+            return Ok(());
+        }
+        for replica in 0..self.world().replicas.len() {
+            self.open_probe(replica)?;
+        }
+        Ok(())
+    }
+
+    pub(super) fn open_probe(&mut self, replica: usize) -> Check {
+        self.probes.retain(|p| p.replica != replica);
+        let id = -1 - replica as i64;
+        let request = self.modern(id, "subscriptions/listen", json!({ "notifications": { "toolsListChanged": true } }));
+        let engine = self.world().replicas[replica].engine.clone();
+        let request = request.build();
+        let mut opening = std::pin::pin!(engine.handle(request));
+        let waker = noop_waker();
+        let mut cx = Context::from_waker(&waker);
+        for _ in 0..self.patience() {
+            if let Poll::Ready(response) = opening.as_mut().poll(&mut cx) {
+                ensure!(
+                    response.status() == StatusCode::OK,
+                    "the probe on replica {replica} answered {}",
+                    response.status()
+                );
+                let body = response.into_body();
+                self.probes.push(Probe { replica, body, buffer: String::new(), since: self.announced, heard: 0 });
+                return Ok(());
+            }
+            self.world().pump();
+            self.world().breathe();
+        }
+        Err(format!("the probe on replica {replica} never opened"))
+    }
+
+    /// Reads every probe until each heard every announcement made since it opened.
+    fn await_probes(&mut self) -> Check {
+        for _ in 0..self.patience() {
+            self.world().pump();
+            self.read_probes()?;
+            if self.probes.iter().all(|p| p.heard == self.announced - p.since) {
+                return Ok(());
+            }
+            self.world().breathe();
+        }
+        let heard: Vec<(usize, u64, u64)> = self.probes.iter().map(|p| (p.replica, p.heard, p.since)).collect();
+        Err(format!(
+            "announcement {} never reached every replica: probes (replica, heard, since) {heard:?}",
+            self.announced
+        ))
+    }
+
+    /// Reads what the probes have (keep-alives too, which would otherwise fill their windows).
+    pub(super) fn read_probes(&mut self) -> Check {
+        let waker = noop_waker();
+        let mut cx = Context::from_waker(&waker);
+        for probe in &mut self.probes {
+            loop {
+                match Pin::new(&mut probe.body).poll_next(&mut cx) {
+                    Poll::Ready(Some(chunk)) => {
+                        probe.buffer.push_str(std::str::from_utf8(&chunk).map_err(|_| "a probe chunk not UTF-8")?);
+                    }
+                    Poll::Ready(None) => return Err(format!("the probe on replica {} ended", probe.replica)),
+                    Poll::Pending => break,
+                }
+            }
+            while let Some(end) = probe.buffer.find("\n\n") {
+                let text: String = probe.buffer.drain(..end + 2).collect();
+                let frame = Frame::parse(&text[..end]);
+                let message: Value = serde_json::from_str(&frame.data).unwrap_or_default();
+                if message["method"] == "notifications/tools/list_changed" {
+                    probe.heard += 1;
+                    ensure!(
+                        probe.heard <= self.announced - probe.since,
+                        "the probe on replica {} heard more than was announced",
+                        probe.replica
+                    );
+                }
+            }
+        }
+        Ok(())
+    }
+
+    pub(super) fn on_modern_response(&mut self, kind: &Kind, replica: usize, response: Response<Body>) -> Check {
         let status = response.status();
         ensure!(
             response.headers().get(mcp_session::http::headers::MCP_SESSION_ID).is_none(),
@@ -122,6 +216,7 @@ impl Sim {
         };
         self.modern_readers.push(ModernReader {
             reads,
+            replica,
             body: response.into_body(),
             buffer: String::new(),
             vanished: false,
@@ -236,11 +331,22 @@ impl Sim {
             }
         }
         self.modern_readers.clear();
-        self.world().pump();
-        let listens = self.world().state.occupancy().listens;
+        self.probes.clear();
+        self.world().quiesce();
+        let listens: usize = self.world().occupancy().iter().map(|o| o.listens).sum();
         ensure!(listens == 0, "{listens} listen streams left after their readers went");
         Ok(())
     }
+}
+
+/// A listen stream of the simulation's own on one replica (see `Sim::open_probes`).
+pub(super) struct Probe {
+    replica: usize,
+    body: Body,
+    buffer: String,
+    /// Announcements made before it opened.
+    since: u64,
+    heard: u64,
 }
 
 fn check_result(id: i64, message: &Value) -> Check {
