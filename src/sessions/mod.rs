@@ -387,15 +387,25 @@ impl<D, S: Store<D>> Sessions<D, S> {
         let removals = self.hub.removals();
         let stream = self.store.open_stream_answering(id, requests).await?;
         let live = self.hub.open(id, stream);
-        let empty = crate::stream::Replay::default();
-        let subscription = Subscription::new(self.hub.clone(), id, stream, Some(live), 0, empty, init);
-        // A session removed while the store opened the stream would leave it live here for good.
-        if self.hub.removals() != removals && self.store.replay(id, stream, 0).await == Err(ReplayError::UnknownSession)
-        {
-            self.hub.remove_session(id);
-            return Err(StreamError::UnknownSession);
+        // A session removed while the store opened the stream would leave it live here for good
+        // (its removal has been acted on already); so would one the store cannot vouch for now,
+        // which the caller is told is unavailable.
+        if self.hub.removals() != removals {
+            match self.store.replay(id, stream, 0).await {
+                Err(ReplayError::UnknownSession) => {
+                    self.hub.abandon(live);
+                    self.hub.remove_session(id);
+                    return Err(StreamError::UnknownSession);
+                }
+                Err(ReplayError::Unavailable(unavailable)) => {
+                    self.hub.abandon(live);
+                    return Err(StreamError::Unavailable(unavailable));
+                }
+                Ok(_) | Err(ReplayError::Ahead(_) | ReplayError::UnknownStream(_)) => {}
+            }
         }
-        Ok(subscription)
+        let empty = crate::stream::Replay::default();
+        Ok(Subscription::new(self.hub.clone(), id, stream, Some(live), 0, empty, init))
     }
 
     /// Publishes a message to a stream without waiting: it lands in the replay log and goes to

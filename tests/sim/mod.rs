@@ -11,8 +11,9 @@
 //! The same run goes over two replicas sharing a real Redis (`Place::Redis`): each request lands
 //! on either, as behind a plain load balancer, so a stream is resumed on the replica that did not
 //! produce it, an answer or a cancellation reaches its handler over the bus, and a restart is
-//! one replica dying while the other serves on — its calls then end with one error each, once
-//! the client resumes their streams elsewhere and the dead replica's lease ran out. Real I/O
+//! one replica dying while the other serves on — its calls then bring their logged result or one
+//! error each, once the client resumes their streams elsewhere and the dead replica's lease ran
+//! out, and nothing is left of any session at the end, in either replica or in Redis. Real I/O
 //! makes such a run repeatable only in its choices, not in its timing.
 
 pub mod rng;
@@ -105,8 +106,8 @@ struct ClientCall {
     /// The replica its POST went to: its handler runs there.
     replica: usize,
     /// That replica died while it ran, after the client learnt its stream: resumed on another
-    /// replica, the stream must still bring exactly one answer (its result, or an error once
-    /// the dead replica's lease ran out).
+    /// replica, the stream must still bring one answer (its result, or an error once the dead
+    /// replica's lease ran out), or end without one if the call had been cancelled.
     orphaned: bool,
     /// Its response arrived (or it was refused, or can never be answered: see `abandoned`).
     answered: bool,

@@ -730,14 +730,14 @@ impl World {
     /// producer stopped renewing end with an error per request. Returns how many errors were
     /// sent.
     pub fn tend(&self) -> usize {
-        let mut ended = 0;
         #[cfg(feature = "redis")]
-        for replica in &self.replicas {
-            if let Some(bus) = &replica.bus {
-                ended += self.block_on(bus.tend(&replica.state)).unwrap_or(0);
-            }
-        }
-        ended
+        return self
+            .replicas
+            .iter()
+            .filter_map(|replica| replica.bus.as_ref().map(|bus| self.block_on(bus.tend(&replica.state)).unwrap_or(0)))
+            .sum();
+        #[cfg(not(feature = "redis"))]
+        0
     }
 
     /// The keys left under the world's prefix in Redis other than the replicas' leases and the
