@@ -152,8 +152,9 @@ impl RedisBus {
     /// stream resumed here whose producing replica's lease ran out: one JSON-RPC error for each
     /// request the stream answers that its log holds no response to, then the end, so its
     /// client is not left waiting for a replica that died mid-call (nor answered twice when it
-    /// died between its last response and the stream's end). Once ended, the stream takes nothing more from that replica
-    /// (a paused one that comes back finds it finished). Returns how many errors were sent.
+    /// died between its last response and the stream's end). Once ended, the stream takes
+    /// nothing more from that replica (a paused one that comes back finds it finished). Returns
+    /// how many errors were sent.
     /// [`RedisBus::follow`] calls it every 5 s; a test drives it on a `ManualClock`.
     pub async fn tend<S: RedisBacked>(&self, state: &EngineState<S>) -> Result<usize, StoreUnavailable> {
         self.renew(state).await?;
