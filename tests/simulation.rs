@@ -6,8 +6,9 @@
 //! `SIM_STEPS=K` changes the steps per seed (default 160).
 //!
 //! The same runs go over two replicas sharing a real `redis-server` (its store and its bus):
-//! `SIM_REDIS_SEEDS=N` (default 30: real I/O runs about 13 seeds/s), `SIM_REDIS_SEED=S` one seed. `SIM_THREADS=T` sets how
-//! many seeds run at once (default: the cores, at most 4).
+//! `SIM_REDIS_SEEDS=N` (default 30: real I/O runs about 13 seeds/s), `SIM_REDIS_SEED=S` one
+//! seed. `SIM_THREADS=T` sets how many seeds run at once (default: the cores, at most 4);
+//! `SIM_ALL=1` runs on past a failing seed, to count them.
 //!
 //! Invariants 1, 2, 5 and 8 of the crate docs, together, under interleavings; over Redis,
 //! invariant 12 too.
