@@ -191,6 +191,122 @@ fn keys(server: &RedisServer, prefix: &str) -> Vec<String> {
     listed.lines().map(str::to_owned).filter(|k| !k.is_empty()).collect()
 }
 
+/// The keys of session `id`, sorted.
+fn keys_of(server: &RedisServer, prefix: &str, id: SessionId) -> Vec<String> {
+    let mut own: Vec<String> = keys(server, prefix).into_iter().filter(|k| k.contains(&format!("{{{id}}}"))).collect();
+    own.sort();
+    own
+}
+
+/// How many ms Redis keeps `key` (-1: no TTL, -2: no such key).
+fn ttl(server: &RedisServer, key: &str) -> i64 {
+    server.cli(&["PTTL", key]).parse().expect("PTTL answers a number")
+}
+
+/// A policy whose idle timeout outlasts the touches of the backstop tests: 2 h idle, 8 h in all.
+fn long_lived() -> StorePolicy {
+    let mut policy = StorePolicy::default();
+    policy.expiry.idle = Duration::from_secs(2 * 60 * 60);
+    policy.expiry.absolute = Duration::from_secs(8 * 60 * 60);
+    policy
+}
+
+/// A session of `record` with a request stream and the standalone one, each with an event, and
+/// its state updated: every kind of key a session has.
+async fn every_kind_of_key(store: &RedisStore<u64>, id: SessionId) {
+    store.create(record(id, "t")).await.unwrap();
+    let stream = store.open_stream(id).await.unwrap();
+    store.append(id, stream, Bytes::from_static(b"x")).await.unwrap();
+    store.append(id, StreamId::STANDALONE, Bytes::from_static(b"y")).await.unwrap();
+    store.update(id, |n| *n += 1).await.unwrap();
+}
+
+/// Asserts that every key in `keys` lives `want` ms, give or take the test's own run time.
+fn assert_kept_for(server: &RedisServer, keys: &[String], want: i64) {
+    for key in keys {
+        let left = ttl(server, key);
+        assert!(want - 60_000 < left && left <= want, "{key} kept {left} ms, not about {want}");
+    }
+}
+
+#[test]
+fn every_key_of_a_session_carries_a_backstop_ttl_past_its_deadline() {
+    run(async |server| {
+        let prefix = fresh_prefix();
+        let store: RedisStore<u64> = server.store_at(&prefix, long_lived()).await;
+        let id = SessionIdGenerator::seeded(11).next_id();
+        every_kind_of_key(&store, id).await;
+        let own = keys_of(server, &prefix, id);
+        assert_eq!(own.len(), 5, "record, state, log index and two logs: {own:?}");
+        // Created at 1 s and used: due 2 h later; Redis keeps the keys the backstop beyond that.
+        let idle = i64::try_from(long_lived().expiry.idle.as_millis()).unwrap();
+        let backstop = i64::try_from(store.config().backstop.as_millis()).unwrap();
+        assert_kept_for(server, &own, idle + backstop);
+        // The indexes outlive every session in them (read a moment after the record: allow it).
+        let record_left = ttl(server, &format!("{prefix}:{{{id}}}"));
+        let tenant = keys(server, &prefix).into_iter().find(|k| k.starts_with(&format!("{prefix}:t:"))).unwrap();
+        for index in [format!("{prefix}:dl"), tenant] {
+            let left = ttl(server, &index);
+            assert!(left >= record_left - 1_000, "{index} kept {left} ms, the record {record_left} ms");
+        }
+    });
+}
+
+#[test]
+fn a_touch_extends_the_backstop_once_the_deadline_moved_half_of_it() {
+    run(async |server| {
+        let prefix = fresh_prefix();
+        let store: RedisStore<u64> = server.store_at(&prefix, long_lived()).await;
+        let id = SessionIdGenerator::seeded(12).next_id();
+        every_kind_of_key(&store, id).await;
+        let own = keys_of(server, &prefix, id);
+        // As if Redis's clock had run on to 10 s before the keys go.
+        for key in &own {
+            server.cli(&["PEXPIRE", key, "10000"]);
+        }
+        let owner = Owner::new(TenantId::new("t"), Principal::anonymous());
+        let backstop = store.config().backstop;
+        let created = Timestamp::from_millis(1_000);
+        // A quarter of the backstop later: the deadline moved too little to pay for new TTLs.
+        store.lookup(id, &owner, created.saturating_add(backstop / 4)).await.unwrap();
+        for key in &own {
+            assert!((0..=10_000).contains(&ttl(server, key)), "{key} extended early: {} ms", ttl(server, key));
+        }
+        // Past half of it: every key is kept the backstop past the new deadline, counted from now.
+        store.lookup(id, &owner, created.saturating_add(backstop / 2 + Duration::from_secs(1))).await.unwrap();
+        let idle = i64::try_from(long_lived().expiry.idle.as_millis()).unwrap();
+        assert_kept_for(server, &own, idle + i64::try_from(backstop.as_millis()).unwrap());
+    });
+}
+
+#[test]
+fn sessions_whose_keys_redis_removed_by_their_backstop_leave_no_index_behind() {
+    run(async |server| {
+        let prefix = fresh_prefix();
+        let mut policy = long_lived();
+        policy.max_sessions_per_tenant = Some(1);
+        let store: RedisStore<u64> = server.store_at(&prefix, policy).await;
+        let mut ids = SessionIdGenerator::seeded(13);
+        let (gone, kept) = (ids.next_id(), ids.next_id());
+        every_kind_of_key(&store, gone).await;
+        // What Redis does when the TTLs run out, without waiting for them: an expiry in the past.
+        for key in keys_of(server, &prefix, gone) {
+            server.cli(&["PEXPIREAT", &key, "1"]);
+        }
+        assert_eq!(keys_of(server, &prefix, gone), Vec::<String>::new());
+        // The tenant's cap counts only sessions that still exist.
+        store.create(record(kept, "t")).await.unwrap();
+        let members: Vec<SessionId> =
+            store.sessions_of(&TenantId::new("t")).await.unwrap().into_iter().map(|(id, _)| id).collect();
+        assert_eq!(members, vec![kept]);
+        // The deadline index named the vanished session until a sweep: the sweep takes it out.
+        assert_eq!(store.remove(kept).await, Ok(true));
+        assert_eq!(store.expire(Timestamp::from_millis(u64::MAX / 2)).await.unwrap(), vec![gone]);
+        let left: Vec<String> = keys(server, &prefix).into_iter().filter(|k| *k != format!("{prefix}:ctl")).collect();
+        assert_eq!(left, Vec::<String>::new(), "no index outlives the sessions Redis removed");
+    });
+}
+
 #[test]
 fn an_idle_session_costs_redis_under_a_kilobyte() {
     run(async |server| {

@@ -29,6 +29,9 @@
 //! [`StorePolicy::retained_bytes`] budget is not applied: bound the whole with Redis's
 //! `maxmemory` and `maxmemory-policy noeviction` (an evicting policy would drop logs silently).
 //!
+//! Keys of ended sessions are removed with the session, atomically. Each also carries a TTL as a
+//! backstop ([`RedisStoreConfig::backstop`]) for sessions that no replica is left to sweep.
+//!
 //! All keys of one session share the hash tag `{id}`; the deadline and tenant indexes are two
 //! more keys, so the store needs a single primary (standalone, or with replicas and Sentinel),
 //! not Redis Cluster.
@@ -76,6 +79,13 @@ pub struct RedisStoreConfig {
     /// The longest a replica waits between expiry sweeps even when it knows of no deadline:
     /// other replicas create sessions this one never sees. Default 5 s.
     pub sweep_interval: Duration,
+    /// How long past a session's deadline Redis removes its keys by itself, should no replica
+    /// sweep it first (every replica stopped, say): a backstop, never what decides expiry. The
+    /// keys' TTLs are extended as the deadline moves, once it has moved half this margin, so a
+    /// session's keys outlive its deadline by at least half of it. Counted on
+    /// Redis's clock from each extension, so keep it far above the drift between the
+    /// engine's clock and Redis's over a session's idle timeout. Default 1 h.
+    pub backstop: Duration,
 }
 
 impl Default for RedisStoreConfig {
@@ -86,6 +96,7 @@ impl Default for RedisStoreConfig {
             response_timeout: Duration::from_secs(2),
             connection_timeout: Duration::from_secs(2),
             sweep_interval: Duration::from_secs(5),
+            backstop: Duration::from_secs(60 * 60),
         }
     }
 }
@@ -277,6 +288,12 @@ impl<D> RedisStore<D> {
         [ms(expiry.idle), ms(expiry.absolute), ms(expiry.initialization)]
     }
 
+    /// [`RedisStoreConfig::backstop`] in ms; the scripts add it to deadlines, so it stays in
+    /// the range where the sum is exact.
+    fn backstop_ms(&self) -> u64 {
+        ms(self.config.backstop)
+    }
+
     fn connection(&self) -> ConnectionManager {
         self.connection.clone()
     }
@@ -386,7 +403,8 @@ impl<D: Serialize + DeserializeOwned> Store<D> for RedisStore<D> {
                     .arg(data)
                     .arg(deadline)
                     .arg(cap(policy.max_sessions))
-                    .arg(cap(policy.max_sessions_per_tenant)),
+                    .arg(cap(policy.max_sessions_per_tenant))
+                    .arg(self.backstop_ms()),
             )
             .await?;
         match code(&items)? {
@@ -419,7 +437,8 @@ impl<D: Serialize + DeserializeOwned> Store<D> for RedisStore<D> {
                     .arg(at(now))
                     .arg(idle)
                     .arg(absolute)
-                    .arg(init),
+                    .arg(init)
+                    .arg(self.backstop_ms()),
             )
             .await?;
         match code(&items)? {
@@ -628,7 +647,8 @@ impl<D: Serialize + DeserializeOwned> Store<D> for RedisStore<D> {
                     .arg(at(at_time))
                     .arg(idle)
                     .arg(absolute)
-                    .arg(init),
+                    .arg(init)
+                    .arg(self.backstop_ms()),
             )
             .await?;
         if let [earliest, count] = &items[..] {

@@ -5,11 +5,18 @@
 //! Redis would format with 14 significant digits. Times (`now`, deadlines) always come from the
 //! engine's clock as arguments, never from Redis's `TIME`, so expiry follows the injected clock.
 //!
+//! Every key of a session also carries a Redis TTL, as a backstop only: should no replica sweep
+//! the session (every one of them stopped), Redis removes its keys by itself a margin after the
+//! deadline the engine decided. The TTL is relative (`PEXPIRE`, counted on Redis's clock from
+//! the script's run), so the engine's and Redis's clocks need not agree; the indexes a session
+//! is in are kept at least as long, and are pruned of sessions Redis removed this way.
+//!
 //! Keys, for a store prefix `p` and session `S` (the `{S}` hash tag keeps a session's keys in
 //! one slot):
 //! - `p:{S}` HASH, the record: `own` (a digest of the owner), `tk` (its tenant index key),
 //!   `cr` (created, ms), `seen` (ms), `used`, `held` (processes holding it), `ver` (of the
-//!   application state), `ns` (next stream number), and per stream `n`: `q:n` (latest seq),
+//!   application state), `ns` (next stream number), `bx` (the engine-clock time, ms, its keys'
+//!   backstop TTL was last set to reach), and per stream `n`: `q:n` (latest seq),
 //!   `f:n` (finished), `b:n` (bytes retained), and while it is unfinished `o:n` (the node
 //!   producing it) and `r:n` (the ids of the requests it answers, JSON). Every value is
 //!   short, so Redis keeps the hash in its compact listpack form (`hash-max-listpack-value`,
@@ -64,11 +71,51 @@ local function drop(rec, dl, id)
   redis.call('DEL', logs, rec, rec .. ':d')
 end
 
+-- Keeps `key`, made after the record, as long as the record: it takes the record's TTL.
+local function keep_with(rec, key)
+  if redis.call('PTTL', key) == -1 then
+    local ttl = redis.call('PTTL', rec)
+    if ttl > 0 then redis.call('PEXPIRE', key, ttl) end
+  end
+end
+
+-- Keeps an index for at least `ttl` ms: an index outlives the keys of every session in it.
+local function outlive(key, ttl)
+  local left = redis.call('PTTL', key)
+  if left == -1 or (left >= 0 and left < ttl) then redis.call('PEXPIRE', key, ttl) end
+end
+
+-- Sets the backstop TTL of every key of the session to `margin` ms past its deadline `d`
+-- (engine-clock ms, as `now`). Extended only once the deadline has moved more than half the
+-- margin past what the keys were last given, so most touches cost one read here, and the keys
+-- still never expire before `margin / 2` past the deadline.
+local function backstop(rec, dl, now, d, margin)
+  local keep = d + margin
+  local f = redis.call('HMGET', rec, 'bx', 'tk')
+  if keep - tonumber(f[1] or '0') <= margin / 2 then return end
+  redis.call('HSET', rec, 'bx', num(keep))
+  local ttl = math.max(keep - now, 1)
+  redis.call('PEXPIRE', rec, ttl)
+  redis.call('PEXPIRE', rec .. ':d', ttl)
+  local logs = rec .. ':l'
+  if redis.call('PEXPIRE', logs, ttl) == 1 then
+    for _, n in ipairs(redis.call('ZRANGE', logs, 0, -1)) do redis.call('PEXPIRE', logs .. ':' .. n, ttl) end
+  end
+  outlive(dl, ttl)
+  if f[2] then outlive(f[2], ttl) end
+end
+
+-- The record key of session `id` under the same prefix as record `rec` of session `of`.
+local function sibling(rec, of, id)
+  return string.sub(rec, 1, #rec - #of - 1) .. id .. '}'
+end
+
 -- Appends payload to stream n's log as its next message, trimming the oldest to stay within the
 -- limits, and rings the doorbell. Returns the message's sequence number.
 local function append_event(rec, log, n, payload, max_events, max_bytes, overhead, channel, bell)
   local seq = redis.call('HINCRBY', rec, 'q:' .. n, 1)
   redis.call('XADD', log, '0-' .. num(seq), 'd', payload)
+  keep_with(rec, log)
   local bytes = redis.call('HINCRBY', rec, 'b:' .. n, #payload + overhead)
   local len = redis.call('XLEN', log)
   while len > max_events or (bytes > max_bytes and len > 0) do
@@ -92,25 +139,34 @@ end
 "#;
 
 /// KEYS: rec, dl, tenant set. ARGV: id, owner, tenant key, created, last seen, used (1/0), data,
-/// deadline, max sessions (-1: none), max per tenant (-1: none).
+/// deadline, max sessions (-1: none), max per tenant (-1: none), backstop margin.
 /// Returns {code, earliest, count}: 0 created, 1 duplicate, 2 total cap, 3 tenant cap.
+/// A tenant at its cap is first pruned of sessions whose keys Redis removed by their backstop
+/// (which no sweep saw, so nothing else takes them out of the set): a cost of O(cap) paid only
+/// at the cap. Stale deadline entries need no pruning: the next sweep removes them.
 const CREATE: &str = r#"
 local rec, dl, tk = KEYS[1], KEYS[2], KEYS[3]
 local id = ARGV[1]
 if redis.call('EXISTS', rec) == 1 then return {1, '', 0} end
 local max, per = tonumber(ARGV[9]), tonumber(ARGV[10])
 if max >= 0 and redis.call('ZCARD', dl) >= max then return {2, '', 0} end
-if per >= 0 and redis.call('SCARD', tk) >= per then return {3, '', 0} end
+if per >= 0 and redis.call('SCARD', tk) >= per then
+  for _, other in ipairs(redis.call('SMEMBERS', tk)) do
+    if redis.call('EXISTS', sibling(rec, id, other)) == 0 then redis.call('SREM', tk, other) end
+  end
+  if redis.call('SCARD', tk) >= per then return {3, '', 0} end
+end
 redis.call('HSET', rec, 'own', ARGV[2], 'tk', ARGV[3], 'cr', ARGV[4], 'seen', ARGV[5], 'used', ARGV[6],
   'held', '0', 'ver', '0', 'ns', '1')
 redis.call('SET', rec .. ':d', ARGV[7])
 redis.call('ZADD', dl, ARGV[8], id)
 redis.call('SADD', tk, id)
+backstop(rec, dl, math.max(tonumber(ARGV[4]), tonumber(ARGV[5])), tonumber(ARGV[8]), tonumber(ARGV[11]))
 local s = summary(dl)
 return {0, s[1], s[2]}
 "#;
 
-/// KEYS: rec, dl. ARGV: id, owner, now, idle, absolute, init.
+/// KEYS: rec, dl. ARGV: id, owner, now, idle, absolute, init, backstop margin.
 /// Returns {code, ...}: {0, created, seen, used, data, earliest, count} found and touched;
 /// {1} unknown; {2, earliest, count} expired (and removed); {3} another owner's.
 const LOOKUP: &str = r#"
@@ -128,7 +184,9 @@ end
 if f[5] ~= ARGV[2] then return {3} end
 seen = math.max(seen, now)
 redis.call('HSET', rec, 'seen', num(seen), 'used', '1')
-redis.call('ZADD', dl, num(deadline_of(cr, seen, true, held, idle, absolute, init)), id)
+local due = deadline_of(cr, seen, true, held, idle, absolute, init)
+redis.call('ZADD', dl, num(due), id)
+backstop(rec, dl, now, due, tonumber(ARGV[7]))
 local s = summary(dl)
 return {0, f[1], num(seen), redis.call('GET', rec .. ':d'), s[1], s[2]}
 "#;
@@ -146,7 +204,7 @@ local rec = KEYS[1]
 local ver = redis.call('HGET', rec, 'ver')
 if not ver then return 1 end
 if ver ~= ARGV[1] then return 2 end
-redis.call('SET', rec .. ':d', ARGV[2])
+redis.call('SET', rec .. ':d', ARGV[2], 'KEEPTTL')
 redis.call('HINCRBY', rec, 'ver', 1)
 return 0
 "#;
@@ -183,6 +241,7 @@ end
 redis.call('HSET', rec, 'ns', num(n + 1), 'q:' .. num(n), '0', 'b:' .. num(n), '0')
 if ARGV[3] ~= '[]' then redis.call('HSET', rec, 'o:' .. num(n), ARGV[2], 'r:' .. num(n), ARGV[3]) end
 redis.call('ZADD', logs, num(n), num(n))
+keep_with(rec, logs)
 return {0, n}
 "#;
 
@@ -195,6 +254,7 @@ if redis.call('EXISTS', rec) == 0 then return {1} end
 if not redis.call('ZSCORE', logs, n) then
   if n ~= '0' then return {2} end
   redis.call('ZADD', logs, 0, '0')
+  keep_with(rec, logs)
 end
 if redis.call('HEXISTS', rec, 'f:' .. n) == 1 then return {3} end
 local seq = append_event(rec, log, n, ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5]), ARGV[6], ARGV[7])
@@ -280,7 +340,8 @@ end
 return out
 "#;
 
-/// KEYS: rec, dl. ARGV: id, held (1/0), at, idle, absolute, init. Returns {earliest, count}.
+/// KEYS: rec, dl. ARGV: id, held (1/0), at, idle, absolute, init, backstop margin.
+/// Returns {earliest, count}.
 const SET_HELD: &str = r#"
 local rec, dl, id = KEYS[1], KEYS[2], ARGV[1]
 if redis.call('EXISTS', rec) == 1 then
@@ -293,7 +354,9 @@ if redis.call('EXISTS', rec) == 1 then
     redis.call('HSET', rec, 'seen', num(seen))
   end
   redis.call('HSET', rec, 'held', num(held))
-  redis.call('ZADD', dl, num(deadline(rec, tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6]))), id)
+  local due = deadline(rec, tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6]))
+  redis.call('ZADD', dl, num(due), id)
+  backstop(rec, dl, tonumber(ARGV[3]), due, tonumber(ARGV[7]))
 end
 return summary(dl)
 "#;
@@ -314,7 +377,8 @@ const SUMMARY: &str = r#"
 return summary(KEYS[1])
 "#;
 
-/// KEYS: tenant set. ARGV: prefix. Returns {id1, data1, ...}.
+/// KEYS: tenant set. ARGV: prefix. Returns {id1, data1, ...}. A member whose keys Redis removed
+/// by their backstop is taken out of the set.
 const SESSIONS_OF: &str = r#"
 local out = {}
 for _, id in ipairs(redis.call('SMEMBERS', KEYS[1])) do
@@ -322,6 +386,8 @@ for _, id in ipairs(redis.call('SMEMBERS', KEYS[1])) do
   if data then
     out[#out + 1] = id
     out[#out + 1] = data
+  else
+    redis.call('SREM', KEYS[1], id)
   end
 end
 return out
