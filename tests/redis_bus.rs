@@ -3,8 +3,9 @@
 //! held by B (a resumed request stream, the GET stream), exactly once and in order, also across
 //! a dropped doorbell subscription; the client's answer to A's elicitation posted to B reaches
 //! A's handler; a cancellation posted to B cancels A's call; a DELETE on B ends A's streams; a
-//! call whose replica stops renewing its lease ends with one error on B, and a paused replica
-//! that comes back adds nothing (invariant 12 of the crate docs; the in-process half is in `src/sessions/hub.rs`'s tests).
+//! call whose replica stops renewing its lease ends with one error on B, a session it held idles
+//! out from its lease's end, and a paused replica that comes back adds nothing (invariant 12 of
+//! the crate docs; the in-process half is in `src/sessions/hub.rs`'s tests).
 #![cfg(all(feature = "redis", feature = "tokio", feature = "async-std"))]
 
 mod support_redis;
@@ -375,6 +376,64 @@ fn a_stream_whose_replica_died_after_its_response_ends_without_a_second_answer()
         let over = shared.gated_over.notified();
         shared.gate.notify_one();
         tokio::time::timeout(WITHIN, over).await.expect("A's call ends");
+    });
+}
+
+#[test]
+fn a_session_held_by_a_replica_that_died_idles_out_once_its_lease_runs_out() {
+    run(async |server| {
+        let clock = ManualClock::new(Timestamp::from_millis(1_000_000));
+        let (a, b, _) = replicas_on(server, &clock).await;
+        let session = initialize(&a).await;
+        let id = session.parse().unwrap();
+        a.bus.tend(&a.state).await.expect("A's lease");
+        let lease_end = a.state.sessions().now().saturating_add(Duration::from_secs(15));
+        // A holds the session (its GET stream is attached there) and has told the store so.
+        let _on_a = listen(&a, &session).await;
+        a.state.sessions().handle_timeout().await;
+        // A dies holding it: no lease renewal, no release, ever.
+        a.follower.abort();
+        clock.advance(Duration::from_secs(16));
+        b.bus.tend(&b.state).await.expect("B tends");
+        // Released as of A's lease's end: the idle timeout runs from there.
+        let idle = StorePolicy::default().expiry.idle;
+        clock.set(Timestamp::from_millis(lease_end.saturating_add(idle).as_millis() - 1));
+        assert_eq!(b.state.sessions().handle_timeout().await, Vec::new(), "not idle for long enough yet");
+        clock.advance(Duration::from_millis(1));
+        assert_eq!(b.state.sessions().handle_timeout().await, vec![id], "idle since A's lease ended");
+        let again = b.engine.handle(request(Method::POST, Some(&session), Some(&call(7, "announce", json!({}))))).await;
+        assert_eq!(again.status(), StatusCode::NOT_FOUND);
+        let prefix = &b.state.sessions().store().config().prefix;
+        let left = server.cli(&["--scan", "--pattern", &format!("{prefix}:holds:*")]);
+        assert_eq!(left, "", "nothing of the hold is left in Redis");
+    });
+}
+
+#[test]
+fn a_replica_taken_for_dead_that_comes_back_releases_nothing_another_holds() {
+    run(async |server| {
+        let clock = ManualClock::new(Timestamp::from_millis(1_000_000));
+        let (a, b, _) = replicas_on(server, &clock).await;
+        let session = initialize(&a).await;
+        a.bus.tend(&a.state).await.expect("A's lease");
+        // Both hold the session: the client's GET streams on A, then on B.
+        let on_a = listen(&a, &session).await;
+        a.state.sessions().handle_timeout().await;
+        let _on_b = listen(&b, &session).await;
+        b.state.sessions().handle_timeout().await;
+        // A pauses past its lease; B ends A's hold.
+        a.follower.abort();
+        clock.advance(Duration::from_secs(16));
+        b.bus.tend(&b.state).await.expect("B tends");
+        // A comes back and lets go of what it held: there is nothing of A's left to release.
+        drop(on_a);
+        a.state.sessions().handle_timeout().await;
+        clock.advance(StorePolicy::default().expiry.idle + Duration::from_secs(60));
+        b.bus.tend(&b.state).await.expect("B tends");
+        assert_eq!(b.state.sessions().handle_timeout().await, Vec::new(), "B's hold keeps the session");
+        let ping = json!({ "jsonrpc": "2.0", "id": 8, "method": "ping" });
+        let response = b.engine.handle(request(Method::POST, Some(&session), Some(&ping))).await;
+        assert_eq!(response.status(), StatusCode::OK);
     });
 }
 

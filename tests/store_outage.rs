@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use common::*;
+use futures::FutureExt;
 use mcp_session::session::{
     CreateError, LookupError, MemoryStore, ReplayError, StorePolicy, StoreUnavailable, StreamError,
 };
@@ -17,10 +18,11 @@ use mcp_session::stream::{LogLimits, Replay};
 use mcp_session::{Event, Owner, Resume, SessionId, SessionRecord, Sessions, Store, StreamId, TenantId, Timestamp};
 
 /// The memory store behind a switch: while `down`, every operation fails as a remote store's
-/// would in an outage.
+/// would in an outage; while `stalled`, telling it of activity never gets an answer.
 struct Switched {
     inner: MemoryStore<()>,
     down: Arc<AtomicBool>,
+    stalled: Arc<AtomicBool>,
 }
 
 impl Switched {
@@ -68,6 +70,9 @@ impl Store<()> for Switched {
     }
     async fn set_held(&self, id: SessionId, held: bool, at: Timestamp) -> Result<(), StoreUnavailable> {
         self.up()?;
+        if self.stalled.load(Ordering::Relaxed) {
+            std::future::pending::<()>().await;
+        }
         self.inner.set_held(id, held, at).await
     }
     async fn expire(&self, now: Timestamp) -> Result<Vec<SessionId>, StoreUnavailable> {
@@ -92,9 +97,16 @@ impl Store<()> for Switched {
 const MINUTE: Duration = Duration::from_secs(60);
 
 fn switched(clock: &mcp_session::ManualClock) -> (Sessions<(), Switched>, Arc<AtomicBool>) {
-    let down = Arc::new(AtomicBool::new(false));
-    let store = Switched { inner: MemoryStore::new(StorePolicy::default()), down: down.clone() };
-    (builder(clock).keep_alive(None).build_with_store(store), down)
+    let (sessions, down, _) = stallable(clock);
+    (sessions, down)
+}
+
+/// As [`switched`], with the stall switch too.
+fn stallable(clock: &mcp_session::ManualClock) -> (Sessions<(), Switched>, Arc<AtomicBool>, Arc<AtomicBool>) {
+    let (down, stalled) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicBool::new(false)));
+    let inner = MemoryStore::new(StorePolicy::default());
+    let store = Switched { inner, down: down.clone(), stalled: stalled.clone() };
+    (builder(clock).keep_alive(None).build_with_store(store), down, stalled)
 }
 
 on_every_runtime! {
@@ -124,6 +136,26 @@ on_every_runtime! {
         down.store(true, Ordering::Relaxed);
         sessions.handle_timeout().await; // the release cannot be told now
         down.store(false, Ordering::Relaxed);
+        clock.advance(30 * MINUTE);
+        sessions.handle_timeout().await;
+        assert_eq!(sessions.len(), 0, "idle for 30 minutes since the release: expired, not kept to the absolute timeout");
+    }
+
+    async fn a_release_whose_telling_was_dropped_midway_is_told_again() {
+        // Found by the whole-engine simulation: a request dropped while it told the store of a
+        // release lost that release, and the session lived on to its absolute timeout.
+        let clock = clock();
+        let (sessions, _, stalled) = stallable(&clock);
+        let id = used(&sessions, owner("t")).await;
+        let stream = sessions.subscribe(id, StreamId::STANDALONE, Resume::Undelivered, Default::default()).await.unwrap();
+        clock.advance(MINUTE);
+        sessions.handle_timeout().await; // told: held
+        drop(stream);
+        // A lookup tells the release before it decides; its client hangs up before the store
+        // answers.
+        stalled.store(true, Ordering::Relaxed);
+        assert!(sessions.lookup(id, &owner("t")).now_or_never().is_none(), "the store did not answer");
+        stalled.store(false, Ordering::Relaxed);
         clock.advance(30 * MINUTE);
         sessions.handle_timeout().await;
         assert_eq!(sessions.len(), 0, "idle for 30 minutes since the release: expired, not kept to the absolute timeout");

@@ -160,6 +160,10 @@ impl RedisBus {
         self.renew(state).await?;
         let store = state.sessions().store().redis();
         let now = state.sessions().now();
+        let released = store.reap_dead(now).await?;
+        if released > 0 {
+            tracing::warn!(target: "mcp_session::bus", released, "replicas stopped while holding sessions: their holds ended");
+        }
         let mut ended = 0;
         for (id, stream) in state.sessions().remote_streams() {
             if let Some(errors) = store.abandon_if_orphaned(id, stream, now).await? {
@@ -181,11 +185,23 @@ impl RedisBus {
         let store = state.sessions().store().redis();
         let now = state.sessions().now();
         let mut connection = self.connection.clone();
-        let _: Value = redis::cmd("SET")
+        let until = super::at(now.saturating_add(LEASE));
+        let _: Value = redis::pipe()
+            .cmd("SET")
             .arg(store.lease_key(&self.node))
-            .arg(now.as_millis().saturating_add(super::ms(LEASE)))
+            .arg(until)
             .arg("PX")
             .arg(super::ms(LEASE_KEY_TTL))
+            .ignore()
+            .cmd("ZADD")
+            .arg(store.nodes_key())
+            .arg(until)
+            .arg(&*self.node)
+            .ignore()
+            .cmd("PEXPIRE")
+            .arg(store.nodes_key())
+            .arg(super::ms(LEASE_KEY_TTL))
+            .ignore()
             .query_async(&mut connection)
             .await
             .map_err(unavailable)?;

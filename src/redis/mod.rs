@@ -146,6 +146,10 @@ const UPDATE_ATTEMPTS: usize = 64;
 /// Sessions removed per expiry script, so one sweep never blocks Redis for long.
 const EXPIRE_BATCH: usize = 256;
 
+/// Holds of a dead replica ended per script, and dead replicas looked at per tend, for the same
+/// reason.
+const REAP_BATCH: usize = 256;
+
 fn unavailable(error: RedisError) -> StoreUnavailable {
     tracing::warn!(target: "mcp_session::store", %error, "redis unavailable");
     StoreUnavailable
@@ -234,6 +238,63 @@ impl<D> RedisStore<D> {
     /// The key of a replica's lease (see [`RedisBus`]).
     fn lease_key(&self, node: &str) -> String {
         format!("{}:node:{node}", self.config.prefix)
+    }
+
+    /// Every replica with a lease, scored by its lease's end.
+    fn nodes_key(&self) -> String {
+        format!("{}:nodes", self.config.prefix)
+    }
+
+    /// The sessions a replica holds (an attached stream or a running call there).
+    fn holds_key(&self, node: &str) -> String {
+        format!("{}:holds:{node}", self.config.prefix)
+    }
+
+    /// Ends the holds of every replica whose lease ran out by `now`, so that the sessions they
+    /// held idle out as if each had been released when its replica's lease ended: a replica
+    /// that dies releases nothing itself. Returns how many holds were ended.
+    async fn reap_dead(&self, now: Timestamp) -> Result<usize, StoreUnavailable> {
+        let dead: Vec<String> = redis::cmd("ZRANGEBYSCORE")
+            .arg(self.nodes_key())
+            .arg("-inf")
+            .arg(at(now))
+            .arg("LIMIT")
+            .arg(0)
+            .arg(REAP_BATCH)
+            .query_async(&mut self.connection())
+            .await
+            .map_err(unavailable)?;
+        let [idle, absolute, init] = self.expiry_args();
+        let mut ended = 0;
+        for node in dead {
+            loop {
+                let items = self
+                    .run(
+                        self.scripts
+                            .reap
+                            .key(self.nodes_key())
+                            .key(self.holds_key(&node))
+                            .key(self.deadlines_key())
+                            .arg(&node)
+                            .arg(at(now))
+                            .arg(&self.config.prefix)
+                            .arg(idle)
+                            .arg(absolute)
+                            .arg(init)
+                            .arg(self.backstop_ms())
+                            .arg(REAP_BATCH),
+                    )
+                    .await?;
+                let [released, left, earliest, count] = &items[..] else { return Err(corrupt("reap")) };
+                self.note_summary(earliest, count);
+                let released = integer(released).ok_or_else(|| corrupt("reap"))?;
+                ended += usize::try_from(released).unwrap_or(0);
+                if released < 0 || integer(left) == Some(0) {
+                    break;
+                }
+            }
+        }
+        Ok(ended)
     }
 
     /// Ends stream `stream` of `id` if the replica producing it holds no lease at `now`, with one
@@ -642,13 +703,15 @@ impl<D: Serialize + DeserializeOwned> Store<D> for RedisStore<D> {
                     .set_held
                     .key(self.record_key(id))
                     .key(self.deadlines_key())
+                    .key(self.holds_key(&self.node))
                     .arg(id.to_string())
                     .arg(u8::from(held))
                     .arg(at(at_time))
                     .arg(idle)
                     .arg(absolute)
                     .arg(init)
-                    .arg(self.backstop_ms()),
+                    .arg(self.backstop_ms())
+                    .arg(&*self.node),
             )
             .await?;
         if let [earliest, count] = &items[..] {

@@ -14,8 +14,8 @@
 //! Keys, for a store prefix `p` and session `S` (the `{S}` hash tag keeps a session's keys in
 //! one slot):
 //! - `p:{S}` HASH, the record: `own` (a digest of the owner), `tk` (its tenant index key),
-//!   `cr` (created, ms), `seen` (ms), `used`, `held` (processes holding it), `ver` (of the
-//!   application state), `ns` (next stream number), `bx` (the engine-clock time, ms, its keys'
+//!   `cr` (created, ms), `seen` (ms), `used`, `held` (how many replicas hold it), `h:<node>`
+//!   for each replica holding it, `ver` (of the application state), `ns` (next stream number), `bx` (the engine-clock time, ms, its keys'
 //!   backstop TTL was last set to reach), and per stream `n`: `q:n` (latest seq),
 //!   `f:n` (finished), `b:n` (bytes retained), and while it is unfinished `o:n` (the node
 //!   producing it) and `r:n` (the ids of the requests it answers, JSON). Every value is
@@ -27,6 +27,9 @@
 //! - `p:dl` ZSET of every session's deadline (ms), and `p:t:<digest of the tenant>` SET of a
 //!   tenant's session ids;
 //! - `p:node:<node>` STRING, a replica's lease: the engine-clock time (ms) until which it lives;
+//!   `p:nodes` ZSET, every replica scored by the same time, so that the replicas that died can
+//!   be found; `p:holds:<node>` SET, the sessions a replica holds, so that the holds of one that
+//!   died can be released;
 //! - `p:ctl` STREAM, the control messages between replicas (see `bus.rs`), and the pub/sub
 //!   channel `p:bell`, on which every append and finish rings `<node> <session> <stream>`.
 
@@ -63,6 +66,9 @@ local function drop(rec, dl, id)
     '{"kind":"ended","session":"' .. id .. '"}')
   local tk = redis.call('HGET', rec, 'tk')
   if tk then redis.call('SREM', tk, id) end
+  for _, field in ipairs(redis.call('HKEYS', rec)) do
+    if string.sub(field, 1, 2) == 'h:' then redis.call('SREM', prefix .. ':holds:' .. string.sub(field, 3), id) end
+  end
   redis.call('ZREM', dl, id)
   local logs = rec .. ':l'
   for _, n in ipairs(redis.call('ZRANGE', logs, 0, -1)) do
@@ -103,6 +109,16 @@ local function backstop(rec, dl, now, d, margin)
   end
   outlive(dl, ttl)
   if f[2] then outlive(f[2], ttl) end
+end
+
+-- Ends replica `node`'s hold on the session, if it has one, at `at`: its idle timeout starts
+-- then unless another replica holds it too. Returns whether there was a hold to end.
+local function release(rec, node, at)
+  if redis.call('HDEL', rec, 'h:' .. node) == 0 then return false end
+  local f = redis.call('HMGET', rec, 'held', 'seen')
+  redis.call('HSET', rec, 'held', num(math.max(tonumber(f[1] or '1') - 1, 0)),
+    'seen', num(math.max(tonumber(f[2]), at)))
+  return true
 end
 
 -- The record key of session `id` under the same prefix as record `rec` of session `of`.
@@ -340,25 +356,58 @@ end
 return out
 "#;
 
-/// KEYS: rec, dl. ARGV: id, held (1/0), at, idle, absolute, init, backstop margin.
-/// Returns {earliest, count}.
+/// KEYS: rec, dl, this replica's holds. ARGV: id, held (1/0), at, idle, absolute, init,
+/// backstop margin, node. Returns {earliest, count}.
+/// A replica's hold is counted once however often it is told, and a release finds nothing to
+/// end once the hold was released for it (it was taken for dead while it was paused).
 const SET_HELD: &str = r#"
-local rec, dl, id = KEYS[1], KEYS[2], ARGV[1]
+local rec, dl, holds, id, node = KEYS[1], KEYS[2], KEYS[3], ARGV[1], ARGV[8]
 if redis.call('EXISTS', rec) == 1 then
-  local held = tonumber(redis.call('HGET', rec, 'held') or '0')
   if ARGV[2] == '1' then
-    held = held + 1
+    if redis.call('HSETNX', rec, 'h:' .. node, '1') == 1 then redis.call('HINCRBY', rec, 'held', 1) end
+    redis.call('SADD', holds, id)
   else
-    held = math.max(held - 1, 0)
-    local seen = math.max(tonumber(redis.call('HGET', rec, 'seen')), tonumber(ARGV[3]))
-    redis.call('HSET', rec, 'seen', num(seen))
+    release(rec, node, tonumber(ARGV[3]))
+    redis.call('SREM', holds, id)
   end
-  redis.call('HSET', rec, 'held', num(held))
   local due = deadline(rec, tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6]))
   redis.call('ZADD', dl, num(due), id)
   backstop(rec, dl, tonumber(ARGV[3]), due, tonumber(ARGV[7]))
+  if ARGV[2] == '1' then outlive(holds, redis.call('PTTL', rec)) end
 end
 return summary(dl)
+"#;
+
+/// KEYS: nodes, the replica's holds, dl. ARGV: node, now, prefix, idle, absolute, init,
+/// backstop margin, batch.
+/// If the replica's lease ran out by `now`, ends up to `batch` of its holds, each as of the
+/// lease's end (the replica lived no later), and once it holds nothing takes it out of `nodes`.
+/// Returns {released, holds left, earliest, count}; released is -1 while its lease runs. The sessions' records are
+/// written without being named in KEYS (which sessions is known only from the set): fine on one
+/// primary, which the store needs.
+const REAP: &str = r#"
+local nodes, holds, dl, node, now = KEYS[1], KEYS[2], KEYS[3], ARGV[1], tonumber(ARGV[2])
+local lease = redis.call('ZSCORE', nodes, node)
+if lease and tonumber(lease) > now then
+  local s = summary(dl)
+  return {-1, 0, s[1], s[2]}
+end
+local ended = now
+if lease then ended = math.min(tonumber(lease), now) end
+local released = 0
+for _, id in ipairs(redis.call('SPOP', holds, tonumber(ARGV[8]))) do
+  local rec = ARGV[3] .. ':{' .. id .. '}'
+  if redis.call('EXISTS', rec) == 1 and release(rec, node, ended) then
+    local due = deadline(rec, tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6]))
+    redis.call('ZADD', dl, num(due), id)
+    backstop(rec, dl, now, due, tonumber(ARGV[7]))
+    released = released + 1
+  end
+end
+local left = redis.call('SCARD', holds)
+if left == 0 then redis.call('ZREM', nodes, node) end
+local s = summary(dl)
+return {released, left, s[1], s[2]}
 "#;
 
 /// KEYS: dl. ARGV: now, prefix, batch. Returns {earliest, count, id...}: the sessions removed.
@@ -407,6 +456,7 @@ pub(super) struct Scripts {
     pub(super) replay: Script,
     pub(super) abandon: Script,
     pub(super) set_held: Script,
+    pub(super) reap: Script,
     pub(super) expire: Script,
     pub(super) sessions_of: Script,
     pub(super) summary: Script,
@@ -427,6 +477,7 @@ impl Scripts {
             replay: script(REPLAY),
             abandon: script(ABANDON),
             set_held: script(SET_HELD),
+            reap: script(REAP),
             expire: script(EXPIRE),
             sessions_of: script(SESSIONS_OF),
             summary: script(SUMMARY),

@@ -86,7 +86,8 @@ pub trait Store<D> {
     /// Says whether something in this process holds the session: an attached stream or a running
     /// call. While held, only the absolute timeout runs; when released, the idle timeout starts
     /// from `at`. The engine calls it only when its own count goes from 0 to 1 and back, in
-    /// order. An unknown session is ignored.
+    /// order; a call it could not see through (the request telling it was dropped) it makes
+    /// again, so a repeat must change nothing. An unknown session is ignored.
     async fn set_held(&self, id: SessionId, held: bool, at: Timestamp) -> Result<(), StoreUnavailable>;
 
     /// Removes every session whose deadline is at or before `now`; returns their ids.

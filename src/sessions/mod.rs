@@ -16,7 +16,7 @@ use crate::session::{
     SessionRecord, Store, StorePolicy, StoreUnavailable, StreamError, TenantId,
 };
 use crate::stream::{EventId, StreamId};
-use hub::{Delivery, Hold, Hub, HubCensus};
+use hub::{Delivery, Hold, Hub, HubCensus, Transition};
 
 mod hub;
 mod subscription;
@@ -656,16 +656,19 @@ impl<D, S: Store<D>> Sessions<D, S> {
             }
         }
         let _turn = self.telling.lock().await;
-        let mut transitions = self.hub.take_transitions().into_iter();
-        while let Some(transition) = transitions.next() {
+        // Whatever is not told yet goes back to the queue, in order, however this ends: the
+        // store refusing, or the request this runs in being dropped mid-way. A hold the store
+        // never heard of would let a busy session idle out, a release never heard of would keep
+        // an idle one until its absolute timeout.
+        let mut untold = Untold { hub: &self.hub, transitions: self.hub.take_transitions().into() };
+        while let Some(&transition) = untold.transitions.front() {
+            // A transition whose telling was dropped mid-way is told again: stores take a
+            // repeat as the same news.
             if self.store.set_held(transition.session, transition.held, transition.at).await.is_err() {
-                // Told later, in order: a hold the store never heard of would let a busy session
-                // idle out, a release never heard of would keep an idle one until its absolute
-                // timeout.
                 tracing::warn!(target: "mcp_session::store", session = %transition.session, held = transition.held, "store unavailable: activity told later");
-                self.hub.requeue_transitions(std::iter::once(transition).chain(transitions).collect());
                 return;
             }
+            untold.transitions.pop_front();
         }
     }
 
@@ -755,4 +758,17 @@ pub struct Census {
     pub heartbeats: usize,
     /// Bytes of retained events in this process (see [`Store::retained_bytes`]).
     pub retained_bytes: usize,
+}
+
+/// The activity transitions one [`Sessions::tell_activity`] took and has not told yet: put back
+/// at the head of the queue when it ends, so that they are told in order on the next try.
+struct Untold<'a> {
+    hub: &'a Hub,
+    transitions: std::collections::VecDeque<Transition>,
+}
+
+impl Drop for Untold<'_> {
+    fn drop(&mut self) {
+        self.hub.requeue_transitions(std::mem::take(&mut self.transitions).into());
+    }
 }

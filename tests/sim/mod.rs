@@ -5,8 +5,8 @@
 //! timers and process restarts over the same storage — checked as it goes against what a client
 //! may see (every message of a stream once, in order, gaps announced with their exact size, only
 //! its own session's), and at the end against the engine's own books (every handler ended, every
-//! stream's messages received or counted lost, nothing of an ended session left, memory within
-//! its budget).
+//! stream's messages received or counted lost, every session idle out within its idle timeout
+//! once the client hangs up, nothing of an ended session left, memory within its budget).
 //!
 //! The same run goes over two replicas sharing a real Redis (`Place::Redis`): each request lands
 //! on either, as behind a plain load balancer, so a stream is resumed on the replica that did not
@@ -1237,6 +1237,43 @@ impl Sim {
         self.check_handlers("after the client read everything it could")?;
         self.check_orphans()?;
         self.check_accounts()?;
+
+        // Nothing holds a session once the client hangs up and no call runs, so every session
+        // idles out within its idle timeout, whatever held it before: a replica that died
+        // holding one included, whose hold ends with its lease (at the latest when the finish
+        // began, when the leases of dead replicas had run out).
+        self.note("final: the client hangs up; every session idles out".into());
+        self.readers.clear();
+        self.world().quiesce();
+        // Over Redis a call may still be finishing, a store reply or a bus hop away.
+        let busy = |sim: &Self| sim.world().occupancy().iter().map(|o| o.sessions.activity).sum::<u64>();
+        for _ in 0..if self.world().is_shared() { 400 } else { 0 } {
+            if busy(self) == 0 {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+            self.settle()?;
+        }
+        let busy = busy(self);
+        ensure!(
+            busy == 0,
+            "{busy} subscribers or calls still hold sessions after the client hung up: {:?}; in flight {:?}",
+            self.world().occupancy(),
+            self.inflight.iter().map(|f| &f.kind).collect::<Vec<_>>()
+        );
+        self.timeout()?;
+        self.advance(self.world().settings.idle + Duration::from_secs(1));
+        self.timeout()?;
+        self.settle()?;
+        let kept = self.world().stored_sessions();
+        ensure!(
+            kept == 0,
+            "{kept} sessions outlived their idle timeout with nothing holding them; held: {:?}; {:?}",
+            (0..self.sessions.len())
+                .filter(|&s| self.world().holds_anything_of(self.sessions[s].id.parse().expect("issued ids parse")))
+                .collect::<Vec<_>>(),
+            self.world().occupancy()
+        );
 
         self.note("final: every session deleted".into());
         for s in 0..self.sessions.len() {

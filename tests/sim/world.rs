@@ -697,6 +697,15 @@ impl World {
         self.replicas.iter().map(|r| r.state.occupancy()).collect()
     }
 
+    /// How many sessions the store keeps: in memory its count; over Redis, the session records
+    /// left under the world's prefix (a replica's count is the one it last saw).
+    pub fn stored_sessions(&self) -> usize {
+        if self.is_shared() {
+            return self.leftover_keys().iter().filter(|key| key.ends_with('}')).count();
+        }
+        self.replicas.iter().map(|r| r.state.sessions().len()).sum()
+    }
+
     pub fn holds_anything_of(&self, id: SessionId) -> bool {
         self.replicas.iter().any(|r| r.state.holds_anything_of(id))
     }
@@ -753,7 +762,8 @@ impl World {
                     redis::cmd("KEYS").arg(format!("{}:*", redis.prefix)).query_async(&mut connection).await
                 })
                 .expect("KEYS answers");
-            let kept = [format!("{}:node:", redis.prefix), format!("{}:ctl", redis.prefix)];
+            // The replicas' leases and their index, and the control stream, are the bus's.
+            let kept = [format!("{}:node", redis.prefix), format!("{}:ctl", redis.prefix)];
             return keys.into_iter().filter(|key| !kept.iter().any(|k| key.starts_with(k.as_str()))).collect();
         }
         Vec::new()
