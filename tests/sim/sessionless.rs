@@ -11,16 +11,14 @@
 //! and nothing of it is left once its reader goes.
 
 use std::future::Future;
-use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use futures::task::noop_waker;
-use futures::Stream;
 use http::{Response, StatusCode};
 use mcp_session::{Body, Change};
 use serde_json::{json, Value};
 
-use super::{Check, Kind, Sim};
+use super::{next_frame, pull, Check, Kind, Pulled, Sim};
 use crate::support_http::{self as support, Frame};
 
 const SUBSCRIPTION_ID: &str = "io.modelcontextprotocol/subscriptionId";
@@ -158,21 +156,15 @@ impl Sim {
 
     /// Reads what the probes have (keep-alives too, which would otherwise fill their windows).
     pub(super) fn read_probes(&mut self) -> Check {
-        let waker = noop_waker();
-        let mut cx = Context::from_waker(&waker);
         for probe in &mut self.probes {
             loop {
-                match Pin::new(&mut probe.body).poll_next(&mut cx) {
-                    Poll::Ready(Some(chunk)) => {
-                        probe.buffer.push_str(std::str::from_utf8(&chunk).map_err(|_| "a probe chunk not UTF-8")?);
-                    }
-                    Poll::Ready(None) => return Err(format!("the probe on replica {} ended", probe.replica)),
-                    Poll::Pending => break,
+                match pull(&mut probe.body, &mut probe.buffer)? {
+                    Pulled::Chunk => {}
+                    Pulled::Ended => return Err(format!("the probe on replica {} ended", probe.replica)),
+                    Pulled::Pending => break,
                 }
             }
-            while let Some(end) = probe.buffer.find("\n\n") {
-                let text: String = probe.buffer.drain(..end + 2).collect();
-                let frame = Frame::parse(&text[..end]);
+            while let Some(frame) = next_frame(&mut probe.buffer) {
                 let message: Value = serde_json::from_str(&frame.data).unwrap_or_default();
                 if message["method"] == "notifications/tools/list_changed" {
                     probe.heard += 1;
@@ -226,26 +218,20 @@ impl Sim {
 
     /// Reads what a sessionless reader has; returns whether its stream ended.
     pub(super) fn read_modern(&mut self, index: usize) -> Result<bool, String> {
-        let waker = noop_waker();
-        let mut cx = Context::from_waker(&waker);
         let mut ended = false;
         loop {
             self.world().pump();
-            match Pin::new(&mut self.modern_readers[index].body).poll_next(&mut cx) {
-                Poll::Ready(Some(chunk)) => {
-                    let text = std::str::from_utf8(&chunk).map_err(|_| "an SSE chunk that is not UTF-8".to_owned())?;
-                    self.modern_readers[index].buffer.push_str(text);
-                }
-                Poll::Ready(None) => {
+            let reader = &mut self.modern_readers[index];
+            match pull(&mut reader.body, &mut reader.buffer)? {
+                Pulled::Chunk => {}
+                Pulled::Ended => {
                     ended = true;
                     break;
                 }
-                Poll::Pending => break,
+                Pulled::Pending => break,
             }
         }
-        while let Some(end) = self.modern_readers[index].buffer.find("\n\n") {
-            let text: String = self.modern_readers[index].buffer.drain(..end + 2).collect();
-            let frame = Frame::parse(&text[..end]);
+        while let Some(frame) = next_frame(&mut self.modern_readers[index].buffer) {
             self.observed += 1;
             self.on_modern_frame(index, &frame)?;
         }
