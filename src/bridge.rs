@@ -106,7 +106,7 @@ impl Bridge {
         S: Store<D>,
         F: Fn(&D) -> bool,
     {
-        self.run_with(sessions, source, |_| 0, accept).await
+        self.run_with(sessions, source, async |_| 0, accept).await
     }
 
     /// [`Bridge::run`], with `also` run for each event first (the engine tells its listen
@@ -120,12 +120,12 @@ impl Bridge {
     ) where
         S: Store<D>,
         F: Fn(&D) -> bool,
-        A: Fn(&ChangeEvent) -> usize,
+        A: AsyncFn(&ChangeEvent) -> usize,
     {
         loop {
             match source.recv_direct().await {
                 Ok(event) => {
-                    also(&event);
+                    also(&event).await;
                     self.forward(sessions, &event, None, &accept).await;
                 }
                 Err(RecvError::Overflowed(skipped)) => {

@@ -16,15 +16,15 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use http::{Method, Response, StatusCode};
-use mcp_session::http::headers::{LAST_EVENT_ID, MCP_SESSION_ID};
+use mcp_session::http::headers::{LAST_EVENT_ID, MCP_PROTOCOL_VERSION, MCP_SESSION_ID};
 use mcp_session::http::ResponseMode;
 use mcp_session::jsonrpc::ErrorObject;
-use mcp_session::model::{CallToolResult, LogLevel, Tool};
+use mcp_session::model::{CallToolResult, LogLevel, ReadResourceResult, Resource, ResourceContents, Tool};
 use mcp_session::redis::{RedisBus, RedisStore};
 use mcp_session::session::StorePolicy;
 use mcp_session::{
-    Body, Engine, EngineConfig, EngineState, EventId, ManualClock, McpSession, RequestContext, Server, Sessions,
-    SessionsConfig, SpawnFn, Store, Timestamp,
+    Body, ChangeEvent, Engine, EngineConfig, EngineState, EventId, ManualClock, McpSession, RequestContext, Server,
+    Sessions, SessionsConfig, SpawnFn, Store, TenantId, Timestamp,
 };
 use serde_json::{json, Value};
 use tokio::sync::Notify;
@@ -106,6 +106,10 @@ async fn replica(server: &RedisServer, prefix: &str, clock: &ManualClock, shared
                 shared.cancel_seen.notify_one();
                 Ok(CallToolResult::text("cancelled"))
             }
+        })
+        // A resource, so that listen streams may watch resource URIs (the bridge's among them).
+        .resource(Resource::new("note://1", "note"), |uri, _| async move {
+            Ok(ReadResourceResult::new(vec![ResourceContents::text(uri, "text/plain", "a note")]))
         })
         .tool(
             Tool::new("announce", "Notifies the session's GET stream"),
@@ -434,6 +438,41 @@ fn a_replica_taken_for_dead_that_comes_back_releases_nothing_another_holds() {
         let ping = json!({ "jsonrpc": "2.0", "id": 8, "method": "ping" });
         let response = b.engine.handle(request(Method::POST, Some(&session), Some(&ping))).await;
         assert_eq!(response.status(), StatusCode::OK);
+    });
+}
+
+#[test]
+fn a_change_bridged_on_one_replica_reaches_the_listen_streams_of_another() {
+    run(async |server| {
+        let (a, b, _) = replicas(server).await;
+        let uri = "changes://documents_updated";
+        let listen = json!({
+            "jsonrpc": "2.0", "id": "L", "method": "subscriptions/listen",
+            "params": {
+                "notifications": { "resourceSubscriptions": [uri] },
+                "_meta": {
+                    "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+                    "io.modelcontextprotocol/clientCapabilities": {},
+                },
+            },
+        });
+        let mut opening = request(Method::POST, None, Some(&listen));
+        opening.headers_mut().insert(MCP_PROTOCOL_VERSION, "2026-07-28".parse().unwrap());
+        opening.headers_mut().insert("mcp-method", "subscriptions/listen".parse().unwrap());
+        let mut on_b = Sse::new(b.engine.handle(opening).await);
+        let acknowledged = on_b.next().await.expect("the acknowledgement").data.unwrap();
+        assert_eq!(acknowledged["params"]["notifications"]["resourceSubscriptions"], json!([uri]), "{acknowledged}");
+        let (sender, source) = async_broadcast::broadcast(4);
+        let bridging = a.state.clone();
+        let bridge = tokio::task::spawn_local(async move { bridging.run_bridge(source).await });
+        let tenant = TenantId::default().as_str().to_owned();
+        let event = ChangeEvent { kind: "document".into(), reason: "ingest".into(), tenant_id: tenant, ts_ms: 1 };
+        sender.broadcast_direct(event).await.expect("the bridge listens");
+        let heard = on_b.next().await.expect("the change, from the other replica's bridge").data.unwrap();
+        assert_eq!(heard["method"], "notifications/resources/updated", "{heard}");
+        assert_eq!(heard["params"]["uri"], uri);
+        drop(sender);
+        bridge.await.expect("the bridge ends with its source");
     });
 }
 

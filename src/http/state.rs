@@ -253,18 +253,18 @@ impl<S: Store<McpSession>> EngineState<S> {
     /// watch the resource URI of the change's topic ([`EngineConfig::bridge_uris`]), as
     /// `notifications/resources/updated`.
     pub async fn publish_change(&self, event: &ChangeEvent, except: Option<SessionId>) -> usize {
-        let listening = self.listen_change(event);
-        if let Some(change) = self.bridge_change(event) {
-            let tenant = crate::session::TenantId::new(event.tenant_id.as_str());
-            self.tell_listens_elsewhere(change, Some(tenant)).await;
-        }
+        let listening = self.listen_change(event).await;
         listening + self.bridge.forward(&self.sessions, event, except, wants_info).await
     }
 
-    fn listen_change(&self, event: &ChangeEvent) -> usize {
+    /// Announces an application change to its tenant's listen streams, here and (over the bus)
+    /// on the other replicas; returns how many here heard it.
+    async fn listen_change(&self, event: &ChangeEvent) -> usize {
         let Some(change) = self.bridge_change(event) else { return 0 };
         let tenant = crate::session::TenantId::new(event.tenant_id.as_str());
-        self.listeners.announce(&change, Some(&tenant))
+        let heard = self.listeners.announce(&change, Some(&tenant));
+        self.tell_listens_elsewhere(change, Some(tenant)).await;
+        heard
     }
 
     /// What a change event means to listen streams: an update of the URI its topic maps to.
@@ -282,9 +282,10 @@ impl<S: Store<McpSession>> EngineState<S> {
     }
 
     /// Forwards every event of `source` to the sessions and listen streams of its tenant until
-    /// the source closes.
+    /// the source closes: the listen streams of every replica, as [`EngineState::publish_change`]
+    /// does, so one replica runs the bridge for the whole service.
     pub async fn run_bridge(&self, source: async_broadcast::Receiver<ChangeEvent>) {
-        self.bridge.run_with(&self.sessions, source, |event| self.listen_change(event), wants_info).await
+        self.bridge.run_with(&self.sessions, source, async |event| self.listen_change(event).await, wants_info).await
     }
 
     /// Ends a session as a DELETE does: its streams close, its running calls are cancelled, its
