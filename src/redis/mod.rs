@@ -32,9 +32,9 @@
 //! Keys of ended sessions are removed with the session, atomically. Each also carries a TTL as a
 //! backstop ([`RedisStoreConfig::backstop`]) for sessions that no replica is left to sweep.
 //!
-//! All keys of one session share the hash tag `{id}`; the deadline and tenant indexes are two
-//! more keys, so the store needs a single primary (standalone, or with replicas and Sentinel),
-//! not Redis Cluster.
+//! All keys of one session share the hash tag `{id}`; the deadline, tenant and hold indexes are
+//! keys of their own, so the store needs a single primary (standalone, or with replicas and
+//! Sentinel), not Redis Cluster (`docs/ARCHITECTURE.md` says why).
 
 mod bus;
 mod scripts;
@@ -82,9 +82,9 @@ pub struct RedisStoreConfig {
     /// How long past a session's deadline Redis removes its keys by itself, should no replica
     /// sweep it first (every replica stopped, say): a backstop, never what decides expiry. The
     /// keys' TTLs are extended as the deadline moves, once it has moved half this margin, so a
-    /// session's keys outlive its deadline by at least half of it. Counted on
-    /// Redis's clock from each extension, so keep it far above the drift between the
-    /// engine's clock and Redis's over a session's idle timeout. Default 1 h.
+    /// session's keys outlive its deadline by at least half of it. Counted on Redis's clock
+    /// from each extension, so keep it far above the drift between the engine's clock and
+    /// Redis's over a session's idle timeout. Default 1 h.
     pub backstop: Duration,
 }
 

@@ -15,8 +15,9 @@
 //! one slot):
 //! - `p:{S}` HASH, the record: `own` (a digest of the owner), `tk` (its tenant index key),
 //!   `cr` (created, ms), `seen` (ms), `used`, `held` (how many replicas hold it), `h:<node>`
-//!   for each replica holding it, `ver` (of the application state), `ns` (next stream number), `bx` (the engine-clock time, ms, its keys'
-//!   backstop TTL was last set to reach), and per stream `n`: `q:n` (latest seq),
+//!   for each replica holding it, `ver` (of the application state), `ns` (next stream
+//!   number), `bx` (the engine-clock time, ms, its keys' backstop TTL was last set to reach),
+//!   and per stream `n`: `q:n` (latest seq),
 //!   `f:n` (finished), `b:n` (bytes retained), and while it is unfinished `o:n` (the node
 //!   producing it) and `r:n` (the ids of the requests it answers, JSON). Every value is
 //!   short, so Redis keeps the hash in its compact listpack form (`hash-max-listpack-value`,
@@ -382,9 +383,9 @@ return summary(dl)
 /// backstop margin, batch.
 /// If the replica's lease ran out by `now`, ends up to `batch` of its holds, each as of the
 /// lease's end (the replica lived no later), and once it holds nothing takes it out of `nodes`.
-/// Returns {released, holds left, earliest, count}; released is -1 while its lease runs. The sessions' records are
-/// written without being named in KEYS (which sessions is known only from the set): fine on one
-/// primary, which the store needs.
+/// Returns {released, holds left, earliest, count}; released is -1 while its lease runs. The
+/// sessions' records are written without being named in KEYS (which sessions is known only
+/// from the set): fine on one primary, which the store needs.
 const REAP: &str = r#"
 local nodes, holds, dl, node, now = KEYS[1], KEYS[2], KEYS[3], ARGV[1], tonumber(ARGV[2])
 local lease = redis.call('ZSCORE', nodes, node)
