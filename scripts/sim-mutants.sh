@@ -2,7 +2,8 @@
 # Reintroduces each defect the whole-engine simulation exists to catch (tests/sim/mutants/*.patch:
 # a lost wake-up for a sender paced by a replaced reader, a JSON-mode disconnect that strands its
 # handler, a failed subscribe that leaves its stream live, a store outage taken for "the session
-# still exists", which strands a request's resource watches) in a scratch copy of the tree, and
+# still exists", which strands a request's resource watches, a release lost when the request telling
+# the store of it is dropped mid-way) in a scratch copy of the tree, and
 # checks that the simulation fails on each. Not part of the test command: each mutant is a
 # rebuild. Usage: bash scripts/sim-mutants.sh [seeds per mutant, default 10000]
 set -euo pipefail
