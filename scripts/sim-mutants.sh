@@ -3,10 +3,12 @@
 # a lost wake-up for a sender paced by a replaced reader, a JSON-mode disconnect that strands its
 # handler, a failed subscribe that leaves its stream live, a store outage taken for "the session
 # still exists", which strands a request's resource watches, a release lost when the request telling
-# the store of it is dropped mid-way) in a scratch copy of the tree, and
+# the store of it is dropped mid-way, a connection a resume replaced left open) in a scratch copy
+# of the tree, and
 # checks that the simulation fails on each. Not part of the test command: each mutant is a
 # rebuild. Usage: bash scripts/sim-mutants.sh [seeds per mutant, default 10000]; the lost wake-up
-# shows in about 1 seed in 100,000 (pass 200000 to be sure of it), the others within 10,000.
+# shows in about 1 seed in 100,000 (pass 200000 to be sure of it), the outage taken for survival
+# in about 1 in 20,000 (pass 60000), the others within 10,000.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD

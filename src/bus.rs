@@ -12,7 +12,9 @@
 //! - a session that ended here (DELETE, expiry), whose streams and calls elsewhere must end
 //!   ([`Control::Ended`]),
 //! - a change announced here, for the `subscriptions/listen` streams held elsewhere
-//!   ([`Control::Announce`]).
+//!   ([`Control::Announce`]),
+//! - a stream the client reconnected to here, whose connection elsewhere it left behind
+//!   ([`Control::Attached`]).
 //!
 //! Live events need no message: the store's log is the truth, and a store that several
 //! processes append to rings a *doorbell* per append (the Redis store publishes one), on which
@@ -35,6 +37,7 @@ use serde_json::Value;
 use crate::jsonrpc::{ErrorObject, Id};
 use crate::listen::Change;
 use crate::session::{SessionId, StoreUnavailable, TenantId};
+use crate::stream::StreamId;
 
 /// A message from one replica to every other.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -71,6 +74,17 @@ pub enum Control {
         change: Change,
         /// Whose listen streams it is for; `None` for every tenant's.
         tenant: Option<TenantId>,
+    },
+    /// The client connected to `stream` on the sending replica (a GET, or a resume with
+    /// `Last-Event-ID`): a replica holding an earlier connection to it ends that one, as a
+    /// resume within one replica replaces the connection the client lost. The stream itself
+    /// goes on; only its connection ends. So a message goes out on one connection only, and
+    /// a connection the client abandoned holds the session no longer.
+    Attached {
+        /// The session of the stream.
+        session: SessionId,
+        /// The stream the client connected to.
+        stream: StreamId,
     },
 }
 
@@ -112,6 +126,7 @@ impl fmt::Display for Control {
             Self::Cancel { session, id } => write!(f, "cancel {id} in {session}"),
             Self::Ended { session } => write!(f, "{session} ended"),
             Self::Announce { change, .. } => write!(f, "announce {}", change.method()),
+            Self::Attached { session, stream } => write!(f, "stream {stream} of {session} attached"),
         }
     }
 }
@@ -140,6 +155,8 @@ mod tests {
             Control::Ended { session },
             Control::Announce { change: Change::ResourceUpdated("file:///a".into()), tenant: Some(TenantId::new("t")) },
             Control::Announce { change: Change::ToolsListChanged, tenant: None },
+            Control::Attached { session, stream: StreamId::STANDALONE },
+            Control::Attached { session, stream: StreamId::new(7) },
         ];
         for message in messages {
             let wire = serde_json::to_string(&message).unwrap();

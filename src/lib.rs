@@ -125,8 +125,9 @@
 //!     cancellation or DELETE posted to any replica reaches the one holding the request or the
 //!     stream; a call whose replica stops (dies, or pauses past its lease) ends with one
 //!     JSON-RPC error on the stream its client resumed elsewhere, and nothing more from that
-//!     replica, and the sessions it held idle out from its lease's end. Within one process,
-//!     concurrent publishers never reorder what a subscriber sees.
+//!     replica, and the sessions it held idle out from its lease's end. A client that connects
+//!     to a stream on one replica ends its connection to it on another, as a resume does within
+//!     one. Within one process, concurrent publishers never reorder what a subscriber sees.
 //!     (Checked case by case in `tests/redis_bus.rs`, and under interleavings by the whole-engine
 //!     simulation over two replicas on one Redis.)
 //!

@@ -1,7 +1,7 @@
 //! Replicas with a bus between them ([`RedisBus`]) over a real `redis-server`: what is live in one
 //! process reaches a request that lands on another. A handler on A reaches the client's stream
 //! held by B (a resumed request stream, the GET stream), exactly once and in order, also across
-//! a dropped doorbell subscription; the client's answer to A's elicitation posted to B reaches
+//! a dropped doorbell subscription; a connection to a stream made on B ends the one A held; the client's answer to A's elicitation posted to B reaches
 //! A's handler; a cancellation posted to B cancels A's call; a DELETE on B ends A's streams; a
 //! call whose replica stops renewing its lease ends with one error on B, a session it held idles
 //! out from its lease's end, and a paused replica that comes back adds nothing (invariant 12 of
@@ -252,6 +252,44 @@ fn a_handler_on_one_replica_reaches_the_get_stream_held_by_another() {
             let event = on_b.next().await.expect("the announcement");
             assert_eq!(logged(event.data.as_ref().unwrap()), Some(&json!(n)), "in order, once");
         }
+    });
+}
+
+#[test]
+fn a_get_stream_opened_on_another_replica_ends_the_one_held_before() {
+    run(async |server| {
+        let (a, b, _) = replicas(server).await;
+        let session = initialize(&a).await;
+        let mut on_a = listen(&a, &session).await;
+        let mut on_b = listen(&b, &session).await;
+        // Within one replica the second GET would be refused (409); across replicas the newer
+        // connection stands and the older one ends, so that no message goes out on both.
+        assert!(on_a.next().await.is_none(), "A's GET stream ends once B's is attached");
+        assert_eq!(a.state.occupancy().sessions.subscribers, 0, "A holds no connection to the session");
+        announce(&a, &session, 1).await;
+        let event = on_b.next().await.expect("the announcement");
+        assert_eq!(logged(event.data.as_ref().unwrap()), Some(&json!(1)), "on B's stream, the only one");
+    });
+}
+
+#[test]
+fn a_stream_resumed_on_another_replica_ends_the_connection_left_behind() {
+    run(async |server| {
+        let (a, b, shared) = replicas(server).await;
+        let session = initialize(&a).await;
+        let mut on_a =
+            Sse::new(a.engine.handle(request(Method::POST, Some(&session), Some(&call(5, "gated", json!({}))))).await);
+        let first = on_a.next().await.expect("the first log");
+        // The client resumes on B without A having seen it hang up (a half-open connection).
+        let mut resume = request(Method::GET, Some(&session), None);
+        resume.headers_mut().insert(LAST_EVENT_ID, first.id.unwrap().parse().unwrap());
+        let mut on_b = Sse::new(b.engine.handle(resume).await);
+        assert!(on_a.next().await.is_none(), "A's connection to the stream ends, the call goes on");
+        shared.gate.notify_one();
+        let rest = on_b.rest().await;
+        let logs: Vec<&Value> = rest.iter().filter_map(logged).collect();
+        assert_eq!(logs, [&json!(2), &json!(3)], "the rest on B, once, in order: {rest:?}");
+        assert_eq!(rest.last().and_then(result_text), Some("gated done"), "{rest:?}");
     });
 }
 

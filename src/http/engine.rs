@@ -245,7 +245,10 @@ impl<S: Store<McpSession> + 'static> Engine<S> {
         };
         let options = SubscribeOptions { init, exclusive };
         match self.state.sessions.subscribe(session.id, stream, from, options).await {
-            Ok(subscription) => Ok(reply::sse(ResponseStream::Session(subscription), self.retry_ms())),
+            Ok(subscription) => {
+                self.state.tell_attached(session.id, stream).await;
+                Ok(reply::sse(ResponseStream::Session(subscription), self.retry_ms()))
+            }
             Err(SubscribeError::Busy) => Err(Rejection::StandaloneStreamBusy),
             Err(SubscribeError::Replay(ReplayError::UnknownSession)) => Err(Rejection::SessionNotFound),
             Err(SubscribeError::Replay(ReplayError::UnknownStream(_))) => Err(Rejection::ResumeUnknownStream),

@@ -114,6 +114,9 @@ impl<S: Store<McpSession>> EngineState<S> {
             Control::Announce { change, tenant } => {
                 self.listeners.announce(&change, tenant.as_ref());
             }
+            Control::Attached { session, stream } => {
+                self.sessions.disconnect(session, stream);
+            }
         }
     }
 
@@ -134,6 +137,19 @@ impl<S: Store<McpSession>> EngineState<S> {
     pub(crate) async fn tell_ended(&self, session: SessionId) {
         if self.bus.send(Control::Ended { session }).await.is_err() {
             tracing::warn!(target: "mcp_session::bus", %session, "bus unavailable: other replicas not told the session ended");
+        }
+    }
+
+    /// Tells the other replicas that the client connected to `stream` here, so that one holding
+    /// an earlier connection to it ends that one ([`Control::Attached`]). Nothing is sent when
+    /// there are no other replicas. A bus that cannot is logged and the connection made here
+    /// stands: the earlier one ends when its replica finds its client gone.
+    pub(crate) async fn tell_attached(&self, session: SessionId, stream: StreamId) {
+        if self.bus.node().is_none() {
+            return;
+        }
+        if self.bus.send(Control::Attached { session, stream }).await.is_err() {
+            tracing::warn!(target: "mcp_session::bus", %session, %stream, "bus unavailable: other replicas not told of a reconnect");
         }
     }
 

@@ -4,7 +4,7 @@
 //! vanishing readers, disconnects, DELETE, cancellation, answers to server requests, clock jumps,
 //! timers and process restarts over the same storage — checked as it goes against what a client
 //! may see (every message of a stream once, in order, gaps announced with their exact size, only
-//! its own session's), and at the end against the engine's own books (every handler ended, every
+//! its own session's, the connection a reconnect replaced ended), and at the end against the engine's own books (every handler ended, every
 //! stream's messages received or counted lost, every session idle out within its idle timeout
 //! once the client hangs up, nothing of an ended session left, memory within its budget).
 //!
@@ -222,6 +222,9 @@ struct Reader {
     buffer: String,
     ended: bool,
     vanished: bool,
+    /// The client connected to the same stream again since (on any replica): the server ends
+    /// this connection, so that no message goes out on two.
+    replaced: bool,
     /// Position on this connection: the last message's sequence number, or where it started.
     position: Option<u64>,
     lag: u64,
@@ -308,6 +311,8 @@ enum Action {
     Call,
     Get,
     Resume,
+    /// A client connects to a stream again while its connection to it is still open.
+    Reconnect,
     Poll,
     Read,
     Vanish,
@@ -365,6 +370,7 @@ impl Sim {
             (14, Call),
             (5, Get),
             (8, Resume),
+            (2, Reconnect),
             (14, Poll),
             (14, Read),
             (2, Vanish),
@@ -424,6 +430,7 @@ impl Sim {
                 }
             }
             Action::Resume => self.resume_any(),
+            Action::Reconnect => self.reconnect(),
             Action::Poll => {
                 if !self.inflight.is_empty() {
                     let index = self.rng.index(self.inflight.len());
@@ -446,8 +453,10 @@ impl Sim {
                 }
             }
             Action::Disconnect => {
-                if !self.readers.is_empty() {
-                    let index = self.rng.index(self.readers.len());
+                // A connection the client replaced is the server's to end.
+                let open: Vec<usize> = (0..self.readers.len()).filter(|&i| !self.readers[i].replaced).collect();
+                if !open.is_empty() {
+                    let index = open[self.rng.index(open.len())];
                     self.readers.swap_remove(index);
                     self.note(format!("reader {index} disconnects"));
                 }
@@ -666,14 +675,38 @@ impl Sim {
         self.resume(s, stream);
     }
 
+    /// The client reconnects to a stream it reads while that connection is still open (it
+    /// took it for lost: a half-open connection), on any replica.
+    fn reconnect(&mut self) {
+        let candidates: Vec<(usize, u32)> = self
+            .readers
+            .iter()
+            .filter(|r| !r.vanished && !r.ended && self.sessions[r.session].alive)
+            .filter_map(|r| Some((r.session, r.stream?)))
+            .filter(|&(s, stream)| {
+                let asking = self.inflight.iter().any(|f| matches!(f.kind, Kind::Get { session, .. } if session == s));
+                let known = self.sessions[s].streams.get(&stream);
+                !asking && known.is_some_and(|state| state.last_id.is_some() && !state.gone)
+            })
+            .collect();
+        if !candidates.is_empty() {
+            let (s, stream) = candidates[self.rng.index(candidates.len())];
+            self.resume_keeping(s, stream, true);
+        }
+    }
+
     fn resume(&mut self, s: usize, stream: u32) {
+        // A client resumes a stream it stopped reading: its old connection is gone, or (worse for
+        // the server) held open and never read again.
+        let keep = self.rng.chance(1, 2);
+        self.resume_keeping(s, stream, keep);
+    }
+
+    fn resume_keeping(&mut self, s: usize, stream: u32, vanish: bool) {
         let state = self.sessions[s].streams.get_mut(&stream).expect("known stream");
         state.resumes += 1;
         let last = state.last_id.clone().expect("a stream with an id");
         let from = last.parse::<EventId>().expect("ids we recorded parse").seq();
-        // A client resumes a stream it stopped reading: its old connection is gone, or (worse for
-        // the server) held open and never read again.
-        let vanish = self.rng.chance(1, 2);
         for reader in self.readers.iter_mut().filter(|r| r.reads(s, stream)) {
             reader.vanished = true;
         }
@@ -889,7 +922,24 @@ impl Sim {
                 self.on_call_response(session, id, duplicate, replica, response)?;
             }
             Kind::Get { session, resume } => match status {
-                StatusCode::OK => self.open_reader(session, resume, replica, response),
+                StatusCode::OK => {
+                    // A client reads a stream on its newest connection only (a plain GET is the
+                    // standalone's); the server ends the one this replaces.
+                    let stream = resume.map_or(0, |(stream, _)| stream);
+                    for reader in self.readers.iter_mut().filter(|r| r.reads(session, stream)) {
+                        reader.vanished = true;
+                        reader.replaced = true;
+                    }
+                    self.open_reader(session, resume, replica, response);
+                    // One this replica held ended as the new one attached; one another replica
+                    // holds ends once the bus tells it (checked at the end of the run).
+                    self.drain_replaced(Some(replica))?;
+                    let open = self.readers.iter().filter(|r| r.replaced && r.replica == replica).count();
+                    ensure!(
+                        open == 0,
+                        "{open} connections to stream {stream} of session {session} outlived a reconnect"
+                    );
+                }
                 StatusCode::NOT_FOUND => self.session_ended(session),
                 StatusCode::CONFLICT => ensure!(resume.is_none(), "a resume was refused as a second GET"),
                 StatusCode::SERVICE_UNAVAILABLE => {}
@@ -1030,11 +1080,6 @@ impl Sim {
 
     fn open_reader(&mut self, session: usize, resume: Option<(u32, u64)>, replica: usize, response: Response<Body>) {
         let body = response.into_body();
-        // A client reads a stream on its newest connection only (a plain GET is the standalone's).
-        let stream = resume.map_or(0, |(stream, _)| stream);
-        for reader in self.readers.iter_mut().filter(|r| r.reads(session, stream)) {
-            reader.vanished = true;
-        }
         self.readers.push(Reader {
             session,
             replica,
@@ -1043,6 +1088,7 @@ impl Sim {
             buffer: String::new(),
             ended: false,
             vanished: false,
+            replaced: false,
             position: resume.map(|(_, from)| from),
             lag: 0,
             calls: Vec::new(),
@@ -1220,10 +1266,59 @@ impl Sim {
     // -----------------------------------------------------------------------------------------
     // The end
 
+    /// Reads the connections the client replaced (on `replica`, or all) without looking at
+    /// what they carry, and forgets those that ended.
+    fn drain_replaced(&mut self, replica: Option<usize>) -> Check {
+        let mut index = 0;
+        while index < self.readers.len() {
+            let reader = &mut self.readers[index];
+            let ended = reader.replaced
+                && replica.is_none_or(|r| r == reader.replica)
+                && loop {
+                    match pull(&mut reader.body, &mut reader.buffer)? {
+                        Pulled::Chunk => reader.buffer.clear(),
+                        Pulled::Ended => break true,
+                        Pulled::Pending => break false,
+                    }
+                };
+            if ended {
+                self.readers.swap_remove(index);
+            } else {
+                index += 1;
+            }
+        }
+        Ok(())
+    }
+
+    /// Every connection the client replaced by connecting to its stream again has ended: the
+    /// replica holding it ended it (over Redis, once the bus told it). What it still carried
+    /// is not read: the client reads the stream on its newest connection.
+    fn check_replaced_ended(&mut self) -> Check {
+        let shared = self.world().is_shared();
+        for _ in 0..if shared { 400 } else { 3 } {
+            self.drain_replaced(None)?;
+            if !self.readers.iter().any(|r| r.replaced) {
+                return Ok(());
+            }
+            if shared {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            self.settle()?;
+        }
+        let open: Vec<String> = self
+            .readers
+            .iter()
+            .filter(|r| r.replaced)
+            .map(|r| format!("session {} stream {:?} on replica {}", r.session, r.stream, r.replica))
+            .collect();
+        Err(format!("connections the client replaced are still open: {open:?}"))
+    }
+
     /// Settles the run as a patient client would, then checks the engine's books.
     fn finish(&mut self) -> Check {
         self.step += 1;
         self.set_outage(false);
+        self.check_replaced_ended()?;
         self.note("final: vanished readers go, gates open, questions answered, waits cancelled".into());
         self.readers.retain(|r| !r.vanished);
         for gate in std::mem::take(&mut self.gates) {
