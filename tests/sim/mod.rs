@@ -4,9 +4,10 @@
 //! vanishing readers, disconnects, DELETE, cancellation, answers to server requests, clock jumps,
 //! timers and process restarts over the same storage — checked as it goes against what a client
 //! may see (every message of a stream once, in order, gaps announced with their exact size, only
-//! its own session's, the connection a reconnect replaced ended), and at the end against the engine's own books (every handler ended, every
-//! stream's messages received or counted lost, every session idle out within its idle timeout
-//! once the client hangs up, nothing of an ended session left, memory within its budget).
+//! its own session's, the connection a reconnect replaced ended), and at the end against the
+//! engine's own books (every handler ended, every stream's messages received or counted lost,
+//! every session idle out within its idle timeout once the client hangs up, nothing of an ended
+//! session left, memory within its budget).
 //!
 //! The same run goes over two replicas sharing a real Redis (`Place::Redis`): each request lands
 //! on either, as behind a plain load balancer, so a stream is resumed on the replica that did not
@@ -698,11 +699,12 @@ impl Sim {
     fn resume(&mut self, s: usize, stream: u32) {
         // A client resumes a stream it stopped reading: its old connection is gone, or (worse for
         // the server) held open and never read again.
-        let keep = self.rng.chance(1, 2);
-        self.resume_keeping(s, stream, keep);
+        let keep_old = self.rng.chance(1, 2);
+        self.resume_keeping(s, stream, keep_old);
     }
 
-    fn resume_keeping(&mut self, s: usize, stream: u32, vanish: bool) {
+    /// Resumes a stream; `keep_old`: the client leaves its old connection to it open, unread.
+    fn resume_keeping(&mut self, s: usize, stream: u32, keep_old: bool) {
         let state = self.sessions[s].streams.get_mut(&stream).expect("known stream");
         state.resumes += 1;
         let last = state.last_id.clone().expect("a stream with an id");
@@ -710,7 +712,7 @@ impl Sim {
         for reader in self.readers.iter_mut().filter(|r| r.reads(s, stream)) {
             reader.vanished = true;
         }
-        if !vanish {
+        if !keep_old {
             self.readers.retain(|r| !r.reads(s, stream));
         }
         let request = self.sessions[s].get().last_event_id(&last);
