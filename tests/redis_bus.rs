@@ -216,25 +216,42 @@ async fn announce(replica: &Replica, session: &str, n: u64) {
     assert_eq!(reply.rest().await.last().and_then(result_text), Some("announced"));
 }
 
+/// Starts the `gated` call on `replica` and reads its first log, the id to resume after.
+async fn start_gated(replica: &Replica, session: &str) -> (Sse, String) {
+    let mut stream =
+        Sse::new(replica.engine.handle(request(Method::POST, Some(session), Some(&call(5, "gated", json!({}))))).await);
+    let first = stream.next().await.expect("the first log");
+    assert_eq!(logged(first.data.as_ref().unwrap()), Some(&json!(1)));
+    (stream, first.id.expect("an event id"))
+}
+
+/// Resumes a stream on `replica` after the event `last`.
+async fn resume(replica: &Replica, session: &str, last: &str) -> Sse {
+    let mut resume = request(Method::GET, Some(session), None);
+    resume.headers_mut().insert(LAST_EVENT_ID, last.parse().unwrap());
+    Sse::new(replica.engine.handle(resume).await)
+}
+
+/// Opens the gate of the `gated` call and reads the rest of its stream: the two logs after the
+/// first, once and in order, then the result and the end.
+async fn the_rest_of_gated(shared: &Shared, stream: &mut Sse) {
+    shared.gate.notify_one();
+    let rest = stream.rest().await;
+    let logs: Vec<&Value> = rest.iter().filter_map(logged).collect();
+    assert_eq!(logs, [&json!(2), &json!(3)], "what was published after the resume, once, in order: {rest:?}");
+    assert_eq!(rest.last().and_then(result_text), Some("gated done"), "then the result, and the end: {rest:?}");
+}
+
 #[test]
 fn a_request_stream_resumed_on_another_replica_gets_the_rest_live_once_in_order() {
     run(async |server| {
         let (a, b, shared) = replicas(server).await;
         let session = initialize(&a).await;
-        let mut on_a =
-            Sse::new(a.engine.handle(request(Method::POST, Some(&session), Some(&call(5, "gated", json!({}))))).await);
-        let first = on_a.next().await.expect("the first log");
-        assert_eq!(logged(first.data.as_ref().unwrap()), Some(&json!(1)));
+        let (on_a, last) = start_gated(&a, &session).await;
         // The client loses A's connection and resumes the stream on B while the call still runs.
         drop(on_a);
-        let mut resume = request(Method::GET, Some(&session), None);
-        resume.headers_mut().insert(LAST_EVENT_ID, first.id.unwrap().parse().unwrap());
-        let mut on_b = Sse::new(b.engine.handle(resume).await);
-        shared.gate.notify_one();
-        let rest = on_b.rest().await;
-        let logs: Vec<&Value> = rest.iter().filter_map(logged).collect();
-        assert_eq!(logs, [&json!(2), &json!(3)], "what A published after the resume, once, in order: {rest:?}");
-        assert_eq!(rest.last().and_then(result_text), Some("gated done"), "then the result, and the end: {rest:?}");
+        let mut on_b = resume(&b, &session, &last).await;
+        the_rest_of_gated(&shared, &mut on_b).await;
         assert_eq!(b.state.occupancy().sessions.live_streams, 0, "nothing of the remote stream stays live on B");
     });
 }
@@ -277,19 +294,11 @@ fn a_stream_resumed_on_another_replica_ends_the_connection_left_behind() {
     run(async |server| {
         let (a, b, shared) = replicas(server).await;
         let session = initialize(&a).await;
-        let mut on_a =
-            Sse::new(a.engine.handle(request(Method::POST, Some(&session), Some(&call(5, "gated", json!({}))))).await);
-        let first = on_a.next().await.expect("the first log");
+        let (mut on_a, last) = start_gated(&a, &session).await;
         // The client resumes on B without A having seen it hang up (a half-open connection).
-        let mut resume = request(Method::GET, Some(&session), None);
-        resume.headers_mut().insert(LAST_EVENT_ID, first.id.unwrap().parse().unwrap());
-        let mut on_b = Sse::new(b.engine.handle(resume).await);
+        let mut on_b = resume(&b, &session, &last).await;
         assert!(on_a.next().await.is_none(), "A's connection to the stream ends, the call goes on");
-        shared.gate.notify_one();
-        let rest = on_b.rest().await;
-        let logs: Vec<&Value> = rest.iter().filter_map(logged).collect();
-        assert_eq!(logs, [&json!(2), &json!(3)], "the rest on B, once, in order: {rest:?}");
-        assert_eq!(rest.last().and_then(result_text), Some("gated done"), "{rest:?}");
+        the_rest_of_gated(&shared, &mut on_b).await;
     });
 }
 
@@ -368,9 +377,7 @@ fn a_stream_whose_replica_died_mid_call_ends_with_one_error_once_its_lease_runs_
         let clock = ManualClock::new(Timestamp::from_millis(1_000_000));
         let (a, b, shared) = replicas_on(server, &clock).await;
         let (session, first) = gated_call_left_after_its_first_log(&a).await;
-        let mut resume = request(Method::GET, Some(&session), None);
-        resume.headers_mut().insert(LAST_EVENT_ID, first.id.clone().unwrap().parse().unwrap());
-        let mut on_b = Sse::new(b.engine.handle(resume).await);
+        let mut on_b = resume(&b, &session, first.id.as_deref().unwrap()).await;
         // A stops renewing its lease (it died, or it is paused); its call is still in flight.
         a.follower.abort();
         assert_eq!(b.bus.tend(&b.state).await, Ok(0), "a lease that has not run out proves nothing");
@@ -386,9 +393,7 @@ fn a_stream_whose_replica_died_mid_call_ends_with_one_error_once_its_lease_runs_
         let over = shared.gated_over.notified();
         shared.gate.notify_one();
         tokio::time::timeout(WITHIN, over).await.expect("A's call ends");
-        let mut again = request(Method::GET, Some(&session), None);
-        again.headers_mut().insert(LAST_EVENT_ID, first.id.unwrap().parse().unwrap());
-        let replayed = Sse::new(b.engine.handle(again).await).rest().await;
+        let replayed = resume(&b, &session, first.id.as_deref().unwrap()).await.rest().await;
         assert_eq!(replayed, rest, "the zombie's later events never arrive");
     });
 }
@@ -407,9 +412,7 @@ fn a_stream_whose_replica_died_after_its_response_ends_without_a_second_answer()
         let response = json!({ "jsonrpc": "2.0", "id": 5, "result": { "content": [] } });
         let id = session.parse().unwrap();
         a.state.sessions().store().append(id, stream, response.to_string().into()).await.expect("logged");
-        let mut resume = request(Method::GET, Some(&session), None);
-        resume.headers_mut().insert(LAST_EVENT_ID, first_id.parse().unwrap());
-        let mut on_b = Sse::new(b.engine.handle(resume).await);
+        let mut on_b = resume(&b, &session, &first_id).await;
         a.follower.abort();
         clock.advance(Duration::from_secs(16));
         assert_eq!(b.bus.tend(&b.state).await, Ok(0), "no error: the one request has its response");
