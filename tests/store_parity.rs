@@ -275,6 +275,28 @@ async fn the_next_deadline_is_never_later_than_the_earliest_session_deadline(sto
     assert!(next <= t(140), "{next:?} is after the remaining deadline, 140");
 }
 
+/// Sessions touched in another order than they were created expire in the order of their
+/// deadlines as touched, each at its own, and never before: a store may index a bound that
+/// the touches left behind, but a sweep goes by the deadlines.
+async fn touched_sessions_expire_at_their_moved_deadlines_in_order(store: impl Store<Data>) {
+    let [first, second, third] = ids(3)[..] else { unreachable!() };
+    for id in [first, second, third] {
+        store.create(record(id, "a", 0)).await.unwrap();
+    }
+    store.lookup(first, &owner("a"), t(60)).await.unwrap();
+    store.lookup(second, &owner("a"), t(40)).await.unwrap();
+    let next = store.next_deadline().expect("a deadline");
+    assert!(next <= t(100), "{next:?} is after the untouched session's deadline, 100");
+    assert_eq!(store.expire(t(100)).await.unwrap(), vec![third]);
+    let next = store.next_deadline().expect("a deadline");
+    assert!(next <= t(140), "{next:?} is after the earliest deadline left, 140");
+    assert_eq!(store.expire(t(139)).await.unwrap(), vec![], "touched at 40 and 60: due at 140 and 160");
+    store.lookup(second, &owner("a"), t(139)).await.unwrap();
+    assert_eq!(store.expire(t(238)).await.unwrap(), vec![first], "touched again at 139: due at 239");
+    assert_eq!(store.expire(t(239)).await.unwrap(), vec![second]);
+    assert_eq!(store.len(), 0);
+}
+
 /// Runs each named check on a fresh store of each kind.
 macro_rules! parity {
     ($($check:ident),* $(,)?) => {
@@ -333,4 +355,5 @@ parity!(
     updates_change_the_state_and_a_tenant_lists_its_sessions_with_it,
     remove_ends_the_session_with_its_logs,
     the_next_deadline_is_never_later_than_the_earliest_session_deadline,
+    touched_sessions_expire_at_their_moved_deadlines_in_order,
 );

@@ -470,7 +470,10 @@ impl<D: Serialize + DeserializeOwned> Store<D> for RedisStore<D> {
             .await?;
         match code(&items)? {
             0 => {
-                self.note_summary(&items[1], &items[2]);
+                // What the store knew was due first, or this session; the count Redis had.
+                self.earliest.fetch_min(deadline, Ordering::Relaxed);
+                let count = items.get(1).and_then(integer).ok_or_else(|| corrupt("create"))?;
+                self.sessions.store(usize::try_from(count).unwrap_or(usize::MAX), Ordering::Relaxed);
                 Ok(())
             }
             1 => Err(CreateError::Duplicate),
@@ -504,10 +507,7 @@ impl<D: Serialize + DeserializeOwned> Store<D> for RedisStore<D> {
             .await?;
         match code(&items)? {
             0 => {
-                let [_, created, seen, data, earliest, count] = &items[..] else {
-                    return Err(corrupt("lookup").into());
-                };
-                self.note_summary(earliest, count);
+                let [_, created, seen, data] = &items[..] else { return Err(corrupt("lookup").into()) };
                 let data = text(data).ok_or_else(|| corrupt("session data"))?;
                 let data = serde_json::from_str(data).map_err(|_| corrupt("session data that does not parse"))?;
                 Ok(SessionRecord {
@@ -722,6 +722,7 @@ impl<D: Serialize + DeserializeOwned> Store<D> for RedisStore<D> {
 
     async fn expire(&self, now: Timestamp) -> Result<Vec<SessionId>, StoreUnavailable> {
         self.note_now(now);
+        let [idle, absolute, init] = self.expiry_args();
         let mut expired = Vec::new();
         loop {
             let items = self
@@ -731,16 +732,20 @@ impl<D: Serialize + DeserializeOwned> Store<D> for RedisStore<D> {
                         .key(self.deadlines_key())
                         .arg(at(now))
                         .arg(&self.config.prefix)
-                        .arg(EXPIRE_BATCH),
+                        .arg(EXPIRE_BATCH)
+                        .arg(idle)
+                        .arg(absolute)
+                        .arg(init),
                 )
                 .await?;
-            let [earliest, count, ids @ ..] = &items[..] else { return Err(corrupt("expire")) };
+            let [earliest, count, examined, ids @ ..] = &items[..] else { return Err(corrupt("expire")) };
             self.note_summary(earliest, count);
             for id in ids {
                 let id = text(id).and_then(|id| id.parse().ok()).ok_or_else(|| corrupt("a session id"))?;
                 expired.push(id);
             }
-            if ids.len() < EXPIRE_BATCH {
+            // Entries the batch scored anew left the due range as surely as those it removed.
+            if integer(examined).is_none_or(|n| n < EXPIRE_BATCH as i64) {
                 return Ok(expired);
             }
         }

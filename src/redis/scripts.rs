@@ -25,8 +25,9 @@
 //! - `p:{S}:d` STRING, the application state as JSON (kept out of the hash: it is longer);
 //! - `p:{S}:l` ZSET of the stream numbers that have a log, scored by number;
 //! - `p:{S}:l:n` STREAM, stream `n`'s log, one entry `0-<seq>` per event with field `d`;
-//! - `p:dl` ZSET of every session's deadline (ms), and `p:t:<digest of the tenant>` SET of a
-//!   tenant's session ids;
+//! - `p:dl` ZSET of every session, scored by a time (ms) never later than its deadline (a
+//!   touch leaves it behind; the sweep that finds it due scores it anew), and
+//!   `p:t:<digest of the tenant>` SET of a tenant's session ids;
 //! - `p:node:<node>` STRING, a replica's lease: the engine-clock time (ms) until which it lives;
 //!   `p:nodes` ZSET, every replica scored by the same time, so that the replicas that died can
 //!   be found; `p:holds:<node>` SET, the sessions a replica holds, so that the holds of one that
@@ -87,19 +88,21 @@ local function keep_with(rec, key)
 end
 
 -- Keeps an index for at least `ttl` ms: an index outlives the keys of every session in it.
+-- Extended to twice that, so that the sessions made or touched next mostly find it kept long
+-- enough already and cost one read here.
 local function outlive(key, ttl)
   local left = redis.call('PTTL', key)
-  if left == -1 or (left >= 0 and left < ttl) then redis.call('PEXPIRE', key, ttl) end
+  if left == -1 or (left >= 0 and left < ttl) then redis.call('PEXPIRE', key, num(2 * ttl)) end
 end
 
 -- Sets the backstop TTL of every key of the session to `margin` ms past its deadline `d`
--- (engine-clock ms, as `now`). Extended only once the deadline has moved more than half the
--- margin past what the keys were last given, so most touches cost one read here, and the keys
--- still never expire before `margin / 2` past the deadline.
-local function backstop(rec, dl, now, d, margin)
+-- (engine-clock ms, as `now`), given the record's fields `bx` and `tk` as the caller read them.
+-- Extended only once the deadline has moved more than half the margin past what the keys were
+-- last given, so most touches cost nothing here, and the keys still never expire before
+-- `margin / 2` past the deadline.
+local function extend_backstop(rec, dl, now, d, margin, bx, tk)
   local keep = d + margin
-  local f = redis.call('HMGET', rec, 'bx', 'tk')
-  if keep - tonumber(f[1] or '0') <= margin / 2 then return end
+  if keep - tonumber(bx or '0') <= margin / 2 then return end
   redis.call('HSET', rec, 'bx', num(keep))
   local ttl = math.max(keep - now, 1)
   redis.call('PEXPIRE', rec, ttl)
@@ -109,7 +112,13 @@ local function backstop(rec, dl, now, d, margin)
     for _, n in ipairs(redis.call('ZRANGE', logs, 0, -1)) do redis.call('PEXPIRE', logs .. ':' .. n, ttl) end
   end
   outlive(dl, ttl)
-  if f[2] then outlive(f[2], ttl) end
+  if tk then outlive(tk, ttl) end
+end
+
+-- `extend_backstop`, reading the fields it needs.
+local function backstop(rec, dl, now, d, margin)
+  local f = redis.call('HMGET', rec, 'bx', 'tk')
+  extend_backstop(rec, dl, now, d, margin, f[1], f[2])
 end
 
 -- Ends replica `node`'s hold on the session, if it has one, at `at`: its idle timeout starts
@@ -157,40 +166,50 @@ end
 
 /// KEYS: rec, dl, tenant set. ARGV: id, owner, tenant key, created, last seen, used (1/0), data,
 /// deadline, max sessions (-1: none), max per tenant (-1: none), backstop margin.
-/// Returns {code, earliest, count}: 0 created, 1 duplicate, 2 total cap, 3 tenant cap.
+/// Returns {code, count}: 0 created, 1 duplicate, 2 total cap, 3 tenant cap; the number of
+/// sessions (0 when a duplicate). The new session's keys are written with their backstop TTL.
 /// A tenant at its cap is first pruned of sessions whose keys Redis removed by their backstop
 /// (which no sweep saw, so nothing else takes them out of the set): a cost of O(cap) paid only
 /// at the cap. Stale deadline entries need no pruning: the next sweep removes them.
 const CREATE: &str = r#"
 local rec, dl, tk = KEYS[1], KEYS[2], KEYS[3]
 local id = ARGV[1]
-if redis.call('EXISTS', rec) == 1 then return {1, '', 0} end
+if redis.call('EXISTS', rec) == 1 then return {1, 0} end
 local max, per = tonumber(ARGV[9]), tonumber(ARGV[10])
-if max >= 0 and redis.call('ZCARD', dl) >= max then return {2, '', 0} end
+local count = redis.call('ZCARD', dl)
+if max >= 0 and count >= max then return {2, count} end
 if per >= 0 and redis.call('SCARD', tk) >= per then
   for _, other in ipairs(redis.call('SMEMBERS', tk)) do
     if redis.call('EXISTS', sibling(rec, id, other)) == 0 then redis.call('SREM', tk, other) end
   end
-  if redis.call('SCARD', tk) >= per then return {3, '', 0} end
+  if redis.call('SCARD', tk) >= per then return {3, count} end
 end
+local keep = tonumber(ARGV[8]) + tonumber(ARGV[11])
+local ttl = math.max(keep - math.max(tonumber(ARGV[4]), tonumber(ARGV[5])), 1)
 redis.call('HSET', rec, 'own', ARGV[2], 'tk', ARGV[3], 'cr', ARGV[4], 'seen', ARGV[5], 'used', ARGV[6],
-  'held', '0', 'ver', '0', 'ns', '1')
-redis.call('SET', rec .. ':d', ARGV[7])
+  'held', '0', 'ver', '0', 'ns', '1', 'bx', num(keep))
+redis.call('PEXPIRE', rec, num(ttl))
+redis.call('SET', rec .. ':d', ARGV[7], 'PX', num(ttl))
 redis.call('ZADD', dl, ARGV[8], id)
 redis.call('SADD', tk, id)
-backstop(rec, dl, math.max(tonumber(ARGV[4]), tonumber(ARGV[5])), tonumber(ARGV[8]), tonumber(ARGV[11]))
-local s = summary(dl)
-return {0, s[1], s[2]}
+outlive(dl, ttl)
+outlive(tk, ttl)
+return {0, count + 1}
 "#;
 
 /// KEYS: rec, dl. ARGV: id, owner, now, idle, absolute, init, backstop margin.
-/// Returns {code, ...}: {0, created, seen, used, data, earliest, count} found and touched;
-/// {1} unknown; {2, earliest, count} expired (and removed); {3} another owner's.
+/// Returns {code, ...}: {0, created, seen, data} found and touched; {1} unknown;
+/// {2, earliest, count} expired (and removed); {3} another owner's.
+///
+/// The lookup is on every request's path, and every command a script runs costs Redis a few
+/// microseconds whatever it does, so a touch runs three: one read of the record, one write of
+/// it, one read of the state. It leaves the deadline index alone: a touch only ever moves the
+/// deadline later, and the index holds a bound that is never later than the deadline, which the
+/// sweep that finds it due corrects (EXPIRE).
 const LOOKUP: &str = r#"
 local rec, dl, id = KEYS[1], KEYS[2], ARGV[1]
 local now, idle, absolute, init = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
--- One read of the record decides everything: the lookup is on every request's path.
-local f = redis.call('HMGET', rec, 'cr', 'seen', 'used', 'held', 'own')
+local f = redis.call('HMGET', rec, 'cr', 'seen', 'used', 'held', 'own', 'bx', 'tk')
 if not f[1] then return {1} end
 local cr, seen, held = tonumber(f[1]), tonumber(f[2]), tonumber(f[4] or '0')
 if deadline_of(cr, seen, f[3] == '1', held, idle, absolute, init) <= now then
@@ -202,10 +221,8 @@ if f[5] ~= ARGV[2] then return {3} end
 seen = math.max(seen, now)
 redis.call('HSET', rec, 'seen', num(seen), 'used', '1')
 local due = deadline_of(cr, seen, true, held, idle, absolute, init)
-redis.call('ZADD', dl, num(due), id)
-backstop(rec, dl, now, due, tonumber(ARGV[7]))
-local s = summary(dl)
-return {0, f[1], num(seen), redis.call('GET', rec .. ':d'), s[1], s[2]}
+extend_backstop(rec, dl, now, due, tonumber(ARGV[7]), f[6], f[7])
+return {0, f[1], num(seen), redis.call('GET', rec .. ':d')}
 "#;
 
 /// KEYS: rec. Returns {version, data}, or {} for an unknown session.
@@ -411,14 +428,30 @@ local s = summary(dl)
 return {released, left, s[1], s[2]}
 "#;
 
-/// KEYS: dl. ARGV: now, prefix, batch. Returns {earliest, count, id...}: the sessions removed.
+/// KEYS: dl. ARGV: now, prefix, batch, idle, absolute, init.
+/// Returns {earliest, count, examined, id...}: how many index entries were due, and the sessions
+/// removed, in deadline order.
+/// An entry's score is a bound never later than its session's deadline (a touch moves the
+/// deadline, not the entry): each due entry is checked against the record, removed if its
+/// session is due, else scored anew with the session's deadline. A session whose keys Redis
+/// removed by their backstop is due at its entry's score.
 const EXPIRE: &str = r#"
-local dl, prefix = KEYS[1], ARGV[2]
-local due = redis.call('ZRANGEBYSCORE', dl, '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[3]))
-for _, id in ipairs(due) do drop(prefix .. ':{' .. id .. '}', dl, id) end
+local dl, prefix, now = KEYS[1], ARGV[2], tonumber(ARGV[1])
+local idle, absolute, init = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
+local entries = redis.call('ZRANGEBYSCORE', dl, '-inf', ARGV[1], 'WITHSCORES', 'LIMIT', 0, tonumber(ARGV[3]))
+local due = {}
+for i = 1, #entries, 2 do
+  local id = entries[i]
+  local f = redis.call('HMGET', prefix .. ':{' .. id .. '}', 'cr', 'seen', 'used', 'held')
+  local d = tonumber(entries[i + 1])
+  if f[1] then d = deadline_of(tonumber(f[1]), tonumber(f[2]), f[3] == '1', tonumber(f[4] or '0'), idle, absolute, init) end
+  if d <= now then due[#due + 1] = {d, id} else redis.call('ZADD', dl, num(d), id) end
+end
+table.sort(due, function(a, b) return a[1] < b[1] or (a[1] == b[1] and a[2] < b[2]) end)
+for _, entry in ipairs(due) do drop(prefix .. ':{' .. entry[2] .. '}', dl, entry[2]) end
 local s = summary(dl)
-local out = {s[1], s[2]}
-for _, id in ipairs(due) do out[#out + 1] = id end
+local out = {s[1], s[2], #entries / 2}
+for _, entry in ipairs(due) do out[#out + 1] = entry[2] end
 return out
 "#;
 

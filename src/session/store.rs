@@ -91,7 +91,9 @@ pub trait Store<D> {
     async fn set_held(&self, id: SessionId, held: bool, at: Timestamp) -> Result<(), StoreUnavailable>;
 
     /// Removes every session whose deadline is at or before `now`; returns their ids.
-    /// Costs O(expired · log n): the store keeps deadlines ordered.
+    /// Costs O(expired · log n): the store keeps deadlines ordered. A store may index a bound
+    /// that touches leave behind instead of the deadline itself (Redis does: a touch then writes
+    /// less); a sweep also costs it O(log n) for each session touched since its bound was set.
     async fn expire(&self, now: Timestamp) -> Result<Vec<SessionId>, StoreUnavailable>;
 
     /// When the engine should next call [`Store::expire`]: the earliest deadline of any session,
