@@ -140,6 +140,48 @@ fn a_cap_holds_across_replicas_under_concurrent_creates() {
     });
 }
 
+/// Connections Redis has open, the one asking not counted.
+fn clients(server: &RedisServer) -> usize {
+    server.cli(&["CLIENT", "LIST"]).lines().count() - 1
+}
+
+/// A worker thread sends on a connection of its own once it is made, without a hop to the
+/// thread that made the store; when the runtime that drove it is gone, the thread's next
+/// runtime works at once and gets a connection of its own again.
+#[test]
+fn a_thread_gets_a_connection_of_its_own_and_a_new_runtime_a_new_one() {
+    let Some(server) = RedisServer::start() else { return };
+    // The store's own connection is driven by a runtime that runs all along, as a host's is.
+    let driver = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+    let store: Arc<RedisStore<u64>> = Arc::new(driver.block_on(server.store_at(&fresh_prefix(), long_lived())));
+    let id = SessionIdGenerator::seeded(22).next_id();
+    driver.block_on(store.create(record(id, "t"))).unwrap();
+    let before = clients(&server);
+    let owner = Owner::new(TenantId::new("t"), Principal::anonymous());
+    let on_a_worker = |store: Arc<RedisStore<u64>>, owner: Owner, server: &RedisServer| {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        runtime.block_on(async {
+            // The first lookups go on the store's connection while this thread's is made.
+            for n in 0..200 {
+                store.lookup(id, &owner, Timestamp::from_millis(1_000 + n)).await.expect("a lookup");
+                if clients(server) > before {
+                    assert_eq!(clients(server), before + 1, "one connection for the thread");
+                    return;
+                }
+            }
+            panic!("no connection of the thread's own after 200 lookups");
+        });
+    };
+    std::thread::scope(|scope| {
+        scope.spawn(|| {
+            on_a_worker(store.clone(), owner.clone(), &server);
+            // The runtime is dropped with its connection's task; the next one finds it gone
+            // (sending on it would fail) and sends on the store's connection meanwhile.
+            on_a_worker(store.clone(), owner.clone(), &server);
+        });
+    });
+}
+
 #[test]
 fn concurrent_updates_from_two_replicas_all_land() {
     run(async |server| {

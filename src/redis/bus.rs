@@ -120,7 +120,7 @@ impl RedisBus {
     /// connect it before the engine serves.
     pub async fn connect<D>(store: &RedisStore<D>) -> Result<Self, StoreUnavailable> {
         let mut bus = Self {
-            connection: store.connection(),
+            connection: store.shared_connection(),
             client: store.client.clone(),
             node: store.node.clone(),
             bells: store.bell_key(),

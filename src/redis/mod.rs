@@ -37,6 +37,7 @@
 //! Sentinel), not Redis Cluster (`docs/ARCHITECTURE.md` says why).
 
 mod bus;
+mod connections;
 mod scripts;
 
 pub use bus::{RedisBacked, RedisBus};
@@ -47,6 +48,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
+use connections::Connections;
 use redis::aio::ConnectionManager;
 use redis::{RedisError, Value};
 use serde::de::DeserializeOwned;
@@ -106,7 +108,7 @@ impl Default for RedisStoreConfig {
 /// `D` is stored as JSON. Updates are optimistic: read, change, and write back only if no other
 /// replica wrote in between (else retry), so [`Store::update`]'s closure may run more than once.
 pub struct RedisStore<D> {
-    connection: ConnectionManager,
+    connections: Connections,
     config: RedisStoreConfig,
     scripts: Scripts,
     /// The earliest deadline (ms) the last script reported, `u64::MAX` for none.
@@ -164,7 +166,9 @@ impl<D> RedisStore<D> {
     /// Connects to the Redis at `url` (`redis://127.0.0.1:6379/0`, `unix:///run/redis.sock`)
     /// and reads when the sessions already there are due, so that a replica started later
     /// sweeps them on time. Commands need a runtime: enable the `tokio` or `async-std` feature
-    /// and call this inside one that outlives the store (it drives the connection).
+    /// and call this inside one that outlives the store (it drives the connection). Under
+    /// tokio, each thread that sends commands from inside a runtime also gets a connection of
+    /// its own, driven there, so that a host's workers send without a hop between threads.
     ///
     /// # Panics
     ///
@@ -179,11 +183,11 @@ impl<D> RedisStore<D> {
             .set_connection_timeout(Some(config.connection_timeout))
             .set_number_of_retries(2)
             .set_max_delay(Duration::from_millis(500));
-        let connection = ConnectionManager::new_with_config(client.clone(), manager).await?;
+        let connections = Connections::connect(client.clone(), manager).await?;
         // 48 random bits: ids of requests to clients carry it, so it stays short.
         let node = format!("{:012x}", uuid::Uuid::new_v4().as_u128() >> 80);
         let store = Self {
-            connection,
+            connections,
             config,
             scripts: Scripts::new(),
             earliest: AtomicU64::new(u64::MAX),
@@ -355,8 +359,14 @@ impl<D> RedisStore<D> {
         ms(self.config.backstop)
     }
 
+    /// The connection for this thread's commands (see `connections.rs`).
     fn connection(&self) -> ConnectionManager {
-        self.connection.clone()
+        self.connections.get()
+    }
+
+    /// The connection the store was made with, the same from every thread.
+    fn shared_connection(&self) -> ConnectionManager {
+        self.connections.shared()
     }
 
     /// Keeps what a script said about the whole store: the earliest deadline and the count.
