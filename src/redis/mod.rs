@@ -42,6 +42,7 @@ mod scripts;
 
 pub use bus::{RedisBacked, RedisBus};
 
+use std::cell::RefCell;
 use std::marker::PhantomData;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -53,6 +54,7 @@ use redis::aio::ConnectionManager;
 use redis::{RedisError, Value};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
+use thread_local::ThreadLocal;
 
 use crate::clock::Timestamp;
 use crate::jsonrpc::Id;
@@ -107,6 +109,8 @@ impl Default for RedisStoreConfig {
 ///
 /// `D` is stored as JSON. Updates are optimistic: read, change, and write back only if no other
 /// replica wrote in between (else retry), so [`Store::update`]'s closure may run more than once.
+/// An update that follows a lookup of the same session on the same thread starts from what the
+/// lookup read, so it costs one round trip when nothing was written in between.
 pub struct RedisStore<D> {
     connections: Connections,
     config: RedisStoreConfig,
@@ -120,7 +124,17 @@ pub struct RedisStore<D> {
     node: Arc<str>,
     /// Where the connection came from, for the bus's connections of its own.
     client: redis::Client,
+    /// The state the latest lookup on each thread read, with its version: an update that
+    /// follows it (the engine's usual order) writes without reading it again.
+    last_read: ThreadLocal<RefCell<Option<ReadState>>>,
     _data: PhantomData<fn() -> D>,
+}
+
+/// A session's application state as read, and the version it had.
+struct ReadState {
+    id: SessionId,
+    version: String,
+    data: String,
 }
 
 impl<D> std::fmt::Debug for RedisStore<D> {
@@ -195,6 +209,7 @@ impl<D> RedisStore<D> {
             sessions: AtomicUsize::new(0),
             node: node.into(),
             client,
+            last_read: ThreadLocal::new(),
             _data: PhantomData,
         };
         let summary: Value =
@@ -517,9 +532,13 @@ impl<D: Serialize + DeserializeOwned> Store<D> for RedisStore<D> {
             .await?;
         match code(&items)? {
             0 => {
-                let [_, created, seen, data] = &items[..] else { return Err(corrupt("lookup").into()) };
-                let data = text(data).ok_or_else(|| corrupt("session data"))?;
-                let data = serde_json::from_str(data).map_err(|_| corrupt("session data that does not parse"))?;
+                let [_, created, seen, data, version] = &items[..] else { return Err(corrupt("lookup").into()) };
+                let text_data = text(data).ok_or_else(|| corrupt("session data"))?;
+                let data = serde_json::from_str(text_data).map_err(|_| corrupt("session data that does not parse"))?;
+                if let Some(version) = text(version) {
+                    let read = ReadState { id, version: version.to_owned(), data: text_data.to_owned() };
+                    *self.last_read.get_or_default().borrow_mut() = Some(read);
+                }
                 Ok(SessionRecord {
                     id,
                     owner: owner.clone(),
@@ -543,16 +562,33 @@ impl<D: Serialize + DeserializeOwned> Store<D> for RedisStore<D> {
 
     async fn update<F: FnMut(&mut D)>(&self, id: SessionId, mut change: F) -> Result<(), LookupError> {
         let key = self.record_key(id);
+        // What this thread's latest lookup read, if it was of this session: the version check
+        // below refuses it if another write came since, and the loop then reads afresh.
+        let mut hint = self.last_read.get_or_default().borrow_mut().take().filter(|read| read.id == id);
         for _ in 0..UPDATE_ATTEMPTS {
-            let read: Vec<String> =
-                self.scripts.read_state.key(&key).invoke_async(&mut self.connection()).await.map_err(unavailable)?;
-            let [version, data] = &read[..] else { return Err(LookupError::Unknown) };
-            let (version, data) = (version.clone(), data.clone());
+            let (version, data, fresh) = match hint.take() {
+                Some(read) => (read.version, read.data, false),
+                None => {
+                    let read: Vec<String> = self
+                        .scripts
+                        .read_state
+                        .key(&key)
+                        .invoke_async(&mut self.connection())
+                        .await
+                        .map_err(unavailable)?;
+                    let [version, data] = &read[..] else { return Err(LookupError::Unknown) };
+                    (version.clone(), data.clone(), true)
+                }
+            };
             let mut state: D = serde_json::from_str(&data).map_err(|_| corrupt("session data that does not parse"))?;
             change(&mut state);
             let written = serde_json::to_string(&state).map_err(|_| corrupt("session data that does not serialize"))?;
             if written == data {
-                return Ok(());
+                // Nothing to write, as far as a fresh read can tell; a hint may be out of date.
+                if fresh {
+                    return Ok(());
+                }
+                continue;
             }
             let outcome: i64 = self
                 .scripts

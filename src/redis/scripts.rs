@@ -198,7 +198,7 @@ return {0, count + 1}
 "#;
 
 /// KEYS: rec, dl. ARGV: id, owner, now, idle, absolute, init, backstop margin.
-/// Returns {code, ...}: {0, created, seen, data} found and touched; {1} unknown;
+/// Returns {code, ...}: {0, created, seen, data, version} found and touched; {1} unknown;
 /// {2, earliest, count} expired (and removed); {3} another owner's.
 ///
 /// The lookup is on every request's path, and every command a script runs costs Redis a few
@@ -209,7 +209,7 @@ return {0, count + 1}
 const LOOKUP: &str = r#"
 local rec, dl, id = KEYS[1], KEYS[2], ARGV[1]
 local now, idle, absolute, init = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
-local f = redis.call('HMGET', rec, 'cr', 'seen', 'used', 'held', 'own', 'bx', 'tk')
+local f = redis.call('HMGET', rec, 'cr', 'seen', 'used', 'held', 'own', 'bx', 'tk', 'ver')
 if not f[1] then return {1} end
 local cr, seen, held = tonumber(f[1]), tonumber(f[2]), tonumber(f[4] or '0')
 if deadline_of(cr, seen, f[3] == '1', held, idle, absolute, init) <= now then
@@ -222,7 +222,7 @@ seen = math.max(seen, now)
 redis.call('HSET', rec, 'seen', num(seen), 'used', '1')
 local due = deadline_of(cr, seen, true, held, idle, absolute, init)
 extend_backstop(rec, dl, now, due, tonumber(ARGV[7]), f[6], f[7])
-return {0, f[1], num(seen), redis.call('GET', rec .. ':d')}
+return {0, f[1], num(seen), redis.call('GET', rec .. ':d'), f[8]}
 "#;
 
 /// KEYS: rec. Returns {version, data}, or {} for an unknown session.
