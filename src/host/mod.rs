@@ -40,6 +40,8 @@ mod budget;
 mod config;
 mod connection;
 mod limit;
+#[cfg(all(feature = "tokio", feature = "redis"))]
+pub(crate) mod redis_connections;
 mod service;
 mod timers;
 #[cfg(feature = "tokio")]

@@ -1,4 +1,5 @@
-//! The connections a store sends its commands on: one per thread that runs a tokio runtime.
+//! The connections a store sends its commands on: one per thread that runs a tokio runtime
+//! (made by `host::redis_connections`, where what knows a runtime lives).
 //!
 //! A connection is driven by a task on the runtime that made it. Were one connection shared by
 //! every worker thread, each command would hop to the thread driving it and its reply hop back:
@@ -21,7 +22,7 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 pub(super) struct Connections {
     shared: ConnectionManager,
     #[cfg(feature = "tokio")]
-    own: per_thread::PerThread,
+    own: crate::host::redis_connections::PerThread,
 }
 
 impl Connections {
@@ -30,7 +31,7 @@ impl Connections {
     pub(super) async fn connect(client: redis::Client, config: ConnectionManagerConfig) -> redis::RedisResult<Self> {
         let shared = ConnectionManager::new_with_config(client.clone(), config.clone()).await?;
         #[cfg(feature = "tokio")]
-        let own = per_thread::PerThread::new(client, config, &shared);
+        let own = crate::host::redis_connections::PerThread::new(client, config, &shared);
         Ok(Self {
             shared,
             #[cfg(feature = "tokio")]
@@ -50,82 +51,5 @@ impl Connections {
             return own;
         }
         self.shared.clone()
-    }
-}
-
-#[cfg(feature = "tokio")]
-mod per_thread {
-    use std::sync::atomic::{AtomicBool, Ordering};
-    use std::sync::{Arc, Mutex, Weak};
-
-    use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-    use thread_local::ThreadLocal;
-
-    /// A thread's connection, and whether the runtime driving it still runs.
-    struct Own {
-        connection: ConnectionManager,
-        runtime_runs: Weak<()>,
-    }
-
-    /// What a thread has: its connection once made, and whether one is being made.
-    #[derive(Default)]
-    struct Slot {
-        own: Mutex<Option<Own>>,
-        connecting: AtomicBool,
-    }
-
-    pub(super) struct PerThread {
-        client: redis::Client,
-        config: ConnectionManagerConfig,
-        slots: ThreadLocal<Arc<Slot>>,
-    }
-
-    /// A token held by a task of the current runtime until the runtime shuts down.
-    fn runtime_token() -> Weak<()> {
-        let token = Arc::new(());
-        let held = Arc::downgrade(&token);
-        tokio::spawn(async move {
-            let _token = token;
-            std::future::pending::<()>().await
-        });
-        held
-    }
-
-    impl PerThread {
-        pub(super) fn new(client: redis::Client, config: ConnectionManagerConfig, made: &ConnectionManager) -> Self {
-            let per_thread = Self { client, config, slots: ThreadLocal::new() };
-            if tokio::runtime::Handle::try_current().is_ok() {
-                let own = Own { connection: made.clone(), runtime_runs: runtime_token() };
-                *lock(per_thread.slots.get_or_default()) = Some(own);
-            }
-            per_thread
-        }
-
-        /// This thread's connection; `None` outside a tokio runtime, and until it is made (this
-        /// starts making it).
-        pub(super) fn get(&self) -> Option<ConnectionManager> {
-            tokio::runtime::Handle::try_current().ok()?;
-            let slot = self.slots.get_or_default();
-            if let Some(own) = &*lock(slot) {
-                if own.runtime_runs.strong_count() > 0 {
-                    return Some(own.connection.clone());
-                }
-            }
-            if !slot.connecting.swap(true, Ordering::AcqRel) {
-                let (slot, client, config) = (slot.clone(), self.client.clone(), self.config.clone());
-                tokio::spawn(async move {
-                    if let Ok(connection) = ConnectionManager::new_with_config(client, config).await {
-                        *lock(&slot) = Some(Own { connection, runtime_runs: runtime_token() });
-                    }
-                    slot.connecting.store(false, Ordering::Release);
-                });
-            }
-            None
-        }
-    }
-
-    /// The slot's connection; a panic while it was held (there is none to have) loses nothing.
-    fn lock(slot: &Slot) -> std::sync::MutexGuard<'_, Option<Own>> {
-        slot.own.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
