@@ -8,7 +8,7 @@
 //! The same runs go over two replicas sharing a real `redis-server` (its store and its bus):
 //! `SIM_REDIS_SEEDS=N` (default 30: real I/O runs about 13 seeds/s), `SIM_REDIS_SEED=S` one
 //! seed. `SIM_THREADS=T` sets how many seeds run at once (default: the cores, at most 4);
-//! `SIM_ALL=1` runs on past a failing seed, to count them.
+//! `SIM_ALL=1` runs on past a failing seed, to count them, and prints every failure.
 //!
 //! Invariants 1, 2, 5 and 8 of the crate docs, together, under interleavings; over Redis,
 //! invariant 12 too.
@@ -107,6 +107,11 @@ fn run_seeds_with(what: &str, seeds: u64, steps: usize, run: impl Fn(u64) -> Res
         "{what}: {seeds} seeds × {steps} steps in {elapsed:.1?} ({:.0} seeds/s)",
         seeds as f64 / elapsed.as_secs_f64()
     );
+    if std::env::var_os("SIM_ALL").is_some() {
+        for failure in &failures {
+            println!("{failure}\n");
+        }
+    }
     if let Some(first) = failures.first() {
         panic!("{} seeds failed; the first: {first}", failures.len());
     }

@@ -327,6 +327,38 @@ impl Drop for Attachment {
     }
 }
 
+/// An attachment the store has not vouched for yet: the log is being read, or the session's
+/// survival checked. Dropped before [`Unconfirmed::confirm`] (the request that made it went
+/// away while the store answered) it is abandoned ([`Hub::abandon`]): a stream it made live is
+/// not left live for good in a session that may have ended meanwhile, when no removal would
+/// ever come again to take it.
+pub(crate) struct Unconfirmed(Option<Attachment>);
+
+impl Unconfirmed {
+    pub(crate) fn new(attachment: Attachment) -> Self {
+        Self(Some(attachment))
+    }
+
+    /// The store vouched for the stream: it stays live as long as the attachment lives.
+    pub(crate) fn confirm(mut self) -> Attachment {
+        self.0.take().expect("an attachment is confirmed once")
+    }
+
+    /// The attachment, until it is confirmed.
+    pub(crate) fn get(&self) -> &Attachment {
+        self.0.as_ref().expect("an attachment is confirmed once")
+    }
+}
+
+impl Drop for Unconfirmed {
+    fn drop(&mut self) {
+        if let Some(attachment) = self.0.take() {
+            let hub = attachment.hub.clone();
+            hub.abandon(attachment);
+        }
+    }
+}
+
 /// A stream already has a subscriber and the caller asked not to replace it.
 #[derive(Debug)]
 pub(crate) struct Busy;
@@ -525,7 +557,7 @@ impl Hub {
 
     /// Drops an attachment whose subscription could not be completed, and forgets the stream
     /// too if the attach made it live, so a refused subscribe leaves nothing.
-    pub(crate) fn abandon(&self, attachment: Attachment) {
+    fn abandon(&self, attachment: Attachment) {
         let (session, stream, created) = (attachment.session, attachment.stream_id, attachment.created);
         drop(attachment);
         if !created {

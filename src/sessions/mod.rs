@@ -16,7 +16,7 @@ use crate::session::{
     SessionRecord, Store, StorePolicy, StoreUnavailable, StreamError, TenantId,
 };
 use crate::stream::{EventId, StreamId};
-use hub::{Delivery, Hold, Hub, HubCensus, Transition};
+use hub::{Delivery, Hold, Hub, HubCensus, Transition, Unconfirmed};
 
 mod hub;
 mod subscription;
@@ -386,26 +386,24 @@ impl<D, S: Store<D>> Sessions<D, S> {
     ) -> Result<Subscription, StreamError> {
         let removals = self.hub.removals();
         let stream = self.store.open_stream_answering(id, requests).await?;
-        let live = self.hub.open(id, stream);
         // A session removed while the store opened the stream would leave it live here for good
         // (its removal has been acted on already); so would one the store cannot vouch for now,
-        // which the caller is told is unavailable.
+        // which the caller is told is unavailable, and one whose request goes away while the
+        // store is asked (`Unconfirmed` abandons it as it drops).
+        let live = Unconfirmed::new(self.hub.open(id, stream));
         if self.hub.removals() != removals {
             match self.store.replay(id, stream, 0).await {
                 Err(ReplayError::UnknownSession) => {
-                    self.hub.abandon(live);
+                    drop(live);
                     self.hub.remove_session(id);
                     return Err(StreamError::UnknownSession);
                 }
-                Err(ReplayError::Unavailable(unavailable)) => {
-                    self.hub.abandon(live);
-                    return Err(StreamError::Unavailable(unavailable));
-                }
+                Err(ReplayError::Unavailable(unavailable)) => return Err(StreamError::Unavailable(unavailable)),
                 Ok(_) | Err(ReplayError::Ahead(_) | ReplayError::UnknownStream(_)) => {}
             }
         }
         let empty = crate::stream::Replay::default();
-        Ok(Subscription::new(self.hub.clone(), id, stream, Some(live), 0, empty, init))
+        Ok(Subscription::new(self.hub.clone(), id, stream, Some(live.confirm()), 0, empty, init))
     }
 
     /// Publishes a message to a stream without waiting: it lands in the replay log and goes to
@@ -492,17 +490,19 @@ impl<D, S: Store<D>> Sessions<D, S> {
         options: SubscribeOptions,
     ) -> Result<Subscription, SubscribeError> {
         let shared = self.store.is_shared();
+        // Until the log is read, the attach is not vouched for: a subscribe dropped meanwhile
+        // (its client gone) takes back a stream it made live, which may be of a session that
+        // ended between the caller's lookup and here.
         let live = self.hub.attach(id, stream, options.exclusive, shared).map_err(|_| SubscribeError::Busy)?;
+        let live = live.map(Unconfirmed::new);
         let mut after = match from {
             Resume::After(event) => event.seq(),
-            Resume::Undelivered => live.as_ref().map_or(0, |attachment| attachment.stream.delivered()),
+            Resume::Undelivered => live.as_ref().map_or(0, |attachment| attachment.get().stream.delivered()),
         };
         let replay = loop {
             match self.store.replay(id, stream, after).await {
                 Err(error) => {
-                    if let Some(attachment) = live {
-                        self.hub.abandon(attachment);
-                    }
+                    drop(live);
                     if error == ReplayError::UnknownSession {
                         // The session ended while we attached: nothing of it may stay live.
                         self.hub.remove_session(id);
@@ -518,11 +518,12 @@ impl<D, S: Store<D>> Sessions<D, S> {
         };
         let live = match live {
             // Nothing more comes to a finished stream: a stream this attach made live goes again.
-            Some(attachment) if replay.finished => {
-                self.hub.abandon(attachment);
+            Some(unconfirmed) if replay.finished => {
+                drop(unconfirmed);
                 None
             }
-            Some(attachment) => {
+            Some(unconfirmed) => {
+                let attachment = unconfirmed.confirm();
                 let newest = replay.events.last().map_or(after + replay.lost, |event| event.id().seq());
                 attachment.me.raise_floor(newest);
                 Some(attachment)

@@ -123,6 +123,11 @@ pub struct HookedStore {
     pub after_next_deadline: std::cell::RefCell<Option<Box<dyn FnOnce()>>>,
     /// Runs at the start of the next `replay`, before the log is read.
     pub before_replay: std::cell::RefCell<Option<Box<dyn FnOnce()>>>,
+    /// While set, `replay` never answers: a remote store's reply still on its way when the
+    /// request waiting for it goes.
+    pub stall_replay: std::cell::Cell<bool>,
+    /// Runs right after the next `open_stream` opened the stream, before it returns.
+    pub after_open_stream: std::cell::RefCell<Option<Box<dyn FnOnce()>>>,
 }
 
 impl HookedStore {
@@ -131,6 +136,8 @@ impl HookedStore {
             inner: mcp_session::session::MemoryStore::new(policy),
             after_next_deadline: Default::default(),
             before_replay: Default::default(),
+            stall_replay: Default::default(),
+            after_open_stream: Default::default(),
         }
     }
 }
@@ -161,7 +168,12 @@ impl mcp_session::Store<()> for HookedStore {
         &self,
         id: mcp_session::SessionId,
     ) -> Result<mcp_session::StreamId, mcp_session::session::StreamError> {
-        self.inner.open_stream(id).await
+        let opened = self.inner.open_stream(id).await;
+        let hook = self.after_open_stream.borrow_mut().take();
+        if let Some(hook) = hook {
+            hook();
+        }
+        opened
     }
     async fn append(
         &self,
@@ -187,6 +199,9 @@ impl mcp_session::Store<()> for HookedStore {
         let hook = self.before_replay.borrow_mut().take();
         if let Some(hook) = hook {
             hook();
+        }
+        if self.stall_replay.get() {
+            std::future::pending::<()>().await;
         }
         self.inner.replay(id, stream, after).await
     }

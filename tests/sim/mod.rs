@@ -1451,7 +1451,7 @@ impl Sim {
                     && census.live_sessions == 0
                     && census.live_streams == 0
                     && census.subscribers == 0,
-                "left on replica {replica} after every session ended: {occupancy:?}"
+                "left on replica {replica} after every session ended: {occupancy:?}, of sessions {holding:?}"
             );
             ensure!(
                 census.activity == 0 && census.heartbeats == 0,
