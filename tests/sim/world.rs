@@ -53,6 +53,11 @@ pub struct Settings {
     /// (a DELETE or an expiry on another thread, landing between a request's lookup and its
     /// next step).
     pub steal_per_mille: u64,
+    /// Over Redis, how often the client waits after a step for the replies on their way, as a
+    /// client awaiting its answers does: requests then complete during the run (reconnects
+    /// find the connection they replace still open, answers cross replicas mid-call), not
+    /// only in the final settle. In memory nothing is ever on its way.
+    pub patience_per_mille: u64,
 }
 
 impl Settings {
@@ -74,6 +79,7 @@ impl Settings {
             // A removal stolen in between is run to completion inside the lookup, which only a
             // store without I/O can do; over Redis two replicas race for real instead.
             steal_per_mille: if shared { 0 } else { *rng.pick(&[0, 0, 15, 60]) },
+            patience_per_mille: if shared { *rng.pick(&[0, 300, 1000]) } else { 0 },
         }
     }
 }
