@@ -15,64 +15,68 @@ use std::sync::Arc;
 use common::*;
 use futures::FutureExt;
 use mcp_session::session::{ReplayError, StorePolicy};
-use mcp_session::{EventId, Resume, Sessions, SessionsConfig, StreamId, SubscribeError, SubscribeOptions};
+use mcp_session::{EventId, Resume, SessionId, Sessions, SessionsConfig, StreamId, SubscribeError, SubscribeOptions};
+
+type Hooked = Rc<Sessions<(), HookedStore>>;
+
+/// Sessions over a [`HookedStore`], with ids drawn from `seed`.
+fn hooked(seed: u64) -> Hooked {
+    let config = SessionsConfig::default().ids(mcp_session::SessionIdGenerator::seeded(seed));
+    Rc::new(Sessions::with_store(HookedStore::new(StorePolicy::default()), Arc::new(clock()), config))
+}
+
+/// A store hook that ends session `id`, as a DELETE on another connection landing then would.
+fn removal(sessions: &Hooked, id: SessionId) -> Option<Box<dyn FnOnce()>> {
+    let remover = Rc::downgrade(sessions);
+    Some(Box::new(move || {
+        let sessions = remover.upgrade().expect("alive");
+        assert_eq!(sessions.remove(id).now_or_never(), Some(Ok(true)), "the memory store never waits");
+    }))
+}
+
+/// Nothing of session `id` is live, and nothing at all is.
+fn assert_nothing_live(sessions: &Hooked, id: SessionId, why: &str) {
+    assert!(!sessions.is_live(id), "{why}");
+    let census = sessions.census();
+    assert_eq!((census.live_sessions, census.live_streams, census.subscribers, census.activity), (0, 0, 0, 0));
+}
 
 on_every_runtime! {
     async fn a_session_ended_during_the_subscribe_leaves_nothing_live() {
         // The session ends while the subscription reads its log: the moment a DELETE on another
         // connection can land.
-        let clock = clock();
-        let config = SessionsConfig::default().ids(mcp_session::SessionIdGenerator::seeded(3));
-        let sessions = Rc::new(Sessions::with_store(HookedStore::new(StorePolicy::default()), Arc::new(clock.clone()), config));
+        let sessions = hooked(3);
         let id = used(&*sessions, owner("t")).await;
-        let remover = Rc::downgrade(&sessions);
-        *sessions.store().before_replay.borrow_mut() = Some(Box::new(move || {
-            let sessions = remover.upgrade().expect("alive");
-            assert_eq!(sessions.remove(id).now_or_never(), Some(Ok(true)), "the memory store never waits");
-        }));
+        *sessions.store().before_replay.borrow_mut() = removal(&sessions, id);
         let refused = sessions.subscribe(id, StreamId::STANDALONE, Resume::Undelivered, SubscribeOptions::default()).await;
         assert_eq!(refused.unwrap_err(), SubscribeError::Replay(ReplayError::UnknownSession));
-        assert!(!sessions.is_live(id), "nothing of the ended session is left live");
-        let census = sessions.census();
-        assert_eq!((census.live_sessions, census.live_streams, census.subscribers, census.activity), (0, 0, 0, 0));
+        assert_nothing_live(&sessions, id, "nothing of the ended session is left live");
     }
 
     async fn a_subscribe_dropped_while_an_ended_session_s_log_is_read_leaves_nothing_live() {
         // The session ends between the GET's lookup and its attach, and the client hangs up
         // while the store's reply to the log read is on its way: nothing would end the
         // standalone stream the attach made live, the session's removal being already past.
-        let clock = clock();
-        let config = SessionsConfig::default().ids(mcp_session::SessionIdGenerator::seeded(4));
-        let sessions = Rc::new(Sessions::with_store(HookedStore::new(StorePolicy::default()), Arc::new(clock.clone()), config));
+        let sessions = hooked(4);
         let id = used(&*sessions, owner("t")).await;
         // Ended after the lookup, which the caller (the GET) made before subscribing.
         assert!(sessions.remove(id).await.unwrap());
         sessions.store().stall_replay.set(true);
         let subscribe = sessions.subscribe(id, StreamId::STANDALONE, Resume::Undelivered, SubscribeOptions::default());
         assert!(subscribe.now_or_never().is_none(), "the log read never answers");
-        assert!(!sessions.is_live(id), "the dropped subscribe took back the stream it made live");
-        let census = sessions.census();
-        assert_eq!((census.live_sessions, census.live_streams, census.subscribers, census.activity), (0, 0, 0, 0));
+        assert_nothing_live(&sessions, id, "the dropped subscribe took back the stream it made live");
     }
 
     async fn a_request_stream_dropped_while_its_session_s_end_is_checked_leaves_nothing_live() {
         // The session ends while the store opens a call's stream (another replica's DELETE),
         // and the call goes (its client hung up) while the store is asked whether the session
         // survived.
-        let clock = clock();
-        let config = SessionsConfig::default().ids(mcp_session::SessionIdGenerator::seeded(5));
-        let sessions = Rc::new(Sessions::with_store(HookedStore::new(StorePolicy::default()), Arc::new(clock.clone()), config));
+        let sessions = hooked(5);
         let id = used(&*sessions, owner("t")).await;
-        let remover = Rc::downgrade(&sessions);
-        *sessions.store().after_open_stream.borrow_mut() = Some(Box::new(move || {
-            let sessions = remover.upgrade().expect("alive");
-            assert_eq!(sessions.remove(id).now_or_never(), Some(Ok(true)), "the memory store never waits");
-        }));
+        *sessions.store().after_open_stream.borrow_mut() = removal(&sessions, id);
         sessions.store().stall_replay.set(true);
         assert!(sessions.open_stream(id, false).now_or_never().is_none(), "the check never answers");
-        assert!(!sessions.is_live(id), "the dropped open took back the stream it made live");
-        let census = sessions.census();
-        assert_eq!((census.live_sessions, census.live_streams, census.subscribers, census.activity), (0, 0, 0, 0));
+        assert_nothing_live(&sessions, id, "the dropped open took back the stream it made live");
     }
 
     async fn a_resume_ahead_of_the_stream_leaves_nothing_live() {

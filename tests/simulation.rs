@@ -81,12 +81,12 @@ fn run_seeds_with(what: &str, seeds: u64, steps: usize, run: impl Fn(u64) -> Res
     let started = Instant::now();
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get()).min(4) as u64;
     let threads = env("SIM_THREADS").unwrap_or(cores).max(1);
+    // `SIM_ALL=1` runs every seed on past a failure, to count them, and prints them all.
+    let all = std::env::var_os("SIM_ALL").is_some();
     let failures: Vec<String> = std::thread::scope(|scope| {
         let workers: Vec<_> = (0..threads)
             .map(|t| {
                 scope.spawn(move || {
-                    // `SIM_ALL=1` runs every seed on past a failure, to count them.
-                    let all = std::env::var_os("SIM_ALL").is_some();
                     let mut failed = Vec::new();
                     for seed in (0..seeds).filter(|seed| seed % threads == t) {
                         if let Err(failure) = run(seed) {
@@ -107,7 +107,7 @@ fn run_seeds_with(what: &str, seeds: u64, steps: usize, run: impl Fn(u64) -> Res
         "{what}: {seeds} seeds × {steps} steps in {elapsed:.1?} ({:.0} seeds/s)",
         seeds as f64 / elapsed.as_secs_f64()
     );
-    if std::env::var_os("SIM_ALL").is_some() {
+    if all {
         for failure in &failures {
             println!("{failure}\n");
         }
