@@ -7,8 +7,9 @@
 # of the tree, and
 # checks that the simulation fails on each. Not part of the test command: each mutant is a
 # rebuild. Usage: bash scripts/sim-mutants.sh [seeds per mutant, default 10000]; the lost wake-up
-# shows in about 1 seed in 100,000 (pass 200000 to be sure of it), the outage taken for survival
-# in about 1 in 20,000 (pass 60000), the others within 10,000.
+# shows in about 1 seed in 10,000 (19 of 200,000; 7 with SIM_PLAIN=1, the fixed mix), the outage
+# taken for survival in about 1 in 60,000 (pass 200000 to be sure of either), the others within
+# 10,000.
 #
 # Patches named `redis-*` are defects between replicas (a reconnect on another replica ignored,
 # an attach left live when its request went while Redis answered): they run the simulation over

@@ -20,7 +20,8 @@ cd "$(dirname "$0")/.."
 ROOT=$PWD
 export CARGO_TERM_COLOR=never
 
-step() { printf '\n== %s\n' "$*"; }
+# Each step says when it starts, so a slow run shows which step grew.
+step() { printf '\n== %s (at %ds)\n' "$*" "$SECONDS"; }
 SECONDS=0
 
 step "set-up: wasm32 target"

@@ -8,7 +8,9 @@
 //! The same runs go over two replicas sharing a real `redis-server` (its store and its bus):
 //! `SIM_REDIS_SEEDS=N` (default 30: real I/O runs about 13 seeds/s), `SIM_REDIS_SEED=S` one
 //! seed. `SIM_THREADS=T` sets how many seeds run at once (default: the cores, at most 4);
-//! `SIM_ALL=1` runs on past a failing seed, to count them, and prints every failure.
+//! `SIM_ALL=1` runs on past a failing seed, to count them, and prints every failure;
+//! `SIM_FIRST=F` starts the seeds at F instead of 0; `SIM_PLAIN=1` runs every seed with the
+//! plain mix of steps instead of a swarm of mixes (see `Sim::swarm`).
 //!
 //! Invariants 1, 2, 5 and 8 of the crate docs, together, under interleavings; over Redis,
 //! invariant 12 too.
@@ -83,12 +85,13 @@ fn run_seeds_with(what: &str, seeds: u64, steps: usize, run: impl Fn(u64) -> Res
     let threads = env("SIM_THREADS").unwrap_or(cores).max(1);
     // `SIM_ALL=1` runs every seed on past a failure, to count them, and prints them all.
     let all = std::env::var_os("SIM_ALL").is_some();
+    let first = env("SIM_FIRST").unwrap_or(0);
     let failures: Vec<String> = std::thread::scope(|scope| {
         let workers: Vec<_> = (0..threads)
             .map(|t| {
                 scope.spawn(move || {
                     let mut failed = Vec::new();
-                    for seed in (0..seeds).filter(|seed| seed % threads == t) {
+                    for seed in (first..first + seeds).filter(|seed| seed % threads == t) {
                         if let Err(failure) = run(seed) {
                             failed.push(failure.to_string());
                             if !all {
