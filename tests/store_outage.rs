@@ -18,11 +18,13 @@ use mcp_session::stream::{LogLimits, Replay};
 use mcp_session::{Event, Owner, Resume, SessionId, SessionRecord, Sessions, Store, StreamId, TenantId, Timestamp};
 
 /// The memory store behind a switch: while `down`, every operation fails as a remote store's
-/// would in an outage; while `stalled`, telling it of activity never gets an answer.
+/// would in an outage; while `stalled`, telling it of activity never gets an answer; while
+/// `unanswered`, telling it is written and then never answered (the reply was lost).
 struct Switched {
     inner: MemoryStore<()>,
     down: Arc<AtomicBool>,
     stalled: Arc<AtomicBool>,
+    unanswered: Arc<AtomicBool>,
 }
 
 impl Switched {
@@ -73,7 +75,11 @@ impl Store<()> for Switched {
         if self.stalled.load(Ordering::Relaxed) {
             std::future::pending::<()>().await;
         }
-        self.inner.set_held(id, held, at).await
+        self.inner.set_held(id, held, at).await?;
+        if self.unanswered.load(Ordering::Relaxed) {
+            std::future::pending::<()>().await;
+        }
+        Ok(())
     }
     async fn expire(&self, now: Timestamp) -> Result<Vec<SessionId>, StoreUnavailable> {
         self.up()?;
@@ -103,10 +109,19 @@ fn switched(clock: &mcp_session::ManualClock) -> (Sessions<(), Switched>, Arc<At
 
 /// As [`switched`], with the stall switch too.
 fn stallable(clock: &mcp_session::ManualClock) -> (Sessions<(), Switched>, Arc<AtomicBool>, Arc<AtomicBool>) {
-    let (down, stalled) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicBool::new(false)));
+    let (sessions, down, stalled, _) = with_switches(clock);
+    (sessions, down, stalled)
+}
+
+/// The store and all three of its switches: down, stalled, unanswered.
+fn with_switches(
+    clock: &mcp_session::ManualClock,
+) -> (Sessions<(), Switched>, Arc<AtomicBool>, Arc<AtomicBool>, Arc<AtomicBool>) {
+    let switch = || Arc::new(AtomicBool::new(false));
+    let (down, stalled, unanswered) = (switch(), switch(), switch());
     let inner = MemoryStore::new(StorePolicy::default());
-    let store = Switched { inner, down: down.clone(), stalled: stalled.clone() };
-    (builder(clock).keep_alive(None).build_with_store(store), down, stalled)
+    let store = Switched { inner, down: down.clone(), stalled: stalled.clone(), unanswered: unanswered.clone() };
+    (builder(clock).keep_alive(None).build_with_store(store), down, stalled, unanswered)
 }
 
 on_every_runtime! {
@@ -159,6 +174,26 @@ on_every_runtime! {
         clock.advance(30 * MINUTE);
         sessions.handle_timeout().await;
         assert_eq!(sessions.len(), 0, "idle for 30 minutes since the release: expired, not kept to the absolute timeout");
+    }
+
+    async fn a_hold_the_store_took_without_answering_is_released() {
+        // Found by the whole-engine simulation over Redis: a request that went while the store
+        // wrote a hold left the hold queued as never told; released in the same instant, it was
+        // taken back from the queue as if the store had never heard of it, and the session
+        // lived on to its absolute timeout.
+        let clock = clock();
+        let (sessions, _, _, unanswered) = with_switches(&clock);
+        let id = used(&sessions, owner("t")).await;
+        let stream = sessions.subscribe(id, StreamId::STANDALONE, Resume::Undelivered, Default::default()).await.unwrap();
+        // A lookup tells the hold before it decides; the store writes it, and the client hangs
+        // up before the store's answer comes.
+        unanswered.store(true, Ordering::Relaxed);
+        assert!(sessions.lookup(id, &owner("t")).now_or_never().is_none(), "the store did not answer");
+        unanswered.store(false, Ordering::Relaxed);
+        drop(stream);
+        clock.advance(31 * MINUTE);
+        sessions.handle_timeout().await;
+        assert_eq!(sessions.len(), 0, "idle for 31 minutes since the release: expired, not kept to the absolute timeout");
     }
 
     async fn an_outage_ends_no_session() {

@@ -99,7 +99,7 @@ impl Live {
         let entry = self.sessions.entry(session).or_default();
         entry.activity += 1;
         if entry.activity == 1 && holds {
-            self.queue(Transition { session, held: true, at: now });
+            self.queue(Transition { session, held: true, at: now, sent: false });
         }
     }
 
@@ -118,18 +118,19 @@ impl Live {
         }
         // The store has not heard of the hold yet: it need not hear of it at all. A hold that
         // ended in the instant it began (a quick call) changes nothing; a longer one is a touch
-        // at its end, which is what the release alone tells.
+        // at its end, which is what the release alone tells. A hold whose telling began may
+        // have been written by a store that never answered: only a release undoes it.
         let untold = self.transitions.iter().rposition(|t| t.session == session);
         if let Some(index) = untold {
             let hold = self.transitions[index];
-            if hold.held {
+            if hold.held && !hold.sent {
                 self.transitions.remove(index);
                 if hold.at == now {
                     return false;
                 }
             }
         }
-        self.queue(Transition { session, held: false, at: now })
+        self.queue(Transition { session, held: false, at: now, sent: false })
     }
 
     /// Queues a transition; returns whether it is the first release in the queue (the one the
@@ -147,6 +148,9 @@ pub(crate) struct Transition {
     pub(crate) session: SessionId,
     pub(crate) held: bool,
     pub(crate) at: Timestamp,
+    /// Its telling began and did not finish (the store refused, or the request telling it went
+    /// away): the store may have heard it all the same.
+    pub(crate) sent: bool,
 }
 
 /// State of a live stream shared by its successive subscribers.

@@ -770,6 +770,10 @@ struct Untold<'a> {
 
 impl Drop for Untold<'_> {
     fn drop(&mut self) {
+        // The first was being told: whatever stopped it, the store may have taken it.
+        if let Some(first) = self.transitions.front_mut() {
+            first.sent = true;
+        }
         self.hub.requeue_transitions(std::mem::take(&mut self.transitions).into());
     }
 }

@@ -52,6 +52,8 @@ pub struct Failure {
     pub step: usize,
     pub message: String,
     pub trace: Vec<String>,
+    /// Whether the seed ran over two replicas on Redis, which its reproducing command must say.
+    pub over_redis: bool,
 }
 
 impl fmt::Display for Failure {
@@ -65,7 +67,17 @@ impl fmt::Display for Failure {
         for line in self.trace.iter().skip(1).rev().take(shown).rev() {
             writeln!(f, "  {line}")?;
         }
-        write!(f, "reproduce: SIM_SEED={} cargo test --release --test simulation -- --nocapture", self.seed)
+        // The command replays this very run: the same place, the same length and, when every
+        // seed ran the plain mix, the plain mix (a seed's swarm mix is another run).
+        let plain = if std::env::var_os("SIM_PLAIN").is_some() { "SIM_PLAIN=1 " } else { "" };
+        let steps = std::env::var("SIM_STEPS").map(|k| format!("SIM_STEPS={k} ")).unwrap_or_default();
+        let (seed, features) =
+            if self.over_redis { ("MCP_REQUIRE_REDIS=1 SIM_REDIS_SEED", " --all-features") } else { ("SIM_SEED", "") };
+        write!(
+            f,
+            "reproduce: {plain}{steps}{seed}={} cargo test --release{features} --test simulation -- --nocapture",
+            self.seed
+        )
     }
 }
 
@@ -277,7 +289,8 @@ pub struct Sim {
 /// Runs one seed for `steps` steps, then the final checks.
 pub fn run(seed: u64, steps: usize, place: Place) -> Result<(), Failure> {
     let mut rng = Rng::new(seed);
-    let settings = Settings::draw(&mut rng, !matches!(place, Place::Memory));
+    let over_redis = !matches!(place, Place::Memory);
+    let settings = Settings::draw(&mut rng, over_redis);
     let clock = crate::common::clock();
     let ledger = Rc::new(Ledger::default());
     let budget = settings.retained_bytes;
@@ -305,7 +318,13 @@ pub fn run(seed: u64, steps: usize, place: Place) -> Result<(), Failure> {
         probes: Vec::new(),
     };
     let outcome = sim.open_probes().and_then(|()| sim.drive(steps)).and_then(|()| sim.finish());
-    outcome.map_err(|message| Failure { seed, step: sim.step, message, trace: std::mem::take(&mut sim.trace) })
+    outcome.map_err(|message| Failure {
+        seed,
+        step: sim.step,
+        message,
+        trace: std::mem::take(&mut sim.trace),
+        over_redis,
+    })
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -1021,7 +1040,16 @@ impl Sim {
                 }
                 StatusCode::NOT_FOUND => self.session_ended(session),
                 StatusCode::CONFLICT => ensure!(resume.is_none(), "a resume was refused as a second GET"),
-                StatusCode::SERVICE_UNAVAILABLE => {}
+                StatusCode::SERVICE_UNAVAILABLE => {
+                    // Refused in an outage, the resume did not happen: it does not count towards
+                    // the client's limit, or the final phase would give up on a stream it never
+                    // got to read once the store was back.
+                    if let Some((stream, _)) = resume {
+                        if let Some(state) = self.sessions[session].streams.get_mut(&stream) {
+                            state.resumes = state.resumes.saturating_sub(1);
+                        }
+                    }
+                }
                 StatusCode::BAD_REQUEST => {
                     // The stream's log was dropped to make room for newer ones.
                     let (stream, _) = resume.ok_or("a plain GET got 400")?;

@@ -272,8 +272,13 @@ impl Store<McpSession> for YieldingStore {
     async fn set_held(&self, id: SessionId, held: bool, at: Timestamp) -> Result<(), StoreUnavailable> {
         self.maybe_yield().await;
         self.down()?;
-        let _busy = Busy::new(&self.busy);
-        backed!(self, store => store.set_held(id, held, at).await)
+        let told = {
+            let _busy = Busy::new(&self.busy);
+            backed!(self, store => store.set_held(id, held, at).await)
+        };
+        // The store wrote it and its answer is on the way: a caller may go meanwhile.
+        self.maybe_yield().await;
+        told
     }
     async fn expire(&self, now: Timestamp) -> Result<Vec<SessionId>, StoreUnavailable> {
         self.maybe_yield().await;
