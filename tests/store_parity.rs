@@ -140,6 +140,18 @@ async fn a_held_session_does_not_idle_and_its_idle_timeout_starts_at_release(sto
     store.set_held(id, true, t(221)).await.expect("an unknown session is ignored");
 }
 
+async fn a_repeated_release_still_starts_the_idle_timeout_at_its_time(store: impl Store<Data>) {
+    // The engine may tell a release twice, the second later (a hold between them ended before
+    // the store heard of it): the idle timeout runs from the later.
+    let [id] = ids(1)[..] else { unreachable!() };
+    store.create(record(id, "a", 0)).await.unwrap();
+    store.set_held(id, true, t(0)).await.unwrap();
+    store.set_held(id, false, t(10)).await.unwrap();
+    store.set_held(id, false, t(60)).await.unwrap();
+    assert_eq!(store.expire(t(159)).await.unwrap(), vec![], "idle since 60, not 10");
+    assert_eq!(store.expire(t(160)).await.unwrap(), vec![id]);
+}
+
 async fn a_log_keeps_the_newest_events_and_counts_the_lost_exactly(store: impl Store<Data>) {
     let [id] = ids(1)[..] else { unreachable!() };
     store.create(record(id, "a", 0)).await.unwrap();
@@ -347,6 +359,7 @@ parity!(
     expire_removes_exactly_the_due_sessions_in_deadline_order,
     a_session_never_used_expires_at_the_initialization_timeout,
     a_held_session_does_not_idle_and_its_idle_timeout_starts_at_release,
+    a_repeated_release_still_starts_the_idle_timeout_at_its_time,
     a_log_keeps_the_newest_events_and_counts_the_lost_exactly,
     the_byte_limit_drops_the_oldest_and_an_oversized_event_is_not_kept,
     stream_logs_are_bounded_and_the_oldest_finished_goes_first,

@@ -377,7 +377,8 @@ return out
 /// KEYS: rec, dl, this replica's holds. ARGV: id, held (1/0), at, idle, absolute, init,
 /// backstop margin, node. Returns {earliest, count}.
 /// A replica's hold is counted once however often it is told, and a release finds nothing to
-/// end once the hold was released for it (it was taken for dead while it was paused).
+/// end once the hold was released for it (it was taken for dead while it was paused, or the
+/// release is told twice); a release is a touch at its time all the same.
 const SET_HELD: &str = r#"
 local rec, dl, holds, id, node = KEYS[1], KEYS[2], KEYS[3], ARGV[1], ARGV[8]
 if redis.call('EXISTS', rec) == 1 then
@@ -385,7 +386,10 @@ if redis.call('EXISTS', rec) == 1 then
     if redis.call('HSETNX', rec, 'h:' .. node, '1') == 1 then redis.call('HINCRBY', rec, 'held', 1) end
     redis.call('SADD', holds, id)
   else
-    release(rec, node, tonumber(ARGV[3]))
+    if not release(rec, node, tonumber(ARGV[3])) then
+      local seen = tonumber(redis.call('HGET', rec, 'seen'))
+      if tonumber(ARGV[3]) > seen then redis.call('HSET', rec, 'seen', ARGV[3]) end
+    end
     redis.call('SREM', holds, id)
   end
   local due = deadline(rec, tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6]))
